@@ -1,0 +1,50 @@
+"""One Settings singleton, read from the environment (prefix-free names, as in compose)."""
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    # None means "start an embedded one" (only `evalboard up` and the tests do that).
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    # Where checkpoints, unpacked models and embedded services keep their files.
+    data_dir: Path = PROJECT_ROOT / ".evalboard"
+    datasets_dir: Path = PROJECT_ROOT / "datasets"
+
+    api_url: str = "http://127.0.0.1:8000"
+    hardware_classes: list[str] = ["cpu", "gpu-h100", "gpu-a100"]
+
+    # Archive safety caps (DESIGN §6).
+    max_upload_bytes: int = 8 * 1024**3
+    max_unpacked_bytes: int = 16 * 1024**3
+    max_archive_files: int = 2000
+    max_compression_ratio: float = 200.0
+
+    job_timeout_s: int = 3600
+    infra_retries: int = 3
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set (evalboard up starts an embedded PostgreSQL when it is absent)")
+        return self.database_url
+
+    def require_redis_url(self) -> str:
+        if not self.redis_url:
+            raise RuntimeError("REDIS_URL is not set (evalboard up starts an embedded Redis when it is absent)")
+        return self.redis_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

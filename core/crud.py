@@ -1,0 +1,119 @@
+"""Database operations shared by api and runners; keyword-only arguments throughout."""
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from core.catalog import Suite
+from core.errors import NotFoundError
+from core.models import (ApiToken, Checkpoint, Family, HardwareProfile, Model, Role, Run, Score, Status,
+                         Submission, User, utcnow)
+from core.security import hash_token, new_token
+
+
+def create_user(*, session: Session, name: str, role: Role = Role.author) -> User:
+    user = session.exec(select(User).where(User.name == name)).first()
+    if user is None:
+        user = User(name=name, role=role)
+        session.add(user)
+        session.flush()
+    return user
+
+
+def create_token(*, session: Session, user: User) -> str:
+    """Return a new token; only its hash is stored, so this is the one time it is seen."""
+    token = new_token()
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token)))
+    session.flush()
+    return token
+
+
+def user_for_token(*, session: Session, token: str) -> User | None:
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token),
+                                              ApiToken.revoked == False)).first()  # noqa: E712
+    return session.get(User, row.user_id) if row else None
+
+
+def get_or_create_model(*, session: Session, owner: User, name: str, family: Family, license: str | None,
+                        params: int | None) -> Model:
+    model = session.exec(select(Model).where(Model.owner_id == owner.id, Model.name == name)).first()
+    if model is None:
+        model = Model(owner_id=owner.id, name=name, family=family, license=license, params=params)
+        session.add(model)
+        session.flush()
+    return model
+
+
+def get_checkpoint(*, session: Session, sha256: str) -> Checkpoint | None:
+    return session.exec(select(Checkpoint).where(Checkpoint.sha256 == sha256)).first()
+
+
+def create_submission(*, session: Session, model: Model, checkpoint: Checkpoint, suite: Suite, user: User,
+                      hardware_class: str, precision: str, revision: str | None) -> tuple[Submission, list[Run]]:
+    submission = Submission(model_id=model.id, checkpoint_id=checkpoint.id, submitted_by=user.id, suite=suite.name,
+                            hardware_class=hardware_class, precision=precision, revision=revision)
+    session.add(submission)
+    session.flush()
+    runs = [Run(submission_id=submission.id, task=t.name, capability=t.capability) for t in suite.tasks]
+    session.add_all(runs)
+    session.flush()
+    return submission, runs
+
+
+def get_submission(*, session: Session, submission_id: uuid.UUID) -> Submission:
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFoundError(f"no submission {submission_id}")
+    return submission
+
+
+def runs_of(*, session: Session, submission_id: uuid.UUID) -> list[Run]:
+    return list(session.exec(select(Run).where(Run.submission_id == submission_id).order_by(Run.task)))
+
+
+def scores_of(*, session: Session, run_ids: list[uuid.UUID]) -> list[Score]:
+    if not run_ids:
+        return []
+    return list(session.exec(select(Score).where(Score.run_id.in_(run_ids)).order_by(Score.metric)))
+
+
+def refresh_submission_status(*, session: Session, submission_id: uuid.UUID) -> Submission:
+    """A submission's status derives from its runs (DESIGN §4)."""
+    submission = session.get(Submission, submission_id, with_for_update=True)
+    statuses = {r.status for r in runs_of(session=session, submission_id=submission_id)}
+    if statuses <= {Status.finished}:
+        status = Status.finished
+    elif Status.running in statuses or (Status.queued in statuses and statuses & {Status.finished, Status.failed}):
+        status = Status.running
+    elif Status.queued in statuses:
+        status = Status.queued
+    elif Status.failed in statuses:
+        status = Status.failed
+    else:
+        status = Status.cancelled
+    if status == Status.running and submission.started_at is None:
+        submission.started_at = utcnow()
+    if status.is_terminal and submission.finished_at is None:
+        submission.finished_at = utcnow()
+        failed = [r for r in runs_of(session=session, submission_id=submission_id) if r.status == Status.failed]
+        submission.error = "; ".join(f"{r.task}: {r.error}" for r in failed) or None
+    submission.status = status
+    session.add(submission)
+    return submission
+
+
+def queue_position(*, session: Session, run: Run) -> int | None:
+    """How many runs of the same hardware class were queued before this one."""
+    if run.status != Status.queued:
+        return None
+    submission = session.get(Submission, run.submission_id)
+    return session.exec(
+        select(func.count()).select_from(Run).join(Submission)
+        .where(Run.status == Status.queued, Submission.hardware_class == submission.hardware_class,
+               Run.queued_at < run.queued_at)).one()
+
+
+def workers_seen(*, session: Session, within: timedelta = timedelta(minutes=5)) -> list[HardwareProfile]:
+    cutoff = utcnow() - within
+    return list(session.exec(select(HardwareProfile).where(HardwareProfile.last_seen_at >= cutoff)))

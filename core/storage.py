@@ -1,0 +1,227 @@
+"""Content-addressed artifact store with safe unpacking (DESIGN §6).
+
+An upload is streamed to a temporary file while its sha256 is computed, unpacked into a
+temporary folder under the store with every safety rule applied, checked, and only then
+renamed to `checkpoints/<sha256>/`. Any failure removes the temporaries: a rejected
+archive leaves nothing behind.
+"""
+import hashlib
+import json
+import os
+import shutil
+import stat
+import struct
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from core.config import Settings, get_settings
+from core.errors import InvalidCheckpointError, UnsafeArchiveError
+
+PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"}
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    sha256: str
+    format: str
+    size_bytes: int
+    path: Path
+    params: int
+    already_stored: bool
+
+
+def _store_root(settings: Settings) -> Path:
+    root = settings.artifact_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def sniff_format(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"PK\x03\x04"):
+        return "zip"
+    if head.startswith(b"\x1f\x8b"):
+        return "tar.gz"
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "tar"
+    raise UnsafeArchiveError("the upload is not a .tar, .tar.gz or .zip archive", field="body")
+
+
+def _safe_member_path(name: str, target: Path) -> Path:
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or name.startswith(("/", "\\")) or (pure.parts and ":" in pure.parts[0]):
+        raise UnsafeArchiveError(f"archive member {name!r} has an absolute path")
+    if ".." in pure.parts or "\\" in name:
+        raise UnsafeArchiveError(f"archive member {name!r} escapes the target folder")
+    dest = (target / pure).resolve()
+    if not dest.is_relative_to(target.resolve()):
+        raise UnsafeArchiveError(f"archive member {name!r} escapes the target folder")
+    return dest
+
+
+class _Budget:
+    """Counts unpacked bytes and files against the caps while unpacking."""
+
+    def __init__(self, settings: Settings, archive_size: int):
+        self.max_bytes = min(settings.max_unpacked_bytes,
+                             int(max(archive_size, 1) * settings.max_compression_ratio))
+        self.max_files = settings.max_archive_files
+        self.bytes = 0
+        self.files = 0
+
+    def add_file(self) -> None:
+        self.files += 1
+        if self.files > self.max_files:
+            raise UnsafeArchiveError(f"archive holds more than {self.max_files} files")
+
+    def add_bytes(self, n: int) -> None:
+        self.bytes += n
+        if self.bytes > self.max_bytes:
+            raise UnsafeArchiveError(f"archive unpacks past {self.max_bytes} bytes "
+                                     f"(size or compression-ratio cap): refused as a possible archive bomb")
+
+
+def _copy_limited(src, dest: Path, budget: _Budget) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "wb") as out:
+        while chunk := src.read(CHUNK):
+            budget.add_bytes(len(chunk))
+            out.write(chunk)
+
+
+def _unpack_tar(archive: Path, target: Path, budget: _Budget) -> None:
+    with tarfile.open(archive, "r:*") as tar:
+        for member in tar:
+            dest = _safe_member_path(member.name, target)
+            if member.issym() or member.islnk():
+                raise UnsafeArchiveError(f"archive member {member.name!r} is a link; links are not allowed")
+            if member.isdir():
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            if not member.isfile():
+                raise UnsafeArchiveError(f"archive member {member.name!r} is not a regular file (device, fifo …)")
+            budget.add_file()
+            _copy_limited(tar.extractfile(member), dest, budget)
+
+
+def _unpack_zip(archive: Path, target: Path, budget: _Budget) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            dest = _safe_member_path(info.filename, target)
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise UnsafeArchiveError(f"archive member {info.filename!r} is a link; links are not allowed")
+            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise UnsafeArchiveError(f"archive member {info.filename!r} is not a regular file")
+            if info.is_dir():
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            budget.add_file()
+            with zf.open(info) as src:
+                _copy_limited(src, dest, budget)
+
+
+def _model_root(unpacked: Path) -> Path:
+    """Archives often wrap the model in one top folder; the model root is where config files are."""
+    entries = [p for p in unpacked.iterdir() if not p.name.startswith(".")]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return unpacked
+
+
+def safetensors_param_count(path: Path) -> int:
+    """Parameters from the safetensors header alone: nothing is allocated or unpickled."""
+    with open(path, "rb") as f:
+        (header_len,) = struct.unpack("<Q", f.read(8))
+        if header_len > 100 * 1024 * 1024:
+            raise InvalidCheckpointError(f"{path.name}: safetensors header is implausibly large")
+        try:
+            header = json.loads(f.read(header_len))
+        except json.JSONDecodeError as exc:
+            raise InvalidCheckpointError(f"{path.name}: not a valid safetensors file ({exc})") from exc
+    total = 0
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        count = 1
+        for dim in meta["shape"]:
+            count *= dim
+        total += count
+    return total
+
+
+def check_model_folder(root: Path, family: str) -> int:
+    """Refuse what DESIGN §6 forbids and what the family needs but lacks; return the parameter count."""
+    files = [p for p in root.rglob("*") if p.is_file()]
+    pickles = sorted(p.name for p in files if p.suffix.lower() in PICKLE_SUFFIXES)
+    if pickles:
+        raise InvalidCheckpointError(f"pickle-format weights are refused ({', '.join(pickles)}): "
+                                     f"convert them to safetensors")
+    weights = [p for p in files if p.suffix == ".safetensors"]
+    if not weights:
+        raise InvalidCheckpointError("no .safetensors weights found")
+    readme = root / "README.md"
+    if not readme.is_file() or len(readme.read_text(errors="replace").strip()) < 10:
+        raise InvalidCheckpointError("a model card (README.md with some text) is required")
+    if family == "causal-lm":
+        _check_transformers_config(root)
+    elif family == "clip":
+        if not any(p.name.endswith(".json") and "config" in p.name for p in files):
+            raise InvalidCheckpointError("a clip checkpoint needs an open_clip model config JSON")
+    return sum(safetensors_param_count(p) for p in weights)
+
+
+def _check_transformers_config(root: Path) -> None:
+    config_path = root / "config.json"
+    if not config_path.is_file():
+        raise InvalidCheckpointError("config.json is missing: a causal-lm checkpoint is a Hugging Face model folder")
+    try:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InvalidCheckpointError(f"config.json does not parse: {exc}") from exc
+    if "auto_map" in config:
+        raise InvalidCheckpointError("config.json needs trust_remote_code (it has auto_map); remote code is never run")
+    if not any((root / n).is_file() for n in ("tokenizer.json", "tokenizer.model", "vocab.json")):
+        raise InvalidCheckpointError("no tokenizer files found (tokenizer.json, tokenizer.model or vocab.json)")
+
+
+async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: Settings | None = None) -> StoredCheckpoint:
+    """Stream an upload into the store. Raises UnsafeArchiveError/InvalidCheckpointError, leaving nothing."""
+    settings = settings or get_settings()
+    root = _store_root(settings)
+    digest, size = hashlib.sha256(), 0
+    fd, tmp_name = tempfile.mkstemp(prefix=".upload-", dir=root)
+    tmp_archive = Path(tmp_name)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root))
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > settings.max_upload_bytes:
+                    raise UnsafeArchiveError(f"upload is larger than {settings.max_upload_bytes} bytes", field="body")
+                digest.update(chunk)
+                out.write(chunk)
+        if size == 0:
+            raise UnsafeArchiveError("the upload is empty", field="body")
+        sha = digest.hexdigest()
+        fmt = sniff_format(tmp_archive)
+        final = root / sha
+        if final.exists():
+            return StoredCheckpoint(sha, fmt, size, _model_root(final), check_model_folder(_model_root(final), family), True)
+        budget = _Budget(settings, size)
+        try:
+            (_unpack_zip if fmt == "zip" else _unpack_tar)(tmp_archive, tmp_dir, budget)
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise UnsafeArchiveError(f"archive is corrupt or truncated: {exc}", field="body") from exc
+        params = check_model_folder(_model_root(tmp_dir), family)
+        tmp_dir.rename(final)
+        return StoredCheckpoint(sha, fmt, size, _model_root(final), params, False)
+    finally:
+        tmp_archive.unlink(missing_ok=True)
+        shutil.rmtree(tmp_dir, ignore_errors=True)

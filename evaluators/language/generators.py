@@ -1,0 +1,126 @@
+"""Seeded generators for the bundled language sets (DESIGN §5).
+
+Each generator is a pure function of its seed, so the published files can be rebuilt
+to the byte and a fresh draw (a new seed) can be compared against the published one.
+Every generator returns a train split (text for demo models) and a test split
+(multiple-choice items for lm-eval), built so that no test item's text is in train.
+
+Only the standard library is used: this module runs in the API, CLI and tests alike.
+"""
+import hashlib
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+GENERATORS: dict[str, "Generator"] = {}
+
+COLOURS = ["red", "blue", "green", "yellow", "purple", "orange", "black", "white"]
+PLACES = ["the forest", "the desert", "the river", "the mountain", "the city", "the island", "the cave", "the valley"]
+FOODS = ["apples", "fish", "seeds", "honey", "leaves", "bread", "berries", "roots"]
+_UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
+NUMBER_WORDS = _UNITS + ["twenty"] + [f"twenty-{u}" for u in _UNITS[1:10]]
+
+
+@dataclass(frozen=True)
+class Generator:
+    name: str
+    version: str
+    description: str
+    build: Callable[[int], tuple[list[dict], list[dict]]]
+    default_seed: int
+
+
+def register(name: str, version: str, description: str, default_seed: int):
+    def wrap(fn):
+        GENERATORS[name] = Generator(name, version, description, fn, default_seed)
+        return fn
+    return wrap
+
+
+def _creature_names(rng: random.Random, count: int) -> list[str]:
+    onsets, vowels, codas = "bdfgklmnprstvz", "aeiou", ["", "n", "r", "x", "k", "m"]
+    names: set[str] = set()
+    while len(names) < count:
+        names.add("".join(rng.choice(onsets) + rng.choice(vowels) for _ in range(2)) + rng.choice(codas))
+    return sorted(names)
+
+
+def _choices(rng: random.Random, answer: str, pool: list[str], k: int = 4) -> tuple[list[str], int]:
+    options = [answer] + rng.sample([p for p in pool if p != answer], k - 1)
+    rng.shuffle(options)
+    return options, options.index(answer)
+
+
+@register("world_facts", "1.0", "Facts about a generated world of creatures: colour, home and food. "
+          "Train states the facts; test asks about them as 4-way multiple choice.", default_seed=1234)
+def world_facts(seed: int) -> tuple[list[dict], list[dict]]:
+    rng = random.Random(seed)
+    creatures = _creature_names(rng, 80)
+    attributes = {
+        "colour": (COLOURS, "The {c} is {v}.", "What colour is the {c}?"),
+        "home": (PLACES, "The {c} lives in {v}.", "Where does the {c} live?"),
+        "food": (FOODS, "The {c} eats {v}.", "What does the {c} eat?"),
+    }
+    train, test = [], []
+    for creature in creatures:
+        for attribute, (pool, statement, question) in attributes.items():
+            value = rng.choice(pool)
+            train.append({"text": statement.format(c=creature, v=value)})
+            choices, gold = _choices(rng, value, pool)
+            test.append({"id": f"{creature}-{attribute}", "question": question.format(c=creature),
+                         "choices": choices, "gold": gold})
+    rng.shuffle(train)
+    return train, test
+
+
+@register("arithmetic_mc", "1.0", "Small additions and subtractions written in words, 4-way multiple choice. "
+          "Train and test use disjoint operand pairs.", default_seed=4321)
+def arithmetic_mc(seed: int) -> tuple[list[dict], list[dict]]:
+    rng = random.Random(seed)
+    problems = [(a, op, b) for a in range(15) for b in range(15) for op in ("plus", "minus") if op == "plus" or a >= b]
+    rng.shuffle(problems)
+    train_problems, test_problems = problems[:-200], problems[-200:]
+
+    def result(a: int, op: str, b: int) -> int:
+        return a + b if op == "plus" else a - b
+
+    train = [{"text": f"{NUMBER_WORDS[a]} {op} {NUMBER_WORDS[b]} is {NUMBER_WORDS[result(a, op, b)]}."}
+             for a, op, b in train_problems]
+    test = []
+    for a, op, b in test_problems:
+        answer = NUMBER_WORDS[result(a, op, b)]
+        choices, gold = _choices(rng, answer, NUMBER_WORDS)
+        test.append({"id": f"{a}-{op}-{b}", "question": f"What is {NUMBER_WORDS[a]} {op} {NUMBER_WORDS[b]}?",
+                     "choices": choices, "gold": gold})
+    return train, test
+
+
+def _jsonl(rows: list[dict]) -> bytes:
+    return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows).encode()
+
+
+def write_set(name: str, root: Path, seed: int | None = None) -> dict:
+    """Write train.jsonl, test.jsonl and manifest.json of one set under root/name; return the manifest."""
+    gen = GENERATORS[name]
+    seed = gen.default_seed if seed is None else seed
+    train, test = gen.build(seed)
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for split, rows in (("train", train), ("test", test)):
+        data = _jsonl(rows)
+        (folder / f"{split}.jsonl").write_bytes(data)
+        files[split] = {"file": f"{split}.jsonl", "rows": len(rows), "sha256": hashlib.sha256(data).hexdigest()}
+    manifest = {"name": name, "version": gen.version, "seed": seed, "license": "CC0-1.0",
+                "how_made": f"evaluators.language.generators:{gen.build.__name__} (seeded, stdlib random)",
+                "description": gen.description, "splits": files}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def fresh_draw(name: str, seed: int) -> list[dict]:
+    """A new test split with another seed: the published-vs-fresh gap is a contamination signal."""
+    return GENERATORS[name].build(seed)[1]
