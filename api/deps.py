@@ -1,0 +1,32 @@
+"""Request dependencies as Annotated aliases (full-stack-fastapi-template style)."""
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header
+from sqlmodel import Session
+
+from core.crud import user_for_token
+from core.db import get_engine
+from core.errors import AuthError
+from core.models import User
+
+
+def get_session() -> Iterator[Session]:
+    with Session(get_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_current_user(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> User:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise AuthError("an API token is required: send 'Authorization: Bearer <token>' "
+                        "(create one with `evalboard token create --user NAME`)")
+    user = user_for_token(session=session, token=authorization.split(" ", 1)[1].strip())
+    if user is None:
+        raise AuthError("the API token is not valid (unknown or revoked)")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -1,0 +1,41 @@
+"""Domain errors → RFC 9457 problem+json responses. A database outage is a 503, never a 500."""
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import OperationalError
+
+from core.errors import (AuthError, EvalboardError, InvalidCheckpointError, InvalidRequestError, NotFoundError,
+                         UnsafeArchiveError)
+
+STATUS = {AuthError: 401, NotFoundError: 404, InvalidRequestError: 422, UnsafeArchiveError: 422,
+          InvalidCheckpointError: 422}
+
+
+def problem(status: int, title: str, detail: str, **extra) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(EvalboardError)
+    async def domain_error(_: Request, exc: EvalboardError):
+        status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
+        extra = {"field": exc.field} if exc.field else {}
+        return problem(status, type(exc).__name__, exc.message, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError):
+        errors = [{"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+                  for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem(422, "Invalid request", detail, errors=errors)
+
+    @app.exception_handler(OperationalError)
+    async def database_down(_: Request, exc: OperationalError):
+        return problem(503, "Database unavailable", "the database cannot be reached; try again shortly")
+
+    @app.exception_handler(RedisConnectionError)
+    async def redis_down(_: Request, exc: RedisConnectionError):
+        return problem(503, "Queue unavailable", "the queue (Redis) cannot be reached; try again shortly")

@@ -1,0 +1,11 @@
+"""The FastAPI app. It never imports torch: heavy libraries live in evaluators/ and runners/jobs."""
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import checkpoints, health, leaderboard, submissions, suites
+
+app = FastAPI(title="Evalboard", version="0.1.0",
+              description="Submit checkpoints, follow their evaluation, read the leaderboard.")
+errors.install(app)
+for router in (health.router, suites.router, checkpoints.router, submissions.router, leaderboard.router):
+    app.include_router(router, prefix="/api/v1")

@@ -1,0 +1,116 @@
+"""Submissions: validated in full before anything is written; enqueued after the commit."""
+import logging
+import uuid
+from datetime import datetime
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlmodel import select
+
+from api.deps import CurrentUser, SessionDep
+from core import crud
+from core.catalog import get_suite
+from core.config import get_settings
+from core.errors import InvalidRequestError, NotFoundError
+from core.models import Model, Precision, Status, Submission
+from runners.dispatch import enqueue_run
+
+log = logging.getLogger("evalboard.api")
+router = APIRouter(prefix="/submissions", tags=["submissions"])
+
+
+class SubmissionCreate(BaseModel):
+    model_name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
+    checkpoint_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 returned by POST /checkpoints")
+    suite: str
+    hardware_class: str = "cpu"
+    precision: Precision = Precision.float32
+    license: str | None = None
+    revision: str | None = None
+
+
+class RunPublic(BaseModel):
+    id: uuid.UUID
+    task: str
+    capability: str
+    status: Status
+    stage: str | None
+    progress: float
+    attempts: int
+    queue_position: int | None
+    error: str | None
+    error_kind: str | None
+    scores: dict[str, float]
+
+
+class SubmissionPublic(BaseModel):
+    id: uuid.UUID
+    model_name: str
+    suite: str
+    hardware_class: str
+    precision: Precision
+    status: Status
+    submitted_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    runs: list[RunPublic]
+
+
+def submission_public(session, submission: Submission) -> SubmissionPublic:
+    model = session.get(Model, submission.model_id)
+    runs = crud.runs_of(session=session, submission_id=submission.id)
+    scores: dict = {}
+    for score in crud.scores_of(session=session, run_ids=[r.id for r in runs]):
+        scores.setdefault(score.run_id, {})[score.metric] = score.value
+    return SubmissionPublic(
+        id=submission.id, model_name=model.name, suite=submission.suite, hardware_class=submission.hardware_class,
+        precision=submission.precision, status=submission.status, submitted_at=submission.submitted_at,
+        started_at=submission.started_at, finished_at=submission.finished_at, error=submission.error,
+        runs=[RunPublic(id=r.id, task=r.task, capability=r.capability, status=r.status, stage=r.stage,
+                        progress=r.progress, attempts=r.attempts, queue_position=crud.queue_position(session=session, run=r),
+                        error=r.error, error_kind=r.error_kind.value if r.error_kind else None,
+                        scores=scores.get(r.id, {})) for r in runs])
+
+
+@router.post("", response_model=SubmissionPublic, status_code=201)
+def create_submission(body: SubmissionCreate, session: SessionDep, user: CurrentUser) -> JSONResponse:
+    suite = get_suite(body.suite)
+    if body.hardware_class not in get_settings().hardware_classes:
+        raise InvalidRequestError(f"unknown hardware class {body.hardware_class!r}; known: "
+                                  f"{', '.join(get_settings().hardware_classes)}", field="hardware_class")
+    checkpoint = crud.get_checkpoint(session=session, sha256=body.checkpoint_sha256)
+    if checkpoint is None:
+        raise InvalidRequestError("no uploaded checkpoint has this sha256; upload it first with POST /api/v1/checkpoints",
+                                  field="checkpoint_sha256")
+    if checkpoint.family.value != suite.family:
+        raise InvalidRequestError(f"suite {suite.name!r} evaluates {suite.family} models, but the checkpoint is "
+                                  f"{checkpoint.family.value}", field="suite")
+    duplicate = session.exec(select(Submission).where(
+        Submission.checkpoint_id == checkpoint.id, Submission.suite == suite.name,
+        Submission.precision == body.precision, Submission.hardware_class == body.hardware_class,
+        Submission.status != Status.cancelled)).first()
+    if duplicate is not None:
+        return JSONResponse(submission_public(session, duplicate).model_dump(mode="json"), status_code=200)
+    model = crud.get_or_create_model(session=session, owner=user, name=body.model_name, family=checkpoint.family,
+                                     license=body.license, params=checkpoint.params)
+    submission, runs = crud.create_submission(session=session, model=model, checkpoint=checkpoint, suite=suite,
+                                              user=user, hardware_class=body.hardware_class,
+                                              precision=body.precision, revision=body.revision)
+    session.commit()
+    # After the commit: if Redis is down now, the runs stay queued in Postgres and the reconciler enqueues them.
+    for run in runs:
+        try:
+            enqueue_run(run.id, body.hardware_class)
+        except Exception as exc:
+            log.warning("enqueue of run %s deferred to the reconciler: %s", run.id, exc)
+    return JSONResponse(submission_public(session, submission).model_dump(mode="json"), status_code=201)
+
+
+@router.get("/{submission_id}", response_model=SubmissionPublic)
+def read_submission(submission_id: uuid.UUID, session: SessionDep) -> SubmissionPublic:
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFoundError(f"no submission {submission_id}")
+    return submission_public(session, submission)

@@ -1,0 +1,41 @@
+"""Enqueueing: one RQ queue per hardware class, one job per run, job id = run id.
+
+Redis carries only the run id; everything else is read from Postgres by the job.
+"""
+import uuid
+from functools import lru_cache
+
+from redis import Redis
+from rq import Callback, Queue, Retry
+
+from core.config import get_settings
+
+JOB_FUNCTION = "runners.jobs.execute_run"
+
+
+@lru_cache
+def get_redis() -> Redis:
+    return Redis.from_url(get_settings().require_redis_url(), socket_connect_timeout=5, socket_timeout=30)
+
+
+def queue_name(hardware_class: str) -> str:
+    return f"evalboard-{hardware_class}"
+
+
+def get_queue(hardware_class: str, connection: Redis | None = None) -> Queue:
+    return Queue(queue_name(hardware_class), connection=connection or get_redis())
+
+
+def job_id(run_id: uuid.UUID | str) -> str:
+    return f"run-{run_id}"
+
+
+def enqueue_run(run_id: uuid.UUID | str, hardware_class: str, connection: Redis | None = None) -> None:
+    settings = get_settings()
+    get_queue(hardware_class, connection).enqueue_call(
+        JOB_FUNCTION, args=(str(run_id),), job_id=job_id(run_id), timeout=settings.job_timeout_s,
+        # Retry is for infrastructure errors only: user errors are recorded by the job and never raised.
+        retry=Retry(max=settings.infra_retries, interval=[2, 10, 30]),
+        on_failure=Callback("runners.jobs.on_job_failure"),
+        result_ttl=3600, failure_ttl=7 * 24 * 3600,
+    )

@@ -1,0 +1,180 @@
+"""RQ job functions: the one place that joins the database, loaders and evaluators.
+
+A job reads its run from Postgres, moves it to `running`, loads the model (kept warm for
+the next run of the same checkpoint), runs the evaluator, and writes scores, samples,
+provenance and the final status in one transaction. Running a job twice writes once.
+"""
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from importlib.metadata import version
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+from sqlmodel import delete
+
+from core.catalog import get_suite
+from core.crud import refresh_submission_status
+from core.db import session_scope
+from core.models import Checkpoint, ErrorKind, Run, Sample, Score, Status, Submission, utcnow
+from evaluators import loaders
+from evaluators.base import EvalOutcome, EvalSpec
+from evaluators.registry import get_evaluator
+
+log = logging.getLogger("evalboard.jobs")
+
+HEARTBEAT_S = 5.0
+PROGRESS_MIN_INTERVAL_S = 1.0
+WORKER_NAME = os.environ.get("EVALBOARD_WORKER_NAME") or f"{socket.gethostname()}:{os.getpid()}"
+
+# The last loaded model, so the other tasks of a submission on this worker load it once.
+_warm: dict[tuple, Any] = {}
+
+
+class UserError(Exception):
+    """A failure caused by the submission (bad checkpoint, task error from the model)."""
+
+
+def load_warm(family: str, path: str, precision: str, device: str) -> Any:
+    key = (family, path, precision, device)
+    if key not in _warm:
+        _warm.clear()
+        _warm[key] = loaders.load(family, path, precision=precision, device=device)
+    return _warm[key]
+
+
+class _Heartbeat(threading.Thread):
+    """Stamps run.heartbeat_at while the job runs, so the reconciler can tell a dead worker."""
+
+    def __init__(self, run_id: uuid.UUID):
+        super().__init__(daemon=True)
+        self.run_id, self.stopped = run_id, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(HEARTBEAT_S):
+            try:
+                with session_scope() as s:
+                    run = s.get(Run, self.run_id)
+                    if run and run.status == Status.running:
+                        run.heartbeat_at = utcnow()
+            except OperationalError:
+                log.warning("heartbeat: database unreachable")
+
+
+class _Progress:
+    """Writes stage and progress at most about once a second."""
+
+    def __init__(self, run_id: uuid.UUID):
+        self.run_id, self.last = run_id, 0.0
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_MIN_INTERVAL_S and fraction < 1.0:
+            return
+        self.last = now
+        with session_scope() as s:
+            run = s.get(Run, self.run_id)
+            run.stage, run.progress = stage, round(min(max(fraction, 0.0), 1.0), 4)
+
+
+def _start(run_id: uuid.UUID) -> dict | None:
+    """Claim the run; None when there is nothing to do (already done, or cancelled)."""
+    with session_scope() as s:
+        run = s.get(Run, run_id, with_for_update=True)
+        if run is None or run.status.is_terminal:
+            return None
+        submission = s.get(Submission, run.submission_id)
+        checkpoint = s.get(Checkpoint, submission.checkpoint_id)
+        run.status, run.worker, run.stage, run.progress = Status.running, WORKER_NAME, "load", 0.0
+        run.attempts += 1
+        run.started_at = run.heartbeat_at = utcnow()
+        refresh_submission_status(session=s, submission_id=submission.id)
+        return {"task": run.task, "suite": submission.suite, "precision": submission.precision.value,
+                "family": checkpoint.family.value, "path": checkpoint.storage_uri, "sha256": checkpoint.sha256,
+                "hardware_class": submission.hardware_class, "submission_id": submission.id}
+
+
+def _finish(run_id: uuid.UUID, outcome: EvalOutcome | None, provenance: dict, *, error: str | None = None,
+            error_kind: ErrorKind | None = None) -> None:
+    with session_scope() as s:
+        run = s.get(Run, run_id, with_for_update=True)
+        if run.status.is_terminal:
+            return  # another attempt already finished it, or it was cancelled: write nothing
+        s.exec(delete(Score).where(Score.run_id == run_id))
+        s.exec(delete(Sample).where(Sample.run_id == run_id))
+        if outcome is not None:
+            s.add_all(Score(run_id=run_id, metric=m.name, value=m.value, stderr=m.stderr, n=m.n,
+                            higher_is_better=m.higher_is_better, primary=m.primary, unit=m.unit)
+                      for m in outcome.metrics)
+            s.add_all(Sample(run_id=run_id, index=r.index, input=r.input, target=r.target, prediction=r.prediction,
+                             metrics=r.metrics) for r in outcome.samples)
+        run.status = Status.failed if error else Status.finished
+        run.error, run.error_kind = error, error_kind
+        run.stage, run.progress = ("failed", run.progress) if error else ("done", 1.0)
+        run.finished_at = utcnow()
+        run.provenance = provenance
+        s.flush()
+        refresh_submission_status(session=s, submission_id=run.submission_id)
+
+
+def execute_run(run_id: str) -> str:
+    """The RQ job. Infrastructure errors propagate (RQ retries them); user errors are recorded."""
+    rid = uuid.UUID(run_id)
+    claim = _start(rid)
+    if claim is None:
+        return "skipped"
+    task = get_suite(claim["suite"]).task(claim["task"])
+    spec = EvalSpec(task=task.name, evaluator=task.evaluator, args=task.args, seed=0,
+                    precision=claim["precision"], primary_metric=task.primary_metric)
+    evaluator = get_evaluator(task.evaluator)
+    provenance = {
+        "checkpoint_sha256": claim["sha256"], "suite": claim["suite"], "task": task.name,
+        "task_spec_hash": task.config_hash(), "evaluator": {"name": evaluator.name, "version": evaluator.version},
+        "spec": {"args": spec.args, "seed": spec.seed, "precision": spec.precision},
+        "hardware_class": claim["hardware_class"], "worker": WORKER_NAME,
+        "hardware_profile_id": int(os.environ.get("EVALBOARD_HARDWARE_PROFILE_ID", "0")) or None,
+        "python": version("evalboard"),
+    }
+    heartbeat = _Heartbeat(rid)
+    heartbeat.start()
+    try:
+        started = time.monotonic()
+        try:
+            model = load_warm(claim["family"], claim["path"], claim["precision"], "cpu")
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise UserError(f"the checkpoint could not be loaded: {exc}") from exc
+        provenance["load_s"] = round(time.monotonic() - started, 3)
+        try:
+            outcome = evaluator.evaluate(model, spec, _Progress(rid))
+        except (ValueError, KeyError, IndexError, RuntimeError) as exc:
+            if isinstance(exc, OperationalError):
+                raise
+            raise UserError(f"the evaluation failed on this model: {type(exc).__name__}: {exc}") from exc
+        provenance.update(outcome.provenance, eval_s=round(time.monotonic() - started, 3),
+                          result_schema_version=outcome.schema_version)
+        _finish(rid, outcome, provenance)
+        return "finished"
+    except UserError as exc:
+        log.info("run %s failed (user error): %s", rid, exc)
+        _finish(rid, None, provenance, error=str(exc), error_kind=ErrorKind.user)
+        return "failed"
+    finally:
+        heartbeat.stopped.set()
+
+
+def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ gave up (infra retries spent, or the job timed out): record it in words."""
+    run_id = uuid.UUID(job.args[0])
+    retries_left = getattr(job, "retries_left", None)
+    if retries_left:
+        # RQ will run it again: put the run back in the queue state.
+        with session_scope() as s:
+            run = s.get(Run, run_id, with_for_update=True)
+            if run and run.status == Status.running:
+                run.status, run.stage = Status.queued, "retry"
+        return
+    _finish(run_id, None, {"worker": WORKER_NAME},
+            error=f"infrastructure error after retries: {exc_type.__name__}: {exc_value}", error_kind=ErrorKind.infra)
