@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, UniqueConstraint
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -90,7 +90,7 @@ class ModelBase(SQLModel):
     name: str = Field(max_length=128, description="name shown on the board, unique per owner")
     family: Family = _enum(Family)
     license: str | None = Field(default=None, max_length=64)
-    params: int | None = Field(default=None, description="parameter count, from config and safetensors headers")
+    params: int | None = Field(default=None, sa_type=BigInteger, description="parameter count, from config and safetensors headers")
 
 
 class Model(ModelBase, table=True):
@@ -108,9 +108,9 @@ class Checkpoint(SQLModel, table=True):
     sha256: str = Field(unique=True, index=True, max_length=64, description="sha256 of the uploaded archive's content")
     family: Family = _enum(Family)
     format: str = Field(max_length=16, description="archive format it came in: tar, tar.gz or zip")
-    size_bytes: int
+    size_bytes: int = Field(sa_type=BigInteger)
     storage_uri: str = Field(description="folder holding the unpacked model")
-    params: int | None = None
+    params: int | None = Field(default=None, sa_type=BigInteger)
     uploaded_by: int = Field(foreign_key="user.id")
     created_at: datetime = _now()
 
@@ -187,7 +187,7 @@ class HardwareProfile(SQLModel, table=True):
     worker: str = Field(max_length=255)
     device_name: str
     device_count: int
-    memory_bytes: int
+    memory_bytes: int = Field(sa_type=BigInteger)
     versions: dict = _json()
     measured: dict = _json()
     measured_at: datetime = _now()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 00:14:17.152629
+Create Date: 2026-11-29 00:17:34.529547
 """
 from alembic import op
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.Column('worker', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
     sa.Column('device_name', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('device_count', sa.Integer(), nullable=False),
-    sa.Column('memory_bytes', sa.Integer(), nullable=False),
+    sa.Column('memory_bytes', sa.BigInteger(), nullable=False),
     sa.Column('versions', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('measured', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('measured_at', sa.DateTime(timezone=True), nullable=False),
@@ -56,9 +56,9 @@ def upgrade() -> None:
     sa.Column('sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('family', sa.Enum('causal-lm', 'clip', name='family', native_enum=False, length=16), nullable=False),
     sa.Column('format', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('size_bytes', sa.Integer(), nullable=False),
+    sa.Column('size_bytes', sa.BigInteger(), nullable=False),
     sa.Column('storage_uri', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('params', sa.Integer(), nullable=True),
+    sa.Column('params', sa.BigInteger(), nullable=True),
     sa.Column('uploaded_by', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['uploaded_by'], ['user.id'], ),
@@ -69,7 +69,7 @@ def upgrade() -> None:
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('family', sa.Enum('causal-lm', 'clip', name='family', native_enum=False, length=16), nullable=False),
     sa.Column('license', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
-    sa.Column('params', sa.Integer(), nullable=True),
+    sa.Column('params', sa.BigInteger(), nullable=True),
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('owner_id', sa.Integer(), nullable=False),
     sa.Column('hidden', sa.Boolean(), nullable=False),

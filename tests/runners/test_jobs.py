@@ -1,0 +1,66 @@
+"""End to end on the real services: token → upload → submit → real RQ worker → scores → leaderboard."""
+import psycopg
+import pytest
+
+from tests.conftest import DATABASE_URL, run_worker_burst
+
+
+def submit(client, auth, sha256, **overrides):
+    body = {"model_name": "tiny", "checkpoint_sha256": sha256, "suite": "language-core", "hardware_class": "cpu",
+            **overrides}
+    return client.post("/api/v1/submissions", json=body, headers=auth)
+
+
+def test_submission_is_scored_by_a_real_worker_and_ranked(client, auth, uploaded_checkpoint, tiny_lm_dir):
+    response = submit(client, auth, uploaded_checkpoint["sha256"])
+    assert response.status_code == 201, response.text
+    submission = response.json()
+    assert submission["status"] == "queued"
+    assert [r["task"] for r in submission["runs"]] == ["arithmetic_mc", "world_facts"]
+
+    worker = run_worker_burst()
+    assert worker.returncode == 0, worker.stderr[-3000:]
+
+    finished = client.get(f"/api/v1/submissions/{submission['id']}").json()
+    assert finished["status"] == "finished", finished
+    for run in finished["runs"]:
+        assert run["status"] == "finished" and run["progress"] == 1.0
+        assert 0.0 <= run["scores"]["acc"] <= 1.0
+
+    with psycopg.connect(DATABASE_URL) as conn:
+        scores = dict(conn.execute("SELECT r.task, s.value FROM score s JOIN run r ON r.id = s.run_id "
+                                   "WHERE s.metric = 'acc' AND s.primary").fetchall())
+        samples = conn.execute("SELECT count(*) FROM sample").fetchone()[0]
+        provenance = conn.execute("SELECT provenance FROM run WHERE task = 'world_facts'").fetchone()[0]
+    assert set(scores) == {"world_facts", "arithmetic_mc"}
+    assert samples == 240 + 200
+    assert provenance["checkpoint_sha256"] == uploaded_checkpoint["sha256"]
+    assert provenance["dataset"]["sha256"]["test"] and provenance["task_config_hash"]
+    assert provenance["libraries"]["lm_eval"] and provenance["hardware_profile_id"]
+
+    board = client.get("/api/v1/leaderboard").json()
+    assert board["total"] == 1
+    row = board["rows"][0]
+    assert row["model"] == "tiny" and row["rank"] == 1
+    assert row["tasks"]["world_facts"]["raw"] == pytest.approx(scores["world_facts"])
+    assert set(row["capabilities"]) == {"understanding", "cognition"}
+
+    # The stored accuracy is exactly what lm-eval's harness returns on the same model and settings.
+    from core.catalog import get_suite
+    from evaluators.language.lm_eval_evaluator import resolve_task_config, run_simple_evaluate
+    from evaluators.loaders import load_causal_lm
+    task = get_suite("language-core").task("world_facts")
+    config, _ = resolve_task_config(task.args)
+    direct = run_simple_evaluate(load_causal_lm(tiny_lm_dir), config, batch_size=task.args["batch_size"], seed=0)
+    assert direct["results"]["evalboard_world_facts"]["acc,none"] == scores["world_facts"]
+
+
+def test_running_a_job_twice_writes_its_results_once(client, auth, uploaded_checkpoint):
+    submission = submit(client, auth, uploaded_checkpoint["sha256"]).json()
+    assert run_worker_burst().returncode == 0
+    from runners.jobs import execute_run
+    run_id = submission["runs"][0]["id"]
+    assert execute_run(run_id) == "skipped"
+    with psycopg.connect(DATABASE_URL) as conn:
+        count = conn.execute("SELECT count(*) FROM score WHERE run_id = %s AND metric = 'acc'", (run_id,)).fetchone()[0]
+    assert count == 1
