@@ -5,7 +5,7 @@ from datetime import timedelta
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from core.catalog import Suite
+from core.catalog import Suite, TaskSpec
 from core.errors import NotFoundError
 from core.models import (ApiToken, Checkpoint, Family, HardwareProfile, Model, Role, Run, Score, Status,
                          Submission, User, utcnow)
@@ -49,13 +49,14 @@ def get_checkpoint(*, session: Session, sha256: str) -> Checkpoint | None:
     return session.exec(select(Checkpoint).where(Checkpoint.sha256 == sha256)).first()
 
 
-def create_submission(*, session: Session, model: Model, checkpoint: Checkpoint, suite: Suite, user: User,
+def create_submission(*, session: Session, model: Model, checkpoint: Checkpoint, suite: Suite,
+                      tasks: list[TaskSpec], user: User,
                       hardware_class: str, precision: str, revision: str | None) -> tuple[Submission, list[Run]]:
     submission = Submission(model_id=model.id, checkpoint_id=checkpoint.id, submitted_by=user.id, suite=suite.name,
                             hardware_class=hardware_class, precision=precision, revision=revision)
     session.add(submission)
     session.flush()
-    runs = [Run(submission_id=submission.id, task=t.name, capability=t.capability) for t in suite.tasks]
+    runs = [Run(submission_id=submission.id, task=t.name, capability=t.capability) for t in tasks]
     session.add_all(runs)
     session.flush()
     return submission, runs

@@ -26,6 +26,7 @@ class SubmissionCreate(BaseModel):
     suite: str
     hardware_class: str = "cpu"
     precision: Precision = Precision.float32
+    tasks: list[str] | None = Field(default=None, description="run only these tasks of the suite")
     license: str | None = None
     revision: str | None = None
 
@@ -77,6 +78,7 @@ def submission_public(session, submission: Submission) -> SubmissionPublic:
 @router.post("", response_model=SubmissionPublic, status_code=201)
 def create_submission(body: SubmissionCreate, session: SessionDep, user: CurrentUser) -> JSONResponse:
     suite = get_suite(body.suite)
+    tasks = [suite.task(name) for name in body.tasks] if body.tasks else list(suite.tasks)
     if body.hardware_class not in get_settings().hardware_classes:
         raise InvalidRequestError(f"unknown hardware class {body.hardware_class!r}; known: "
                                   f"{', '.join(get_settings().hardware_classes)}", field="hardware_class")
@@ -96,7 +98,7 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
     model = crud.get_or_create_model(session=session, owner=user, name=body.model_name, family=checkpoint.family,
                                      license=body.license, params=checkpoint.params)
     submission, runs = crud.create_submission(session=session, model=model, checkpoint=checkpoint, suite=suite,
-                                              user=user, hardware_class=body.hardware_class,
+                                              tasks=tasks, user=user, hardware_class=body.hardware_class,
                                               precision=body.precision, revision=body.revision)
     session.commit()
     # After the commit: if Redis is down now, the runs stay queued in Postgres and the reconciler enqueues them.

@@ -1,0 +1,34 @@
+# One image for every Evalboard process: api (default), migrate, worker, leaderboard.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    # Import our packages from /app, not site-packages: core.config.PROJECT_ROOT must be
+    # /app so alembic.ini, migrations/ and datasets/ are found.
+    PYTHONPATH=/app \
+    DATA_DIR=/data \
+    DATASETS_DIR=/app/datasets
+
+WORKDIR /app
+
+# The heavy, rarely changing layer first; these pins must match pyproject.toml.
+RUN pip install torch==2.14.1 torchvision==0.29.1
+
+# Only what the service needs (no .venv, tests or build outputs in the image).
+COPY pyproject.toml alembic.ini ./
+COPY api/ api/
+COPY core/ core/
+COPY runners/ runners/
+COPY evaluators/ evaluators/
+COPY leaderboard/ leaderboard/
+COPY cli/ cli/
+COPY migrations/ migrations/
+COPY datasets/ datasets/
+
+RUN pip install . && mkdir -p /data
+
+EXPOSE 8000 8501
+
+CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]

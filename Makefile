@@ -1,0 +1,28 @@
+# The two commands of the README. Both create .venv and install everything on first use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install clean-data
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned: torchvision only imports beside exactly this build.
+	$(PY) -m pip install --quiet 'torch==2.14.1' 'torchvision==0.29.1'
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Everything on this machine: embedded PostgreSQL and Redis unless DATABASE_URL/REDIS_URL are set.
+run: $(STAMP)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/evalboard up
+
+# The whole suite against real PostgreSQL and Redis (DATABASE_URL/REDIS_URL, else embedded ones).
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean-data:
+	rm -rf .evalboard

@@ -1,0 +1,35 @@
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_health_is_ok_with_postgres_and_redis_up(client):
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"postgres": "ok", "redis": "ok"}
+
+
+def test_health_is_503_when_redis_is_down(client, monkeypatch):
+    from redis import Redis
+    import api.routes.health as health
+    monkeypatch.setattr(health, "get_redis", lambda: Redis(host="127.0.0.1", port=1, socket_connect_timeout=1))
+    response = client.get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.json()["checks"]["redis"].startswith("down")
+
+
+def test_health_is_503_when_postgres_is_down(client, monkeypatch):
+    from sqlmodel import create_engine
+    import api.routes.health as health
+    dead = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 1})
+    monkeypatch.setattr(health, "get_engine", lambda: dead)
+    response = client.get("/api/v1/health")
+    assert response.status_code == 503
+    assert response.json()["checks"]["postgres"].startswith("down")
+
+
+def test_the_api_process_never_imports_torch():
+    code = "import sys, api.main; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -1,0 +1,76 @@
+"""Bad submissions get a clear 4xx naming the problem, and nothing is written."""
+import psycopg
+import pytest
+
+from tests.conftest import DATABASE_URL
+
+
+def table_counts() -> dict:
+    with psycopg.connect(DATABASE_URL) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("model", "submission", "run")}
+
+
+def body(sha256: str, **overrides) -> dict:
+    return {"model_name": "tiny", "checkpoint_sha256": sha256, "suite": "language-core", "hardware_class": "cpu",
+            **overrides}
+
+
+def test_submission_without_a_token_is_401(client, uploaded_checkpoint):
+    response = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"]))
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "token" in response.json()["detail"]
+    assert table_counts() == {"model": 0, "submission": 0, "run": 0}
+
+
+def test_submission_with_an_invalid_token_is_401(client, uploaded_checkpoint):
+    response = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"]),
+                           headers={"Authorization": "Bearer evb_not-a-real-token"})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("overrides, field, words", [
+    ({"suite": "no-such-suite"}, "suite", "unknown suite"),
+    ({"hardware_class": "quantum-9000"}, "hardware_class", "unknown hardware class"),
+    ({"checkpoint_sha256": "0" * 64}, "checkpoint_sha256", "upload it first"),
+    ({"tasks": ["world_facts", "no_such_task"]}, "tasks", "no task 'no_such_task'"),
+    ({"precision": "int3"}, "precision", "float32"),
+    ({"model_name": "../etc/passwd"}, "model_name", "pattern"),
+])
+def test_invalid_submission_is_422_naming_the_field_and_writes_nothing(client, auth, uploaded_checkpoint,
+                                                                       overrides, field, words):
+    response = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"], **overrides), headers=auth)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    named = problem.get("field") or ",".join(e["field"] for e in problem.get("errors", []))
+    assert field in named
+    assert words in problem["detail"]
+    assert table_counts() == {"model": 0, "submission": 0, "run": 0}
+
+
+def test_a_subset_of_tasks_can_be_chosen(client, auth, uploaded_checkpoint):
+    response = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"], tasks=["world_facts"]),
+                           headers=auth)
+    assert response.status_code == 201
+    assert [r["task"] for r in response.json()["runs"]] == ["world_facts"]
+
+
+def test_the_same_submission_twice_returns_the_existing_one(client, auth, uploaded_checkpoint):
+    first = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"]), headers=auth)
+    again = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"]), headers=auth)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert table_counts()["submission"] == 1
+
+
+def test_unknown_submission_is_404(client):
+    response = client.get("/api/v1/submissions/00000000-0000-0000-0000-000000000000")
+    assert response.status_code == 404
+
+
+def test_runs_are_queued_in_redis_with_the_run_id_as_job_id(client, auth, uploaded_checkpoint, redis_conn):
+    from rq import Queue
+    submission = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"]), headers=auth).json()
+    queue = Queue("evalboard-cpu", connection=redis_conn)
+    assert sorted(queue.job_ids) == sorted(f"run-{r['id']}" for r in submission["runs"])
+    assert all(r["queue_position"] is not None for r in submission["runs"])
