@@ -117,7 +117,8 @@ def _unpack_zip(archive: Path, target: Path, budget: _Budget) -> None:
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise UnsafeArchiveError(f"archive member {info.filename!r} is a link; links are not allowed")
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            # Permission bits with no file type (zipfile.writestr writes 0o600) mean a regular file.
+            if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 raise UnsafeArchiveError(f"archive member {info.filename!r} is not a regular file")
             if info.is_dir():
                 dest.mkdir(parents=True, exist_ok=True)
@@ -138,19 +139,28 @@ def _model_root(unpacked: Path) -> Path:
 def safetensors_param_count(path: Path) -> int:
     """Parameters from the safetensors header alone: nothing is allocated or unpickled."""
     with open(path, "rb") as f:
-        (header_len,) = struct.unpack("<Q", f.read(8))
+        prefix = f.read(8)
+        if len(prefix) < 8:
+            raise InvalidCheckpointError(f"{path.name}: not a valid safetensors file (too short for a header)")
+        (header_len,) = struct.unpack("<Q", prefix)
         if header_len > 100 * 1024 * 1024:
             raise InvalidCheckpointError(f"{path.name}: safetensors header is implausibly large")
         try:
             header = json.loads(f.read(header_len))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidCheckpointError(f"{path.name}: not a valid safetensors file ({exc})") from exc
+    if not isinstance(header, dict):
+        raise InvalidCheckpointError(f"{path.name}: not a valid safetensors file (header is not a JSON object)")
     total = 0
     for name, meta in header.items():
         if name == "__metadata__":
             continue
+        shape = meta.get("shape") if isinstance(meta, dict) else None
+        # Dimensions must be non-negative ints: a string dimension would make `count *= dim` repeat a string.
+        if not isinstance(shape, list) or not all(type(dim) is int and dim >= 0 for dim in shape):
+            raise InvalidCheckpointError(f"{path.name}: tensor {name!r} has no valid shape in the safetensors header")
         count = 1
-        for dim in meta["shape"]:
+        for dim in shape:
             count *= dim
         total += count
     return total
@@ -220,7 +230,13 @@ async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: S
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise UnsafeArchiveError(f"archive is corrupt or truncated: {exc}", field="body") from exc
         params = check_model_folder(_model_root(tmp_dir), family)
-        tmp_dir.rename(final)
+        try:
+            tmp_dir.rename(final)
+        except OSError:
+            if not final.exists():
+                raise
+            # The same content finished uploading concurrently: keep the first copy.
+            return StoredCheckpoint(sha, fmt, size, _model_root(final), params, True)
         return StoredCheckpoint(sha, fmt, size, _model_root(final), params, False)
     finally:
         tmp_archive.unlink(missing_ok=True)

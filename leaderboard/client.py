@@ -1,6 +1,6 @@
 """Typed reads of the Evalboard API: the leaderboard knows the service only through HTTP."""
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -11,7 +11,8 @@ class ApiUnavailable(Exception):
 
 @dataclass
 class LeaderboardClient:
-    base_url: str = os.environ.get("EVALBOARD_API_URL", os.environ.get("API_URL", "http://127.0.0.1:8000"))
+    base_url: str = field(default_factory=lambda: os.environ.get("EVALBOARD_API_URL")
+                          or os.environ.get("API_URL", "http://127.0.0.1:8000"))
     timeout: float = 10.0
 
     def _get(self, path: str, **params) -> dict | list:

@@ -21,7 +21,8 @@ PLACES = ["the forest", "the desert", "the river", "the mountain", "the city", "
 FOODS = ["apples", "fish", "seeds", "honey", "leaves", "bread", "berries", "roots"]
 _UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
           "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
-NUMBER_WORDS = _UNITS + ["twenty"] + [f"twenty-{u}" for u in _UNITS[1:10]]
+NUMBER_WORDS = _UNITS + [f"{tens}{'-' + u if u != 'zero' else ''}" for tens in ("twenty", "thirty")
+                         for u in _UNITS[:10]]
 
 
 @dataclass(frozen=True)
@@ -54,23 +55,35 @@ def _choices(rng: random.Random, answer: str, pool: list[str], k: int = 4) -> tu
     return options, options.index(answer)
 
 
-@register("world_facts", "1.0", "Facts about a generated world of creatures: colour, home and food. "
-          "Train states the facts; test asks about them as 4-way multiple choice.", default_seed=1234)
+@register("world_facts", "1.0", "A generated world whose kinds of creature each have a colour, a home and a food. "
+          "Train describes some individuals; test asks, 4-way multiple choice, about individuals never seen "
+          "in train, so a model must have learnt the world's regularities, not memorised items.",
+          default_seed=1234)
 def world_facts(seed: int) -> tuple[list[dict], list[dict]]:
     rng = random.Random(seed)
-    creatures = _creature_names(rng, 80)
-    attributes = {
-        "colour": (COLOURS, "The {c} is {v}.", "What colour is the {c}?"),
-        "home": (PLACES, "The {c} lives in {v}.", "Where does the {c} live?"),
-        "food": (FOODS, "The {c} eats {v}.", "What does the {c} eat?"),
-    }
+    kinds = _creature_names(rng, 24)
+    traits = {kind: {"colour": rng.choice(COLOURS), "home": rng.choice(PLACES), "food": rng.choice(FOODS)}
+              for kind in kinds}
+    questions = {"colour": (COLOURS, "The {c} is {v}.", "What colour is {c}?"),
+                 "home": (PLACES, "The {c} lives in {v}.", "Where does {c} live?"),
+                 "food": (FOODS, "The {c} eats {v}.", "What does {c} eat?")}
+    individuals = [f"{name.capitalize()} the {kind}" for kind in kinds
+                   for name in rng.sample(_creature_names(rng, 40), 12)]
+    rng.shuffle(individuals)
+    seen, unseen = individuals[:-80], individuals[-80:]
     train, test = [], []
-    for creature in creatures:
-        for attribute, (pool, statement, question) in attributes.items():
-            value = rng.choice(pool)
-            train.append({"text": statement.format(c=creature, v=value)})
-            choices, gold = _choices(rng, value, pool)
-            test.append({"id": f"{creature}-{attribute}", "question": question.format(c=creature),
+    for kind in kinds:
+        for attribute, (_, statement, _) in questions.items():
+            train.append({"text": statement.format(c=kind, v=traits[kind][attribute])})
+    for who in seen:
+        kind = who.split(" the ")[1]
+        for attribute, (_, _, question) in questions.items():
+            train.append({"text": f"Question: {question.format(c=who)}\nAnswer: {traits[kind][attribute]}"})
+    for who in unseen:
+        kind = who.split(" the ")[1]
+        for attribute, (pool, _, question) in questions.items():
+            choices, gold = _choices(rng, traits[kind][attribute], pool)
+            test.append({"id": f"{who}-{attribute}", "question": question.format(c=who),
                          "choices": choices, "gold": gold})
     rng.shuffle(train)
     return train, test
@@ -80,15 +93,15 @@ def world_facts(seed: int) -> tuple[list[dict], list[dict]]:
           "Train and test use disjoint operand pairs.", default_seed=4321)
 def arithmetic_mc(seed: int) -> tuple[list[dict], list[dict]]:
     rng = random.Random(seed)
-    problems = [(a, op, b) for a in range(15) for b in range(15) for op in ("plus", "minus") if op == "plus" or a >= b]
+    problems = [(a, op, b) for a in range(20) for b in range(20) for op in ("plus", "minus") if op == "plus" or a >= b]
     rng.shuffle(problems)
     train_problems, test_problems = problems[:-200], problems[-200:]
 
     def result(a: int, op: str, b: int) -> int:
         return a + b if op == "plus" else a - b
 
-    train = [{"text": f"{NUMBER_WORDS[a]} {op} {NUMBER_WORDS[b]} is {NUMBER_WORDS[result(a, op, b)]}."}
-             for a, op, b in train_problems]
+    train = [{"text": f"Question: What is {NUMBER_WORDS[a]} {op} {NUMBER_WORDS[b]}?\n"
+                      f"Answer: {NUMBER_WORDS[result(a, op, b)]}"} for a, op, b in train_problems]
     test = []
     for a, op, b in test_problems:
         answer = NUMBER_WORDS[result(a, op, b)]
