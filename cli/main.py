@@ -110,7 +110,7 @@ def up(api_port: int = typer.Option(8000), board_port: int = typer.Option(8501),
        demo: bool = typer.Option(True, help="on first start, build and submit the demo models")) -> None:
     """Run everything on this machine (embedded Postgres and Redis unless DATABASE_URL/REDIS_URL are set)."""
     from cli.embedded import migrate as run_migrations
-    from cli.embedded import start_missing
+    from cli.embedded import start_missing, stop
     from cli.launcher import Launcher
 
     settings = _settings()
@@ -141,7 +141,7 @@ def up(api_port: int = typer.Option(8000), board_port: int = typer.Option(8501),
         typer.echo("stopping …")
     finally:
         launcher.stop_all()
-        del services
+        stop(services.handles)
 
 
 def _demo_token() -> str:

@@ -44,6 +44,11 @@ def _bootstrap_services() -> tuple[str, str, list]:
 
 
 SERVER_URL, REDIS_URL, _HANDLES = _bootstrap_services()
+
+
+def pytest_unconfigure(config):
+    from cli.embedded import stop
+    stop(_HANDLES)
 DATABASE_URL = _with_database(SERVER_URL, TEST_DB)
 os.environ.update(DATABASE_URL=DATABASE_URL, REDIS_URL=REDIS_URL, DATA_DIR=str(DATA_DIR),
                   HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",

@@ -3,29 +3,24 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 from streamlit.testing.v1 import AppTest
 
 from cli.demo import DEMO_CAUSAL_LMS
-from tests.conftest import REDIS_URL, ROOT, create_database, drop_database
+from tests.conftest import ROOT
 from tests.leaderboard.test_app import _free_port
 
-UP_DB = f"evalboard_up_{os.getpid()}"
 
-
-def _other_redis_db(url: str, db: int = 14) -> str:
-    return f"{url}?db={db}" if url.startswith("unix://") else url.rsplit("/", 1)[0] + f"/{db}"
-
-
-def test_up_serves_api_worker_and_board_with_scored_demo_models(tmp_path):
-    from redis import Redis
-    redis_url = _other_redis_db(REDIS_URL)
-    Redis.from_url(redis_url).flushdb()
-    database_url = create_database(UP_DB)
+def test_up_serves_api_worker_and_board_with_scored_demo_models():
+    """As `make run` on a new machine: no DATABASE_URL/REDIS_URL, so embedded PostgreSQL and Redis."""
+    data_dir = Path(tempfile.mkdtemp(prefix="evb-up-"))  # short: the embedded servers' sockets live here
     api_port, board_port = _free_port(), _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["DATA_DIR"] = str(data_dir)
     up = subprocess.Popen([sys.executable, "-m", "cli.main", "up", "--api-port", str(api_port),
                            "--board-port", str(board_port)], cwd=ROOT, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -54,7 +49,9 @@ def test_up_serves_api_worker_and_board_with_scored_demo_models(tmp_path):
     finally:
         up.send_signal(signal.SIGINT)  # what Ctrl-C sends
         output = up.communicate(timeout=60)[0]
-        drop_database(UP_DB)
     assert up.returncode == 0, output
     assert f"http://127.0.0.1:{board_port}" in output and "/docs" in output
     assert "stopping" in output
+    # Ctrl-C stopped the embedded servers too: nothing of this run is left serving.
+    leftovers = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout
+    assert leftovers == "", leftovers
