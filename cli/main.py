@@ -1,6 +1,7 @@
 """The `evalboard` command: run the service, work the queue, manage tokens, submit models."""
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -113,6 +114,10 @@ def up(api_port: int = typer.Option(8000), board_port: int = typer.Option(8501),
     from cli.embedded import start_missing, stop
     from cli.launcher import Launcher
 
+    # Ctrl-C and a SIGTERM (docker, systemd) both stop everything cleanly, even when started
+    # from a shell that had SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     services = start_missing(settings.data_dir)
