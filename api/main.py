@@ -2,10 +2,11 @@
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import checkpoints, health, leaderboard, submissions, suites
+from api.routes import checkpoints, hardware, health, leaderboard, runs, submissions, suites
 
 app = FastAPI(title="Evalboard", version="0.1.0",
               description="Submit checkpoints, follow their evaluation, read the leaderboard.")
 errors.install(app)
-for router in (health.router, suites.router, checkpoints.router, submissions.router, leaderboard.router):
+for router in (health.router, suites.router, hardware.router, checkpoints.router, submissions.router, runs.router,
+               leaderboard.router):
     app.include_router(router, prefix="/api/v1")

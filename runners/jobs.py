@@ -28,7 +28,10 @@ log = logging.getLogger("evalboard.jobs")
 
 HEARTBEAT_S = 5.0
 PROGRESS_MIN_INTERVAL_S = 1.0
-WORKER_NAME = os.environ.get("EVALBOARD_WORKER_NAME") or f"{socket.gethostname()}:{os.getpid()}"
+
+def worker_name() -> str:
+    return os.environ.get("EVALBOARD_WORKER_NAME") or f"{socket.gethostname()}:{os.getpid()}"
+
 
 # The last loaded model, so the other tasks of a submission on this worker load it once.
 _warm: dict[tuple, Any] = {}
@@ -88,7 +91,7 @@ def _start(run_id: uuid.UUID) -> dict | None:
             return None
         submission = s.get(Submission, run.submission_id)
         checkpoint = s.get(Checkpoint, submission.checkpoint_id)
-        run.status, run.worker, run.stage, run.progress = Status.running, WORKER_NAME, "load", 0.0
+        run.status, run.worker, run.stage, run.progress = Status.running, worker_name(), "load", 0.0
         run.attempts += 1
         run.started_at = run.heartbeat_at = utcnow()
         refresh_submission_status(session=s, submission_id=submission.id)
@@ -134,7 +137,7 @@ def execute_run(run_id: str) -> str:
         "checkpoint_sha256": claim["sha256"], "suite": claim["suite"], "task": task.name,
         "task_spec_hash": task.config_hash(), "evaluator": {"name": evaluator.name, "version": evaluator.version},
         "spec": {"args": spec.args, "seed": spec.seed, "precision": spec.precision},
-        "hardware_class": claim["hardware_class"], "worker": WORKER_NAME,
+        "hardware_class": claim["hardware_class"], "worker": worker_name(),
         "hardware_profile_id": int(os.environ.get("EVALBOARD_HARDWARE_PROFILE_ID", "0")) or None,
         "python": version("evalboard"),
     }
@@ -150,8 +153,7 @@ def execute_run(run_id: str) -> str:
         try:
             outcome = evaluator.evaluate(model, spec, _Progress(rid))
         except (ValueError, KeyError, IndexError, RuntimeError) as exc:
-            if isinstance(exc, OperationalError):
-                raise
+            # Database/Redis errors are none of these, so they propagate and RQ retries them.
             raise UserError(f"the evaluation failed on this model: {type(exc).__name__}: {exc}") from exc
         provenance.update(outcome.provenance, eval_s=round(time.monotonic() - started, 3),
                           result_schema_version=outcome.schema_version)
@@ -176,5 +178,5 @@ def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
             if run and run.status == Status.running:
                 run.status, run.stage = Status.queued, "retry"
         return
-    _finish(run_id, None, {"worker": WORKER_NAME},
+    _finish(run_id, None, {"worker": worker_name()},
             error=f"infrastructure error after retries: {exc_type.__name__}: {exc_value}", error_kind=ErrorKind.infra)

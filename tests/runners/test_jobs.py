@@ -38,6 +38,22 @@ def test_submission_is_scored_by_a_real_worker_and_ranked(client, auth, uploaded
     assert provenance["dataset"]["sha256"]["test"] and provenance["task_config_hash"]
     assert provenance["libraries"]["lm_eval"] and provenance["hardware_profile_id"]
 
+    # Per-sample records and the full provenance are downloadable.
+    world_facts_run = next(r for r in finished["runs"] if r["task"] == "world_facts")
+    lines = client.get(f"/api/v1/runs/{world_facts_run['id']}/samples.jsonl").text.splitlines()
+    assert len(lines) == 240
+    import json
+    first = json.loads(lines[0])
+    assert first["input"].startswith("Question: ") and first["target"] and first["prediction"]
+    assert len(first["metrics"]["choice_loglikelihoods"]) == 4
+    assert client.get(f"/api/v1/runs/{world_facts_run['id']}").json()["provenance"]["task_config_hash"]
+
+    # The worker recorded the hardware it measured, and the run points at that profile.
+    hardware = {h["hardware_class"]: h for h in client.get("/api/v1/hardware").json()}
+    cpu_workers = hardware["cpu"]["workers"]
+    assert len(cpu_workers) == 1 and cpu_workers[0]["measured"]["gemm_tflops_fp32"] > 0
+    assert provenance["hardware_profile_id"] == cpu_workers[0]["id"]
+
     board = client.get("/api/v1/leaderboard").json()
     assert board["total"] == 1
     row = board["rows"][0]
