@@ -4,7 +4,7 @@ from pathlib import Path
 from cli.client import EvalboardClient
 
 # name → AdamW steps on the bundled train splits; more training should rank higher.
-DEMO_CAUSAL_LMS = {"tiny-gpt2-untrained": 0, "tiny-gpt2-brief": 150, "tiny-gpt2-longer": 400}
+DEMO_CAUSAL_LMS = {"tiny-gpt2-untrained": 0, "tiny-gpt2-brief": 200, "tiny-gpt2-longer": 400}
 
 
 def build_demo_models(out_dir: Path) -> dict[str, Path]:

@@ -1,0 +1,55 @@
+"""Prometheus text exposition: queue depth per class, runs by status, retries, workers, durations."""
+from datetime import timedelta
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import func
+from sqlmodel import select
+
+from api.deps import SessionDep
+from core.config import get_settings
+from core.models import HardwareProfile, Run, Status, utcnow
+from runners.dispatch import get_queue
+
+router = APIRouter(tags=["metrics"])
+
+
+def _line(name: str, value: float, **labels: str) -> str:
+    label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    return f"{name}{{{label_text}}} {value}" if labels else f"{name} {value}"
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(session: SessionDep) -> str:
+    lines = ["# HELP evalboard_queue_depth Jobs waiting in the RQ queue of a hardware class.",
+             "# TYPE evalboard_queue_depth gauge"]
+    classes = get_settings().hardware_classes
+    for hw in classes:
+        lines.append(_line("evalboard_queue_depth", get_queue(hw).count, hardware_class=hw))
+
+    lines += ["# HELP evalboard_runs Runs by status.", "# TYPE evalboard_runs gauge"]
+    counts = dict(session.exec(select(Run.status, func.count()).group_by(Run.status)).all())
+    for status in Status:
+        lines.append(_line("evalboard_runs", counts.get(status, 0), status=status.value))
+
+    lines += ["# HELP evalboard_run_retries_total Attempts beyond the first, over all runs.",
+              "# TYPE evalboard_run_retries_total counter",
+              _line("evalboard_run_retries_total",
+                    session.exec(select(func.coalesce(func.sum(func.greatest(Run.attempts - 1, 0)), 0))).one())]
+
+    lines += ["# HELP evalboard_workers Workers seen in the last two minutes.", "# TYPE evalboard_workers gauge"]
+    cutoff = utcnow() - timedelta(minutes=2)
+    alive = dict(session.exec(select(HardwareProfile.hardware_class, func.count())
+                              .where(HardwareProfile.last_seen_at >= cutoff)
+                              .group_by(HardwareProfile.hardware_class)).all())
+    for hw in classes:
+        lines.append(_line("evalboard_workers", alive.get(hw, 0), hardware_class=hw))
+
+    lines += ["# HELP evalboard_run_duration_seconds Wall time of finished runs.",
+              "# TYPE evalboard_run_duration_seconds summary"]
+    duration = func.extract("epoch", Run.finished_at - Run.started_at)
+    count, total = session.exec(select(func.count(), func.coalesce(func.sum(duration), 0))
+                                .where(Run.status == Status.finished)).one()
+    lines += [_line("evalboard_run_duration_seconds_count", count),
+              _line("evalboard_run_duration_seconds_sum", round(float(total), 3))]
+    return "\n".join(lines) + "\n"
