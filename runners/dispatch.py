@@ -39,3 +39,23 @@ def enqueue_run(run_id: uuid.UUID | str, hardware_class: str, connection: Redis 
         on_failure=Callback("runners.jobs.on_job_failure"),
         result_ttl=3600, failure_ttl=7 * 24 * 3600,
     )
+
+
+def cancel_job(run_id: uuid.UUID | str, connection: Redis | None = None) -> None:
+    """Take the run's job out of its queue, or stop it where a worker is running it."""
+    from rq.command import send_stop_job_command
+    from rq.exceptions import InvalidJobOperation, NoSuchJobError
+    from rq.job import Job, JobStatus
+
+    connection = connection or get_redis()
+    try:
+        job = Job.fetch(job_id(run_id), connection=connection)
+    except NoSuchJobError:
+        return
+    if job.get_status() == JobStatus.STARTED:
+        try:
+            send_stop_job_command(connection, job.id)
+        except InvalidJobOperation:
+            pass
+    else:
+        job.cancel()

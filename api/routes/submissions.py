@@ -13,8 +13,8 @@ from core import crud
 from core.catalog import get_suite
 from core.config import get_settings
 from core.errors import InvalidRequestError, NotFoundError
-from core.models import Model, Precision, Status, Submission
-from runners.dispatch import enqueue_run
+from core.models import Model, Precision, Role, Status, Submission, utcnow
+from runners.dispatch import cancel_job, enqueue_run
 
 log = logging.getLogger("evalboard.api")
 router = APIRouter(prefix="/submissions", tags=["submissions"])
@@ -115,4 +115,26 @@ def read_submission(submission_id: uuid.UUID, session: SessionDep) -> Submission
     submission = session.get(Submission, submission_id)
     if submission is None:
         raise NotFoundError(f"no submission {submission_id}")
+    return submission_public(session, submission)
+
+
+@router.post("/{submission_id}/cancel", response_model=SubmissionPublic)
+def cancel_submission(submission_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> SubmissionPublic:
+    """Cancel the runs not yet done. Another author's submission is a 404, so ids do not leak."""
+    submission = session.get(Submission, submission_id)
+    if submission is None or (submission.submitted_by != user.id and user.role != Role.admin):
+        raise NotFoundError(f"no submission {submission_id}")
+    for run in crud.runs_of(session=session, submission_id=submission_id):
+        if not run.status.is_terminal:
+            run.status, run.stage, run.finished_at = Status.cancelled, "cancelled", utcnow()
+            session.add(run)
+    session.flush()
+    crud.refresh_submission_status(session=session, submission_id=submission_id)
+    session.commit()
+    # After the commit: the job, if it still runs, finds its run cancelled and writes nothing.
+    for run in crud.runs_of(session=session, submission_id=submission_id):
+        try:
+            cancel_job(run.id)
+        except Exception as exc:
+            log.warning("could not stop job of run %s: %s", run.id, exc)
     return submission_public(session, submission)

@@ -38,6 +38,8 @@ def test_up_serves_api_worker_and_board_with_scored_demo_models():
             time.sleep(3)
         assert sorted(r["model"] for r in board["rows"]) == sorted(DEMO_CAUSAL_LMS), board
         assert all(r["overall"] is not None for r in board["rows"])
+        # More training ranks higher: the demo shows a real, ordered board.
+        assert [r["model"] for r in board["rows"]] == ["tiny-gpt2-longer", "tiny-gpt2-brief", "tiny-gpt2-untrained"]
 
         assert httpx.get(f"http://127.0.0.1:{board_port}/_stcore/health", timeout=10).text == "ok"
         os.environ["EVALBOARD_API_URL"] = f"http://127.0.0.1:{api_port}"
