@@ -80,3 +80,29 @@ def test_running_a_job_twice_writes_its_results_once(client, auth, uploaded_chec
     with psycopg.connect(DATABASE_URL) as conn:
         count = conn.execute("SELECT count(*) FROM score WHERE run_id = %s AND metric = 'acc'", (run_id,)).fetchone()[0]
     assert count == 1
+
+
+def test_a_broken_checkpoint_fails_as_the_authors_error_in_words(client, auth, tiny_lm_dir, tmp_path):
+    import json
+    import shutil
+
+    from tests.conftest import pack
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_lm_dir, broken)
+    config = json.loads((broken / "config.json").read_text())
+    config["n_embd"] = 96  # the weights were made for 64: loading must fail
+    (broken / "config.json").write_text(json.dumps(config))
+    upload = client.post("/api/v1/checkpoints", params={"family": "causal-lm"},
+                         content=pack(broken, tmp_path / "b.tar.gz"), headers=auth)
+    assert upload.status_code == 201, upload.text
+    submission = submit(client, auth, upload.json()["sha256"], tasks=["world_facts"]).json()
+
+    worker = run_worker_burst()
+    assert worker.returncode == 0  # the worker lives on
+
+    failed = client.get(f"/api/v1/submissions/{submission['id']}").json()
+    assert failed["status"] == "failed"
+    run = failed["runs"][0]
+    assert run["error_kind"] == "user" and run["attempts"] == 1  # not retried: retrying cannot help
+    assert "could not be loaded" in run["error"]
+    assert "world_facts" in failed["error"]
