@@ -1,14 +1,12 @@
 """Database operations shared by api and runners; keyword-only arguments throughout."""
 import uuid
-from datetime import timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
 from core.catalog import Suite, TaskSpec
 from core.errors import NotFoundError
-from core.models import (ApiToken, Checkpoint, Family, HardwareProfile, Model, Role, Run, Score, Status,
-                         Submission, User, utcnow)
+from core.models import ApiToken, Checkpoint, Family, Model, Role, Run, Score, Status, Submission, User, utcnow
 from core.security import hash_token, new_token
 
 
@@ -114,7 +112,3 @@ def queue_position(*, session: Session, run: Run) -> int | None:
         .where(Run.status == Status.queued, Submission.hardware_class == submission.hardware_class,
                Run.queued_at < run.queued_at)).one()
 
-
-def workers_seen(*, session: Session, within: timedelta = timedelta(minutes=5)) -> list[HardwareProfile]:
-    cutoff = utcnow() - within
-    return list(session.exec(select(HardwareProfile).where(HardwareProfile.last_seen_at >= cutoff)))

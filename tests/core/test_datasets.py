@@ -1,6 +1,5 @@
 """The bundled sets are exactly what their seeded generators make, and fit the rules of DESIGN §5."""
 import json
-from pathlib import Path
 
 import pytest
 
