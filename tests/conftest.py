@@ -145,3 +145,17 @@ def run_worker_burst(hardware: str = "cpu", timeout: int = 600, env: dict | None
     return subprocess.run([sys.executable, "-m", "cli.main", "worker", "--hardware", hardware, "--burst"],
                           cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True,
                           timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def model_files(tiny_lm_dir) -> dict[str, bytes]:
+    """The valid model folder as {relative path: content}; tests copy and spoil it."""
+    return {p.relative_to(tiny_lm_dir).as_posix(): p.read_bytes()
+            for p in sorted(tiny_lm_dir.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="session")
+def real_param_count(tiny_lm_dir) -> int:
+    """Counted independently of core.storage: load the tensors and sum their sizes."""
+    from safetensors.torch import load_file
+    return sum(t.numel() for p in tiny_lm_dir.glob("*.safetensors") for t in load_file(p).values())

@@ -1,47 +1,14 @@
 """POST /api/v1/checkpoints through HTTP: auth, refusals as problem+json, storing once."""
 import hashlib
-import io
-import tarfile
-import zipfile
 
 import psycopg
-import pytest
 
 from core.config import get_settings
+from tests.archives import tar_archive, zip_archive
 from tests.conftest import DATABASE_URL
 
 URL = "/api/v1/checkpoints"
 PARAMS = {"family": "causal-lm"}
-
-
-@pytest.fixture(scope="module")
-def model_files(tiny_lm_dir) -> dict[str, bytes]:
-    return {p.relative_to(tiny_lm_dir).as_posix(): p.read_bytes()
-            for p in sorted(tiny_lm_dir.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def real_param_count(tiny_lm_dir) -> int:
-    from safetensors.torch import load_file
-    return sum(t.numel() for p in tiny_lm_dir.glob("*.safetensors") for t in load_file(p).values())
-
-
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-def zip_bytes(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zf.writestr(zipfile.ZipInfo(name), data)  # a ZipInfo keeps the name as given, '../' included
-    return buf.getvalue()
 
 
 def checkpoint_rows() -> list[tuple]:
@@ -65,34 +32,34 @@ def assert_refused(response, data: bytes, reason: str) -> None:
 
 
 def test_upload_without_a_token_is_401(client, model_files):
-    response = client.post(URL, params=PARAMS, content=tar_gz(model_files))
+    response = client.post(URL, params=PARAMS, content=tar_archive(model_files))
     assert response.status_code == 401
     assert "API token is required" in response.json()["detail"]
     assert checkpoint_rows() == []
 
 
 def test_zip_slip_archive_is_422_and_nothing_is_kept(client, auth, model_files):
-    data = zip_bytes({**model_files, "../evil.txt": b"pwned"})
+    data = zip_archive({**model_files, "../evil.txt": b"pwned"})
     response = client.post(URL, params=PARAMS, content=data, headers=auth)
     assert_refused(response, data, "escapes the target folder")
     assert "evil.txt" not in store_entries()
 
 
 def test_pickle_weights_are_422_naming_pickle(client, auth, model_files):
-    data = tar_gz({**model_files, "pytorch_model.bin": b"\x80\x04\x95fake pickle"})
+    data = tar_archive({**model_files, "pytorch_model.bin": b"\x80\x04\x95fake pickle"})
     response = client.post(URL, params=PARAMS, content=data, headers=auth)
     assert_refused(response, data, "pickle")
     assert "pytorch_model.bin" in response.json()["detail"]
 
 
 def test_corrupt_safetensors_is_422_not_500(client, auth, model_files):
-    data = tar_gz({**model_files, "model.safetensors": b"abc"})
+    data = tar_archive({**model_files, "model.safetensors": b"abc"})
     response = client.post(URL, params=PARAMS, content=data, headers=auth)
     assert_refused(response, data, "model.safetensors")
 
 
 def test_valid_upload_is_201_then_200_already_stored(client, auth, model_files, real_param_count):
-    data = tar_gz(model_files)
+    data = tar_archive(model_files)
     sha = hashlib.sha256(data).hexdigest()
 
     first = client.post(URL, params=PARAMS, content=data, headers=auth)

@@ -20,47 +20,12 @@ import pytest
 from core.config import Settings
 from core.errors import InvalidCheckpointError, UnsafeArchiveError
 from core.storage import safetensors_param_count, store_upload
+from tests.archives import tar_archive, zip_archive
 
 ZEROS = 50 * 1024 * 1024  # 50 MB of zeros compresses about 1000x: far past the default 200x cap
 
 
 # --- building archives -------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def model_files(tiny_lm_dir) -> dict[str, bytes]:
-    """The valid model folder as {relative path: content}; tests copy and spoil it."""
-    return {p.relative_to(tiny_lm_dir).as_posix(): p.read_bytes()
-            for p in sorted(tiny_lm_dir.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="session")
-def real_param_count(tiny_lm_dir) -> int:
-    """Counted independently of core.storage: load the tensors and sum their sizes."""
-    from safetensors.torch import load_file
-    return sum(t.numel() for p in tiny_lm_dir.glob("*.safetensors") for t in load_file(p).values())
-
-
-def tar_archive(files: dict[str, bytes], extra: tuple[tarfile.TarInfo, ...] = (), mode: str = "w:gz") -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode=mode) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for info in extra:
-            tar.addfile(info, io.BytesIO(bytes(info.size)) if info.size else None)
-    return buf.getvalue()
-
-
-def zip_archive(files: dict[str, bytes], extra: tuple[tuple[zipfile.ZipInfo, bytes], ...] = ()) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-        for info, data in extra:
-            zf.writestr(info, data)
-    return buf.getvalue()
-
 
 def tar_member(name: str, type_: bytes = tarfile.REGTYPE, *, size: int = 0, linkname: str = "") -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
