@@ -30,6 +30,13 @@ class Settings(BaseSettings):
     job_timeout_s: int = 3600
     infra_retries: int = 3
 
+    # Worker safety and liveness (runners/sandbox.py, runners/reconciler.py).
+    eval_memory_cap_bytes: int = 16 * 1024**3
+    task_timeout_s: float = 1800.0
+    heartbeat_s: float = 5.0
+    heartbeat_timeout_s: float = 60.0
+    reconcile_every_s: float = 30.0
+
     @property
     def artifact_dir(self) -> Path:
         return self.data_dir / "artifacts"

@@ -1,8 +1,9 @@
 """RQ job functions: the one place that joins the database, loaders and evaluators.
 
-A job reads its run from Postgres, moves it to `running`, loads the model (kept warm for
-the next run of the same checkpoint), runs the evaluator, and writes scores, samples,
-provenance and the final status in one transaction. Running a job twice writes once.
+A job reads its run from Postgres, moves it to `running`, has the evaluation child
+(runners/sandbox.py) load the model and run the evaluator under a memory cap, a time
+limit and a watch for cancellation, and writes scores, samples, provenance and the final
+status in one transaction. Running a job twice writes once.
 """
 import logging
 import os
@@ -11,42 +12,26 @@ import threading
 import time
 import uuid
 from importlib.metadata import version
-from typing import Any
 
 from sqlalchemy.exc import OperationalError
 from sqlmodel import delete
 
 from core.catalog import get_suite
+from core.config import get_settings
 from core.crud import refresh_submission_status
 from core.db import session_scope
 from core.models import Checkpoint, ErrorKind, Run, Sample, Score, Status, Submission, utcnow
-from evaluators import loaders
 from evaluators.base import EvalOutcome, EvalSpec
 from evaluators.registry import get_evaluator
+from runners.sandbox import EvalCancelled, EvalFailed, EvalProcess, EvalRequest
 
 log = logging.getLogger("evalboard.jobs")
 
-HEARTBEAT_S = 5.0
 PROGRESS_MIN_INTERVAL_S = 1.0
+
 
 def worker_name() -> str:
     return os.environ.get("EVALBOARD_WORKER_NAME") or f"{socket.gethostname()}:{os.getpid()}"
-
-
-# The last loaded model, so the other tasks of a submission on this worker load it once.
-_warm: dict[tuple, Any] = {}
-
-
-class UserError(Exception):
-    """A failure caused by the submission (bad checkpoint, task error from the model)."""
-
-
-def load_warm(family: str, path: str, precision: str, device: str) -> Any:
-    key = (family, path, precision, device)
-    if key not in _warm:
-        _warm.clear()
-        _warm[key] = loaders.load(family, path, precision=precision, device=device)
-    return _warm[key]
 
 
 class _Heartbeat(threading.Thread):
@@ -57,7 +42,7 @@ class _Heartbeat(threading.Thread):
         self.run_id, self.stopped = run_id, threading.Event()
 
     def run(self) -> None:
-        while not self.stopped.wait(HEARTBEAT_S):
+        while not self.stopped.wait(get_settings().heartbeat_s):
             try:
                 with session_scope() as s:
                     run = s.get(Run, self.run_id)
@@ -143,28 +128,44 @@ def execute_run(run_id: str) -> str:
     }
     heartbeat = _Heartbeat(rid)
     heartbeat.start()
+    settings = get_settings()
+    request = EvalRequest(family=claim["family"], path=claim["path"], precision=claim["precision"],
+                          device=os.environ.get("EVALBOARD_DEVICE", "cpu"), spec=spec)
+    started = time.monotonic()
     try:
-        started = time.monotonic()
-        try:
-            model = load_warm(claim["family"], claim["path"], claim["precision"], "cpu")
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise UserError(f"the checkpoint could not be loaded: {exc}") from exc
-        provenance["load_s"] = round(time.monotonic() - started, 3)
-        try:
-            outcome = evaluator.evaluate(model, spec, _Progress(rid))
-        except (ValueError, KeyError, IndexError, RuntimeError) as exc:
-            # Database/Redis errors are none of these, so they propagate and RQ retries them.
-            raise UserError(f"the evaluation failed on this model: {type(exc).__name__}: {exc}") from exc
-        provenance.update(outcome.provenance, eval_s=round(time.monotonic() - started, 3),
-                          result_schema_version=outcome.schema_version)
-        _finish(rid, outcome, provenance)
-        return "finished"
-    except UserError as exc:
-        log.info("run %s failed (user error): %s", rid, exc)
-        _finish(rid, None, provenance, error=str(exc), error_kind=ErrorKind.user)
+        outcome, peak_rss = sandbox().run(request, memory_cap_bytes=settings.eval_memory_cap_bytes,
+                                          timeout_s=settings.task_timeout_s, on_progress=_Progress(rid),
+                                          is_cancelled=lambda: _is_cancelled(rid))
+    except EvalCancelled:
+        log.info("run %s cancelled while running; evaluation stopped", rid)
+        return "cancelled"
+    except EvalFailed as exc:
+        if exc.kind == "infra":
+            raise RuntimeError(exc.message) from exc  # RQ retries it, on any worker of the class
+        log.info("run %s failed (user error): %s", rid, exc.message)
+        _finish(rid, None, provenance, error=exc.message, error_kind=ErrorKind.user)
         return "failed"
     finally:
         heartbeat.stopped.set()
+    provenance.update(outcome.provenance, eval_s=round(time.monotonic() - started, 3),
+                      peak_rss_bytes=peak_rss, result_schema_version=outcome.schema_version)
+    _finish(rid, outcome, provenance)
+    return "finished"
+
+
+def _is_cancelled(run_id: uuid.UUID) -> bool:
+    with session_scope() as s:
+        return s.get(Run, run_id).status == Status.cancelled
+
+
+_sandbox: EvalProcess | None = None
+
+
+def sandbox() -> EvalProcess:
+    global _sandbox
+    if _sandbox is None:
+        _sandbox = EvalProcess()
+    return _sandbox
 
 
 def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:

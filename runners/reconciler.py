@@ -39,8 +39,9 @@ def _job_alive(redis: Redis, run_id) -> bool:
         return False
 
 
-def reconcile(redis: Redis, *, heartbeat_timeout: timedelta = timedelta(seconds=60)) -> ReconcileReport:
+def reconcile(redis: Redis, *, heartbeat_timeout: timedelta | None = None) -> ReconcileReport:
     report = ReconcileReport()
+    heartbeat_timeout = heartbeat_timeout or timedelta(seconds=get_settings().heartbeat_timeout_s)
     max_attempts = get_settings().infra_retries + 1
     stale_before = utcnow() - heartbeat_timeout
     with session_scope() as s:

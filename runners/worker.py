@@ -6,6 +6,7 @@ import threading
 
 from rq import SimpleWorker
 
+from core.config import get_settings
 from core.db import session_scope
 from core.models import HardwareProfile, utcnow
 from runners.dispatch import get_queue, get_redis
@@ -14,7 +15,6 @@ from runners.reconciler import reconcile
 
 log = logging.getLogger("evalboard.worker")
 
-RECONCILE_EVERY_S = 30
 RECONCILE_LOCK = "evalboard:reconcile-lock"
 
 
@@ -39,18 +39,20 @@ def reconcile_locked() -> None:
 
 
 def _housekeeping(profile_id: int, stop: threading.Event) -> None:
-    while not stop.wait(RECONCILE_EVERY_S):
+    every = get_settings().reconcile_every_s
+    while not stop.wait(every):
         try:
             with session_scope() as s:
                 s.get(HardwareProfile, profile_id).last_seen_at = utcnow()
             reconcile_locked()
         except Exception:  # the worker must outlive a database or Redis outage
-            log.exception("housekeeping failed; retrying in %ss", RECONCILE_EVERY_S)
+            log.exception("housekeeping failed; retrying in %ss", every)
 
 
 def run_worker(hardware_class: str, *, device: str = "cpu", burst: bool = False, name: str | None = None) -> None:
     name = name or f"{hardware_class}@{socket.gethostname()}:{os.getpid()}"
     os.environ["EVALBOARD_WORKER_NAME"] = name
+    os.environ["EVALBOARD_DEVICE"] = device
     profile_id = record_profile(hardware_class, device, name)
     os.environ["EVALBOARD_HARDWARE_PROFILE_ID"] = str(profile_id)
     reconcile_locked()
