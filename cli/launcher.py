@@ -37,6 +37,10 @@ class Launcher:
                     print(f"{name} exited with {proc.returncode}; restarting (log: {self.log_dir / name}.log)")
                     self.start(name, cmd)
 
+    def wait_all(self) -> None:
+        for _, proc, _ in self.procs.values():
+            proc.wait()
+
     def stop_all(self, grace_s: float = 10.0) -> None:
         for _, proc, _ in self.procs.values():
             if proc.poll() is None:

@@ -41,11 +41,34 @@ def token_create(user: str = typer.Option(..., "--user", help="user name; create
 @app.command()
 def worker(hardware: str = typer.Option("cpu", "--hardware", help="hardware class whose queue to serve"),
            device: str = typer.Option("cpu", "--device", help="cpu or cuda:N"),
-           burst: bool = typer.Option(False, help="exit when the queue is empty")) -> None:
+           burst: bool = typer.Option(False, help="exit when the queue is empty"),
+           concurrency: int = typer.Option(1, min=1, help="worker processes to run side by side")) -> None:
     """Serve one hardware class's queue."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if concurrency > 1:
+        _run_worker_pool(hardware, device, burst, concurrency)
+        return
     from runners.worker import run_worker
     run_worker(hardware, device=device, burst=burst)
+
+
+def _run_worker_pool(hardware: str, device: str, burst: bool, concurrency: int) -> None:
+    """N independent workers (each its own process, evaluation child and hardware profile)."""
+    from cli.launcher import Launcher
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    launcher = Launcher(_settings().data_dir / "logs")
+    command = [sys.executable, "-m", "cli.main", "worker", "--hardware", hardware, "--device", device]
+    for i in range(concurrency):
+        launcher.start(f"worker-{hardware}-{i}", command + (["--burst"] if burst else []), restart=not burst)
+    try:
+        if burst:
+            launcher.wait_all()
+        else:
+            launcher.supervise()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        launcher.stop_all()
 
 
 @app.command("demo-models")

@@ -6,7 +6,8 @@ from sqlmodel import Session, select
 
 from core.catalog import Suite, TaskSpec
 from core.errors import NotFoundError
-from core.models import ApiToken, Checkpoint, Family, Model, Role, Run, Score, Status, Submission, User, utcnow
+from core.models import (ApiToken, Checkpoint, Family, HardwareProfile, Model, Role, Run, Score, Status, Submission,
+                         User, utcnow)
 from core.security import hash_token, new_token
 
 
@@ -112,3 +113,14 @@ def queue_position(*, session: Session, run: Run) -> int | None:
         .where(Run.status == Status.queued, Submission.hardware_class == submission.hardware_class,
                Run.queued_at < run.queued_at)).one()
 
+
+
+PRECISION_KEYS = {"float32": "gemm_tflops_fp32", "bfloat16": "gemm_tflops_bf16", "float16": "gemm_tflops_fp16"}
+
+
+def supported_precisions(*, session: Session, hardware_class: str) -> set[str] | None:
+    """Precisions some worker of the class measured a GEMM in; None when no worker has reported yet."""
+    profiles = session.exec(select(HardwareProfile.measured).where(HardwareProfile.hardware_class == hardware_class)).all()
+    if not profiles:
+        return None
+    return {p for p, key in PRECISION_KEYS.items() if any(key in measured for measured in profiles)}

@@ -82,6 +82,10 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
     if body.hardware_class not in get_settings().hardware_classes:
         raise InvalidRequestError(f"unknown hardware class {body.hardware_class!r}; known: "
                                   f"{', '.join(get_settings().hardware_classes)}", field="hardware_class")
+    supported = crud.supported_precisions(session=session, hardware_class=body.hardware_class)
+    if supported is not None and body.precision.value not in supported:
+        raise InvalidRequestError(f"hardware class {body.hardware_class!r} cannot run {body.precision.value}; its "
+                                  f"workers support: {', '.join(sorted(supported))}", field="precision")
     checkpoint = crud.get_checkpoint(session=session, sha256=body.checkpoint_sha256)
     if checkpoint is None:
         raise InvalidRequestError("no uploaded checkpoint has this sha256; upload it first with POST /api/v1/checkpoints",

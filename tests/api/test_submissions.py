@@ -74,3 +74,18 @@ def test_runs_are_queued_in_redis_with_the_run_id_as_job_id(client, auth, upload
     queue = Queue("evalboard-cpu", connection=redis_conn)
     assert sorted(queue.job_ids) == sorted(f"run-{r['id']}" for r in submission["runs"])
     assert all(r["queue_position"] is not None for r in submission["runs"])
+
+
+def test_a_precision_the_class_cannot_run_is_refused(client, auth, uploaded_checkpoint):
+    from core.db import session_scope
+    from core.models import HardwareProfile
+    with session_scope() as s:  # a CPU worker that measured fp32 and bf16 only, as runners/hardware.py does
+        s.add(HardwareProfile(hardware_class="cpu", host="h", worker="w", device_name="cpu", device_count=1,
+                              memory_bytes=1, measured={"gemm_tflops_fp32": 0.1, "gemm_tflops_bf16": 0.05}))
+    refused = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"], precision="float16"),
+                          headers=auth)
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "precision" and "bfloat16, float32" in refused.json()["detail"]
+    accepted = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"], precision="bfloat16"),
+                           headers=auth)
+    assert accepted.status_code == 201
