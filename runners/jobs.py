@@ -63,9 +63,13 @@ class _Progress:
         if now - self.last < PROGRESS_MIN_INTERVAL_S and fraction < 1.0:
             return
         self.last = now
-        with session_scope() as s:
-            run = s.get(Run, self.run_id)
-            run.stage, run.progress = stage, round(min(max(fraction, 0.0), 1.0), 4)
+        try:
+            with session_scope() as s:
+                run = s.get(Run, self.run_id)
+                run.stage, run.progress = stage, round(min(max(fraction, 0.0), 1.0), 4)
+        except OperationalError:
+            # Progress is best effort: the evaluation goes on while the database is briefly away.
+            log.warning("progress of run %s not recorded: database unreachable", self.run_id)
 
 
 def _start(run_id: uuid.UUID) -> dict | None:
@@ -154,8 +158,11 @@ def execute_run(run_id: str) -> str:
 
 
 def _is_cancelled(run_id: uuid.UUID) -> bool:
-    with session_scope() as s:
-        return s.get(Run, run_id).status == Status.cancelled
+    try:
+        with session_scope() as s:
+            return s.get(Run, run_id).status == Status.cancelled
+    except OperationalError:
+        return False  # the database is away; the result is written (or retried) once it is back
 
 
 _sandbox: EvalProcess | None = None

@@ -117,6 +117,18 @@ class EvalProcess:
         """Return the outcome and the child's peak RSS, or raise EvalFailed / EvalCancelled."""
         self._ensure()
         self.conn.send(request)
+        try:
+            return self._await(request, memory_cap_bytes, timeout_s, on_progress, is_cancelled, cancel_check_every_s)
+        except (EvalFailed, EvalCancelled):
+            raise
+        except BaseException:
+            # Anything else (the database down while reporting progress, a signal) leaves the child busy
+            # with this request: kill it, so the next request never reads this one's answer.
+            self.kill()
+            raise
+
+    def _await(self, request, memory_cap_bytes, timeout_s, on_progress, is_cancelled,
+               cancel_check_every_s) -> tuple[EvalOutcome, int]:
         deadline = time.monotonic() + timeout_s
         next_cancel_check = time.monotonic() + cancel_check_every_s
         peak = 0

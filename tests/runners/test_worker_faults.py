@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from core.models import Status
-from tests.conftest import DATABASE_URL, DATA_DIR, pack
+from tests.conftest import DATABASE_URL, pack
 from tests.runners.worker_process import WorkerProcess, wait_for_run
 
 
@@ -24,13 +24,6 @@ def submit(client, auth, sha256, name, tasks=("world_facts",)) -> dict:
     response = client.post("/api/v1/submissions", json=body, headers=auth)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-@pytest.fixture(scope="module")
-def slower_lm_dir():
-    """A model big enough that evaluating one task takes seconds on this CPU."""
-    from evaluators.language.tiny_models import build_causal_lm
-    return build_causal_lm(DATA_DIR / "models" / "slower", n_layer=6, n_embd=384, seed=1)
 
 
 def score_rows(run_id: str) -> int:
