@@ -5,7 +5,6 @@ import struct
 import time
 
 import psycopg
-import pytest
 
 from core.models import Status
 from tests.conftest import DATABASE_URL, pack
