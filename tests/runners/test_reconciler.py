@@ -16,17 +16,31 @@ def submit(client, auth, sha256, name="tiny"):
     return response.json()
 
 
-def test_flushall_loses_no_run(client, auth, uploaded_checkpoint, redis_conn):
-    submission = submit(client, auth, uploaded_checkpoint["sha256"])
+def test_flushall_with_50_runs_queued_loses_none(client, auth, tiny_lm_dir, tmp_path, redis_conn):
+    import shutil
+
+    from tests.conftest import pack
+    submissions = []
+    for i in range(25):  # 25 distinct checkpoints (the card differs) × 2 tasks = 50 runs
+        folder = tmp_path / f"m{i}"
+        shutil.copytree(tiny_lm_dir, folder)
+        (folder / "README.md").write_text(f"# model {i}\n\nA tiny test model, variant {i}.\n")
+        sha = client.post("/api/v1/checkpoints", params={"family": "causal-lm"},
+                          content=pack(folder, tmp_path / f"m{i}.tar.gz"), headers=auth).json()["sha256"]
+        body = {"model_name": f"m{i}", "checkpoint_sha256": sha, "suite": "language-core",
+                "tasks": ["world_facts", "arithmetic_mc"]}
+        submissions.append(client.post("/api/v1/submissions", json=body, headers=auth).json())
+    assert Queue("evalboard-cpu", connection=redis_conn).count == 50
     redis_conn.flushall()
     assert Queue("evalboard-cpu", connection=redis_conn).count == 0
 
     report = reconcile(redis_conn)
-    assert report.requeued_missing == 2
+    assert report.requeued_missing == 50
     assert reconcile(redis_conn).requeued_missing == 0  # a second pass finds nothing to do
 
     assert run_worker_burst().returncode == 0
-    assert client.get(f"/api/v1/submissions/{submission['id']}").json()["status"] == "finished"
+    statuses = [client.get(f"/api/v1/submissions/{s['id']}").json()["status"] for s in submissions]
+    assert statuses == ["finished"] * 25
 
 
 def test_a_run_whose_worker_died_goes_back_to_the_queue(client, auth, uploaded_checkpoint, redis_conn):
