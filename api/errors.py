@@ -6,15 +6,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import OperationalError
 
 from core.errors import (AuthError, EvalboardError, InvalidCheckpointError, InvalidRequestError, NotFoundError,
-                         UnsafeArchiveError)
+                         RateLimitedError, UnsafeArchiveError)
 
 STATUS = {AuthError: 401, NotFoundError: 404, InvalidRequestError: 422, UnsafeArchiveError: 422,
-          InvalidCheckpointError: 422}
+          InvalidCheckpointError: 422, RateLimitedError: 429}
 
 
-def problem(status: int, title: str, detail: str, **extra) -> JSONResponse:
+def problem(status: int, title: str, detail: str, headers: dict | None = None, **extra) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
@@ -23,7 +24,8 @@ def install(app: FastAPI) -> None:
     async def domain_error(_: Request, exc: EvalboardError):
         status = next((code for cls, code in STATUS.items() if isinstance(exc, cls)), 400)
         extra = {"field": exc.field} if exc.field else {}
-        return problem(status, type(exc).__name__, exc.message, **extra)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimitedError) else None
+        return problem(status, type(exc).__name__, exc.message, headers=headers, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError):

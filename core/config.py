@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     max_archive_files: int = 2000
     max_compression_ratio: float = 200.0
 
+    # Largest model accepted, by precision (parameters); uploads are checked against the largest.
+    max_params_float32: int = 15_000_000_000
+    max_params_bfloat16: int = 30_000_000_000
+    max_params_float16: int = 30_000_000_000
+    submissions_per_day: int = 50
+
     job_timeout_s: int = 3600
     infra_retries: int = 3
 
@@ -36,6 +42,11 @@ class Settings(BaseSettings):
     heartbeat_s: float = 5.0
     heartbeat_timeout_s: float = 60.0
     reconcile_every_s: float = 30.0
+
+    def max_params(self, precision: str | None = None) -> int:
+        if precision:
+            return getattr(self, f"max_params_{precision}")
+        return max(self.max_params_float32, self.max_params_bfloat16, self.max_params_float16)
 
     @property
     def artifact_dir(self) -> Path:

@@ -28,3 +28,11 @@ class InvalidCheckpointError(EvalboardError):
 
 class AuthError(EvalboardError):
     pass
+
+
+class RateLimitedError(EvalboardError):
+    """Too many requests; `retry_after_s` says when the next one will be accepted."""
+
+    def __init__(self, message: str, *, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -20,7 +20,9 @@ from pathlib import Path, PurePosixPath
 
 from core.config import Settings, get_settings
 from core.errors import InvalidCheckpointError, UnsafeArchiveError
+from core.model_config import check_causal_lm_config, estimate_params, read_config
 
+LICENSE_FILES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "COPYING")
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"}
 CHUNK = 1 << 20
 
@@ -166,7 +168,7 @@ def safetensors_param_count(path: Path) -> int:
     return total
 
 
-def check_model_folder(root: Path, family: str) -> int:
+def check_model_folder(root: Path, family: str, max_params: int) -> int:
     """Refuse what DESIGN §6 forbids and what the family needs but lacks; return the parameter count."""
     files = [p for p in root.rglob("*") if p.is_file()]
     pickles = sorted(p.name for p in files if p.suffix.lower() in PICKLE_SUFFIXES)
@@ -179,26 +181,34 @@ def check_model_folder(root: Path, family: str) -> int:
     readme = root / "README.md"
     if not readme.is_file() or len(readme.read_text(errors="replace").strip()) < 10:
         raise InvalidCheckpointError("a model card (README.md with some text) is required")
+    if not any((root / name).is_file() for name in LICENSE_FILES) and not license_in_card(readme):
+        raise InvalidCheckpointError("a license is required: a LICENSE file or a 'license:' line in README.md")
+    claimed = 0
     if family == "causal-lm":
-        _check_transformers_config(root)
+        claimed = _check_causal_lm(root)
     elif family == "clip":
         if not any(p.name.endswith(".json") and "config" in p.name for p in files):
             raise InvalidCheckpointError("a clip checkpoint needs an open_clip model config JSON")
-    return sum(safetensors_param_count(p) for p in weights)
+    params = max(sum(safetensors_param_count(p) for p in weights), claimed)
+    if params > max_params:
+        raise InvalidCheckpointError(f"the checkpoint has about {params:,} parameters, over this service's cap of "
+                                     f"{max_params:,}")
+    return params
 
 
-def _check_transformers_config(root: Path) -> None:
-    config_path = root / "config.json"
-    if not config_path.is_file():
-        raise InvalidCheckpointError("config.json is missing: a causal-lm checkpoint is a Hugging Face model folder")
-    try:
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InvalidCheckpointError(f"config.json does not parse: {exc}") from exc
-    if "auto_map" in config:
-        raise InvalidCheckpointError("config.json needs trust_remote_code (it has auto_map); remote code is never run")
+def license_in_card(readme: Path) -> bool:
+    """A Hugging Face model card names its license in the YAML front matter."""
+    text = readme.read_text(errors="replace")
+    return text.startswith("---") and any(line.strip().startswith("license:") for line in text.split("---")[1].splitlines())
+
+
+def _check_causal_lm(root: Path) -> int:
+    """Check the config and tokenizer; return the parameter count the config implies."""
+    config = read_config(root)
+    check_causal_lm_config(config)
     if not any((root / n).is_file() for n in ("tokenizer.json", "tokenizer.model", "vocab.json")):
         raise InvalidCheckpointError("no tokenizer files found (tokenizer.json, tokenizer.model or vocab.json)")
+    return estimate_params(config)
 
 
 async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: Settings | None = None) -> StoredCheckpoint:
@@ -223,13 +233,14 @@ async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: S
         fmt = sniff_format(tmp_archive)
         final = root / sha
         if final.exists():
-            return StoredCheckpoint(sha, fmt, size, _model_root(final), check_model_folder(_model_root(final), family), True)
+            params = check_model_folder(_model_root(final), family, settings.max_params())
+            return StoredCheckpoint(sha, fmt, size, _model_root(final), params, True)
         budget = _Budget(settings, size)
         try:
             (_unpack_zip if fmt == "zip" else _unpack_tar)(tmp_archive, tmp_dir, budget)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise UnsafeArchiveError(f"archive is corrupt or truncated: {exc}", field="body") from exc
-        params = check_model_folder(_model_root(tmp_dir), family)
+        params = check_model_folder(_model_root(tmp_dir), family, settings.max_params())
         try:
             tmp_dir.rename(final)
         except OSError:

@@ -1,7 +1,7 @@
 """Submissions: validated in full before anything is written; enqueued after the commit."""
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -12,7 +12,7 @@ from api.deps import CurrentUser, SessionDep
 from core import crud
 from core.catalog import get_suite
 from core.config import get_settings
-from core.errors import InvalidRequestError, NotFoundError
+from core.errors import InvalidRequestError, NotFoundError, RateLimitedError
 from core.models import Model, Precision, Role, Status, Submission, utcnow
 from runners.dispatch import cancel_job, enqueue_run
 
@@ -93,12 +93,17 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
     if checkpoint.family.value != suite.family:
         raise InvalidRequestError(f"suite {suite.name!r} evaluates {suite.family} models, but the checkpoint is "
                                   f"{checkpoint.family.value}", field="suite")
+    if checkpoint.params and checkpoint.params > get_settings().max_params(body.precision.value):
+        raise InvalidRequestError(f"the checkpoint has {checkpoint.params:,} parameters, over the cap of "
+                                  f"{get_settings().max_params(body.precision.value):,} for {body.precision.value}; "
+                                  f"a lower precision may fit", field="precision")
     duplicate = session.exec(select(Submission).where(
         Submission.checkpoint_id == checkpoint.id, Submission.suite == suite.name,
         Submission.precision == body.precision, Submission.hardware_class == body.hardware_class,
         Submission.status != Status.cancelled)).first()
     if duplicate is not None:
         return JSONResponse(submission_public(session, duplicate).model_dump(mode="json"), status_code=200)
+    _check_rate_limit(session, user)
     model = crud.get_or_create_model(session=session, owner=user, name=body.model_name, family=checkpoint.family,
                                      license=body.license, params=checkpoint.params)
     submission, runs = crud.create_submission(session=session, model=model, checkpoint=checkpoint, suite=suite,
@@ -112,6 +117,19 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
         except Exception as exc:
             log.warning("enqueue of run %s deferred to the reconciler: %s", run.id, exc)
     return JSONResponse(submission_public(session, submission).model_dump(mode="json"), status_code=201)
+
+
+def _check_rate_limit(session, user) -> None:
+    """At most N new submissions per user in any rolling 24 hours (duplicates are free)."""
+    limit = get_settings().submissions_per_day
+    window_start = utcnow() - timedelta(days=1)
+    recent = session.exec(select(Submission.submitted_at).where(
+        Submission.submitted_by == user.id, Submission.submitted_at > window_start)
+        .order_by(Submission.submitted_at)).all()
+    if len(recent) >= limit:
+        retry_after = int((recent[len(recent) - limit] - window_start).total_seconds()) + 1
+        raise RateLimitedError(f"at most {limit} submissions per day; the next is accepted in {retry_after} s",
+                               retry_after_s=retry_after)
 
 
 @router.get("/{submission_id}", response_model=SubmissionPublic)

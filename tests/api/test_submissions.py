@@ -89,3 +89,32 @@ def test_a_precision_the_class_cannot_run_is_refused(client, auth, uploaded_chec
     accepted = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"], precision="bfloat16"),
                            headers=auth)
     assert accepted.status_code == 201
+
+
+def test_the_daily_submission_limit_answers_429_with_retry_after(client, auth, tiny_lm_dir, tmp_path, monkeypatch):
+    import shutil
+
+    from core.config import get_settings
+    from tests.conftest import pack
+    monkeypatch.setattr(get_settings(), "submissions_per_day", 2)
+    statuses = []
+    for i in range(3):
+        folder = tmp_path / f"m{i}"
+        shutil.copytree(tiny_lm_dir, folder)
+        (folder / "README.md").write_text(f"# variant {i}\n\nA tiny model, variant {i}.\n")
+        sha = client.post("/api/v1/checkpoints", params={"family": "causal-lm"},
+                          content=pack(folder, tmp_path / f"m{i}.tar.gz"), headers=auth).json()["sha256"]
+        response = client.post("/api/v1/submissions", json=body(sha, model_name=f"m{i}"), headers=auth)
+        statuses.append(response.status_code)
+    assert statuses == [201, 201, 429]
+    assert 0 < int(response.headers["Retry-After"]) <= 86400 + 1
+    assert "2 submissions per day" in response.json()["detail"]
+    assert table_counts()["submission"] == 2
+
+
+def test_a_model_too_large_for_the_precision_is_refused(client, auth, uploaded_checkpoint, monkeypatch):
+    from core.config import get_settings
+    monkeypatch.setattr(get_settings(), "max_params_float32", 1000)
+    response = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"]), headers=auth)
+    assert response.status_code == 422 and response.json()["field"] == "precision"
+    assert "a lower precision may fit" in response.json()["detail"]

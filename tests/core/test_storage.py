@@ -296,3 +296,37 @@ def test_param_count_refuses_a_file_too_short_for_a_header(tmp_path):
     path.write_bytes(b"abc")
     with pytest.raises(InvalidCheckpointError, match="short.safetensors"):
         safetensors_param_count(path)
+
+
+# --- what the config claims ---------------------------------------------------------------------------------------
+
+def _with_config(model_files: dict[str, bytes], **changes) -> dict[str, bytes]:
+    config = json.loads(model_files["config.json"])
+    config.update(changes)
+    return {**model_files, "config.json": json.dumps(config).encode()}
+
+
+def test_a_config_claiming_a_trillion_parameters_is_refused_before_loading(model_files, settings):
+    data = tar_archive(_with_config(model_files, n_embd=100_000, n_layer=100, vocab_size=1_000_000))
+    assert_refused(data, settings, InvalidCheckpointError, "over this service's cap")
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"model_type": "no-such-arch"}, "not supported by the installed transformers"),
+    ({"architectures": ["GPT2ForSequenceClassification"]}, "not a causal language model"),
+    ({"architectures": ["GPT2InventedLMHeadModel"]}, "not in transformers' gpt2 models"),
+    ({"model_type": None}, "no model_type"),
+])
+def test_an_unsupported_architecture_is_refused(model_files, settings, changes, reason):
+    assert_refused(tar_archive(_with_config(model_files, **changes)), settings, InvalidCheckpointError, reason)
+
+
+def test_a_checkpoint_without_a_license_is_refused(model_files, settings):
+    files = {k: v for k, v in model_files.items() if k != "LICENSE"}
+    assert_refused(tar_archive(files), settings, InvalidCheckpointError, "a license is required")
+
+
+def test_a_license_in_the_model_card_front_matter_is_enough(model_files, settings):
+    files = {k: v for k, v in model_files.items() if k != "LICENSE"}
+    files["README.md"] = b"---\nlicense: apache-2.0\n---\n# A model\n\nWith a card.\n"
+    assert store(tar_archive(files), settings).params > 0
