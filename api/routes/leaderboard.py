@@ -1,42 +1,99 @@
-from fastapi import APIRouter, Query
-from sqlmodel import select
+"""The ranked board: filters, search, sort, pages, and CSV/JSON export of exactly what the board shows."""
+import csv
+import io
+import json
+from typing import Annotated, Literal
 
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from api.board import Filters, column_value, columns_of, current_board, flat_record, sort_rows
 from api.deps import SessionDep
-from core.aggregate import ModelRow, TaskScore, rank
-from core.catalog import load_suites
-from core.models import Model, Run, Score, Status, Submission, User
+from core.errors import InvalidRequestError
 
 router = APIRouter(prefix="/leaderboard", tags=["leaderboard"])
 
+ListParam = Annotated[list[str] | None, Query(description="repeat the parameter or separate values by commas")]
 
-def _baselines() -> dict[tuple[str, str], float]:
-    return {(s.name, t.name): t.random_baseline for s in load_suites().values() for t in s.tasks}
+
+def _split(values: list[str] | None) -> list[str] | None:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()] if values else None
 
 
 @router.get("")
-def leaderboard(session: SessionDep, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
-                family: str | None = None) -> dict:
-    """Ranked models: each task's latest finished primary score, normalised and aggregated."""
-    query = (select(Model, User.name, Submission, Run, Score)
-             .join(User, User.id == Model.owner_id)
-             .join(Submission, Submission.model_id == Model.id)
-             .join(Run, Run.submission_id == Submission.id)
-             .join(Score, Score.run_id == Run.id)
-             .where(Score.primary == True, Run.status == Status.finished, Model.hidden == False)  # noqa: E712
-             .order_by(Run.finished_at))
-    if family:
-        query = query.where(Model.family == family)
-    baselines = _baselines()
-    rows: dict[int, ModelRow] = {}
-    for model, owner, submission, run, score in session.exec(query):
-        row = rows.get(model.id)
-        if row is None:
-            row = rows[model.id] = ModelRow(model.id, model.name, owner, model.family.value, model.params,
-                                            submission.precision.value, submission.hardware_class, model.license,
-                                            model.flagged, model.flag_reason)
-        # Later runs overwrite earlier ones: the board shows each task's latest finished score.
-        row.tasks[run.task] = TaskScore(run.task, run.capability, score.value, score.stderr,
-                                        baselines.get((submission.suite, run.task), 0.0))
-        row.precision, row.hardware_class = submission.precision.value, submission.hardware_class
-    ranked = rank(list(rows.values()))
-    return {"total": len(ranked), "limit": limit, "offset": offset, "rows": ranked[offset:offset + limit]}
+def leaderboard(
+    session: SessionDep,
+    limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0),
+    family: ListParam = None, precision: ListParam = None, hardware_class: ListParam = None, license: ListParam = None,
+    params_min: int | None = Query(None, ge=0), params_max: int | None = Query(None, ge=0),
+    include_flagged: bool = Query(False, description="also show models flagged by an admin"),
+    q: str | None = Query(None, description="words match the model name; `family:clip`, `owner:alice`, "
+                                            "`license:`, `precision:`, `hardware:` match those fields"),
+    normalised: bool = Query(True, description="false: raw primary-metric means instead of normalised ones"),
+    sort: str | None = Query(None, description="a column, `-column` for descending; default: rank"),
+    format: Literal["csv", "json"] | None = Query(None, description="export the board's rows as shown"),
+    columns: str | None = Query(None, description="export only these columns, comma-separated, in this order"),
+):
+    """Ranked models: each task's latest finished primary score, normalised and aggregated, with
+    95% bootstrap intervals and rank bands (GET /aggregation gives the formulas)."""
+    board = current_board(session)
+    known = columns_of(board)
+    if sort and sort.lstrip("-") not in known:
+        raise InvalidRequestError(f"cannot sort by {sort.lstrip('-')!r}; columns: {', '.join(known)}", field="sort")
+    chosen = known
+    if columns:
+        chosen = [c.strip() for c in columns.split(",") if c.strip()]
+        unknown = [c for c in chosen if c not in known]
+        if unknown:
+            raise InvalidRequestError(f"unknown columns {', '.join(unknown)}; columns: {', '.join(known)}",
+                                      field="columns")
+    filters = Filters(family=_split(family), precision=_split(precision), hardware_class=_split(hardware_class),
+                      license=_split(license), params_min=params_min, params_max=params_max, q=q)
+    keep = filters.matcher()
+    rows = [r for r in board.view(normalised=normalised, include_flagged=include_flagged) if keep(r)]
+    rows = sort_rows(rows, sort, normalised)
+    page = rows[offset:offset + limit]
+    if format is None:
+        return {"total": len(rows), "limit": limit, "offset": offset, "normalised": normalised,
+                "capabilities": board.capabilities, "tasks": board.tasks, "rows": page}
+    records = [flat_record(r, chosen, normalised) for r in page]
+    headers = {"X-Total-Count": str(len(rows)),
+               "Content-Disposition": f'attachment; filename="evalboard-leaderboard.{format}"'}
+    if format == "json":
+        return Response(json.dumps(records, ensure_ascii=False), media_type="application/json", headers=headers)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=chosen, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/facets")
+def facets(session: SessionDep) -> dict:
+    """What the board's filters can choose from, and the columns it can show."""
+    board = current_board(session)
+    rows = board.view()
+
+    def values(key: str) -> list[str]:
+        # From the unranked rows: ranking the flagged view here would cost a second bootstrap.
+        return sorted({getattr(r, key) for r in board.rows if getattr(r, key)})
+    params = [r["params"] for r in rows if r["params"] is not None]
+    return {"total": len(rows), "families": values("family"), "precisions": values("precision"),
+            "hardware_classes": values("hardware_class"), "licenses": values("license"),
+            "capabilities": board.capabilities, "tasks": board.tasks,
+            "efficiency_metrics": board.efficiency_metrics, "columns": columns_of(board),
+            "params_min": min(params, default=None), "params_max": max(params, default=None),
+            "flagged": sum(1 for r in board.rows if r.flagged)}
+
+
+@router.get("/efficiency")
+def efficiency(session: SessionDep, metric: str | None = None) -> dict:
+    """Score against efficiency: one point per (model, hardware class, metric) with the model's overall."""
+    board = current_board(session)
+    by_id = {r["model_id"]: r for r in board.view()}
+    points = [{"model_id": e["model_id"], "model": by_id[e["model_id"]]["model"],
+               "overall": column_value(by_id[e["model_id"]], "overall"), "hardware_class": e["hardware_class"],
+               "precision": e["precision"], "metric": e["metric"], "value": e["value"], "unit": e["unit"],
+               "higher_is_better": e["higher_is_better"]}
+              for e in board.efficiency if e["model_id"] in by_id and (metric is None or e["metric"] == metric)]
+    return {"metrics": board.efficiency_metrics, "points": points}

@@ -67,3 +67,120 @@ def test_api_down_is_explained_in_words(monkeypatch):
     at = run_app(monkeypatch, f"http://127.0.0.1:{_free_port()}")
     assert not at.exception
     assert "cannot be reached" in at.error[0].value
+
+
+def open_page(monkeypatch, url: str, page: str, **query) -> AppTest:
+    monkeypatch.setenv("EVALBOARD_API_URL", url)
+    at = AppTest.from_file(APP, default_timeout=30)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    return at.switch_page(f"pages/{page}.py").run()
+
+
+def text_of(at: AppTest) -> str:
+    return "\n".join(e.value for kind in ("markdown", "caption", "info", "warning", "error", "title", "header",
+                                          "subheader") for e in getattr(at, kind))
+
+
+def test_filters_search_and_raw_toggle(monkeypatch, api_url):
+    seed_scored_model("strong-model", {"world_facts": 0.85, "arithmetic_mc": 0.70})
+    seed_scored_model("clip-model", {"world_facts": 0.55}, family="clip", owner="carol")
+    at = run_app(monkeypatch, api_url)
+    assert list(at.dataframe[0].value["model"]) == ["strong-model", "clip-model"]
+    at.sidebar.text_input[0].input("family:clip").run()
+    assert list(at.dataframe[0].value["model"]) == ["clip-model"]
+    at.sidebar.text_input[0].input("nothing-like-this").run()
+    assert "No model matches" in at.info[0].value
+    at.sidebar.text_input[0].input("").run()
+    at.sidebar.toggle[0].set_value(False).run()
+    assert at.dataframe[0].value.loc[0, "understanding"] == 85.0  # raw accuracy, in points
+    table = at.dataframe[0].value
+    assert {"overall_low", "overall_high", "rank_range"} <= set(table.columns)
+    assert [b.label for b in at.get("download_button")] == ["Download CSV", "Download JSON", "Download Parquet"]
+
+
+def test_model_page_shows_scores_provenance_and_samples(monkeypatch, api_url):
+    model_id = seed_scored_model("strong-model", {"world_facts": 0.85, "arithmetic_mc": 0.70}, samples=6)
+    at = open_page(monkeypatch, api_url, "model", model_id=str(model_id))
+    assert not at.exception
+    assert at.header[0].value == "strong-model"
+    tasks = at.dataframe[0].value
+    assert list(tasks["task"]) == ["world_facts", "arithmetic_mc"] and list(tasks["stderr"]) == [0.03, 0.03]
+    assert at.code[0].value.startswith("evalboard submit ./strong-model --name strong-model")
+    samples = at.dataframe[1].value
+    assert len(samples) == 6
+    at.checkbox[0].check().run()
+    assert list(at.dataframe[1].value["index"]) == [0, 3]  # every third answer is wrong
+    at.text_input[1].input("Question 3").run()
+    assert list(at.dataframe[1].value["index"]) == [3]
+
+
+def test_compare_page_shows_deltas(monkeypatch, api_url):
+    a = seed_scored_model("strong-model", {"world_facts": 0.85})
+    b = seed_scored_model("weak-model", {"world_facts": 0.25})
+    at = open_page(monkeypatch, api_url, "compare", ids=f"{a},{b}")
+    assert not at.exception
+    tasks = at.dataframe[1].value
+    assert tasks.loc[0, "strong-model"] == 80.0 and tasks.loc[0, "Δ weak-model"] == -80.0
+
+
+def test_efficiency_page_explains_when_there_is_nothing_to_plot(monkeypatch, api_url):
+    seed_scored_model("strong-model", {"world_facts": 0.85})
+    at = open_page(monkeypatch, api_url, "efficiency")
+    assert not at.exception
+    assert "No efficiency measurements yet" in at.info[0].value
+
+
+def test_efficiency_page_marks_the_pareto_front(monkeypatch, api_url):
+    seed_scored_model("fast", {"world_facts": 0.55}, efficiency={"tokens_per_s": 900.0})
+    seed_scored_model("good", {"world_facts": 0.85}, efficiency={"tokens_per_s": 100.0})
+    seed_scored_model("neither", {"world_facts": 0.40}, efficiency={"tokens_per_s": 50.0})
+    at = open_page(monkeypatch, api_url, "efficiency")
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("model")
+    assert table["pareto"].to_dict() == {"good": True, "fast": True, "neither": False}
+
+
+def test_queue_page_shows_live_runs_and_failures(monkeypatch, api_url):
+    from core.models import Status
+    from tests.seed import seed_submission
+    seed_submission("waiting-model", {"world_facts": Status.running, "arithmetic_mc": Status.queued})
+    seed_submission("broken-model", {"world_facts": Status.failed})
+    at = open_page(monkeypatch, api_url, "queue")
+    assert not at.exception
+    assert "waiting-model" in text_of(at)
+    runs = at.dataframe[0].value
+    assert list(runs["stage"]) == ["infer", "waiting"] and list(runs["queue position"])[1] == 0
+    failures = at.dataframe[1].value
+    assert "could not be loaded" in failures.loc[0, "reason"] and failures.loc[0, "whose fault"] == "the submission"
+
+
+def test_queue_page_when_empty(monkeypatch, api_url):
+    at = open_page(monkeypatch, api_url, "queue")
+    assert "the queue is empty" in at.info[0].value and "No failed runs" in at.info[1].value
+
+
+def test_about_page_lists_datasets_with_checksums_and_formulas(monkeypatch, api_url):
+    at = open_page(monkeypatch, api_url, "about")
+    assert not at.exception
+    datasets = at.dataframe[0].value
+    facts = datasets.set_index("task").loc["world_facts"]
+    assert facts["dataset"] == "world_facts" and facts["dataset version"] == "1.0"
+    assert len(facts["test sha256"]) == 64
+    assert "(raw − random baseline) / (1 − random baseline)" in text_of(at)
+
+
+def test_every_page_explains_an_api_outage(monkeypatch):
+    url = f"http://127.0.0.1:{_free_port()}"
+    for page in ("board", "model", "compare", "efficiency", "queue", "about"):
+        at = open_page(monkeypatch, url, page)
+        assert not at.exception, page
+        assert "cannot be reached" in at.error[0].value, page
+
+
+def test_model_and_compare_pages_on_an_empty_board(monkeypatch, api_url):
+    for page in ("model", "compare"):
+        at = open_page(monkeypatch, api_url, page)
+        assert not at.exception
+        assert "No models have been scored yet" in at.info[0].value

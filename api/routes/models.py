@@ -1,0 +1,151 @@
+"""One model in full: its place on the board, every task's numbers with their provenance, and how
+to reproduce each; and two to four models side by side."""
+import shlex
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlmodel import Session, select
+
+from api.board import capability_sort_key, current_board
+from api.deps import SessionDep
+from core.aggregate import normalise
+from core.catalog import load_suites
+from core.errors import InvalidRequestError, NotFoundError
+from core.models import Checkpoint, Model, Run, Score, Status, Submission, User
+
+router = APIRouter(tags=["models"])
+
+BOARD_FIELDS = ("rank", "rank_range", "band", "overall", "overall_ci", "capabilities", "capabilities_ci", "efficiency")
+
+
+def reproduce_command(model: Model, submission: Submission, checkpoint: Checkpoint, provenance: dict) -> str:
+    """The submission that produced a number, with the pins that make it the same number.
+
+    The comment carries what must match: the checkpoint's content, the task spec, evaluator and seed.
+    """
+    args = ["evalboard", "submit", f"./{model.name.split('/')[-1]}", "--name", model.name,
+            "--suite", submission.suite, "--family", model.family.value,
+            "--hardware", submission.hardware_class, "--precision", submission.precision.value]
+    if model.license:
+        args += ["--license", model.license]
+    evaluator = provenance.get("evaluator") or {}
+    pins = [f"checkpoint sha256 {checkpoint.sha256}"]
+    if provenance.get("task_spec_hash"):
+        pins.append(f"task spec {provenance['task_spec_hash'][:12]}")
+    if evaluator:
+        pins.append(f"evaluator {evaluator.get('name')} {evaluator.get('version')}")
+    if "seed" in provenance or "spec" in provenance:
+        pins.append(f"seed {provenance.get('seed', (provenance.get('spec') or {}).get('seed'))}")
+    return f"{shlex.join(args)}  # {', '.join(pins)}"
+
+
+def _board_row(session: Session, model: Model) -> dict | None:
+    board = current_board(session)
+    for row in board.view(include_flagged=model.flagged):
+        if row["model_id"] == model.id:
+            return {k: row[k] for k in BOARD_FIELDS}
+    return None
+
+
+def _latest_runs(session: Session, model_id: int) -> list[tuple[Run, Submission]]:
+    """Each task's latest finished run: the one behind the number the board shows."""
+    pairs = session.exec(select(Run, Submission).join(Submission, Submission.id == Run.submission_id)
+                         .where(Submission.model_id == model_id, Run.status == Status.finished)
+                         .order_by(Run.finished_at)).all()
+    return list({run.task: (run, submission) for run, submission in pairs}.values())
+
+
+def model_detail(session: Session, model_id: int) -> dict:
+    model = session.get(Model, model_id)
+    if model is None or model.hidden:
+        raise NotFoundError(f"no model {model_id}")
+    owner = session.get(User, model.owner_id)
+    pairs = _latest_runs(session, model_id)
+    scores: dict = {}
+    for score in session.exec(select(Score).where(Score.run_id.in_([r.id for r, _ in pairs]))):
+        scores.setdefault(score.run_id, []).append(score)
+    checkpoints = {s.checkpoint_id: session.get(Checkpoint, s.checkpoint_id) for _, s in pairs}
+    baselines = {(s.name, t.name): t.random_baseline for s in load_suites().values() for t in s.tasks}
+    tasks = []
+    for run, submission in sorted(pairs, key=lambda p: (capability_sort_key(p[0].capability), p[0].task)):
+        metrics = {s.metric: {"value": s.value, "stderr": s.stderr, "n": s.n, "unit": s.unit,
+                              "higher_is_better": s.higher_is_better, "primary": s.primary}
+                   for s in scores.get(run.id, [])}
+        primary = next((s for s in scores.get(run.id, []) if s.primary), None)
+        baseline = baselines.get((submission.suite, run.task), 0.0)
+        tasks.append({
+            "task": run.task, "capability": run.capability, "suite": submission.suite,
+            "run_id": str(run.id), "submission_id": str(submission.id), "finished_at": run.finished_at,
+            "hardware_class": submission.hardware_class, "precision": submission.precision.value,
+            "primary_metric": primary.metric if primary else None,
+            "raw": primary.value if primary else None, "stderr": primary.stderr if primary else None,
+            "n": primary.n if primary else None, "random_baseline": baseline,
+            "normalised": normalise(primary.value, baseline) if primary else None,
+            "metrics": metrics, "provenance": run.provenance,
+            "reproduce": reproduce_command(model, submission, checkpoints[submission.checkpoint_id], run.provenance),
+            "samples_url": f"/api/v1/runs/{run.id}/samples.jsonl",
+        })
+    submissions = session.exec(select(Submission).where(Submission.model_id == model_id)
+                               .order_by(Submission.submitted_at.desc())).all()
+    return {
+        "model": {"id": model.id, "name": model.name, "owner": owner.name, "family": model.family.value,
+                  "params": model.params, "license": model.license, "flagged": model.flagged,
+                  "flag_reason": model.flag_reason, "created_at": model.created_at},
+        "board": _board_row(session, model),
+        "tasks": tasks,
+        "submissions": [{"id": str(s.id), "suite": s.suite, "status": s.status.value, "precision": s.precision.value,
+                         "hardware_class": s.hardware_class, "submitted_at": s.submitted_at,
+                         "finished_at": s.finished_at, "error": s.error} for s in submissions],
+    }
+
+
+@router.get("/models/{model_id}")
+def read_model(model_id: int, session: SessionDep) -> dict:
+    """Per-task scores with stderr, capabilities with intervals, the provenance of every run and a
+    command that reproduces each number."""
+    return model_detail(session, model_id)
+
+
+@router.get("/compare")
+def compare(session: SessionDep,
+            ids: Annotated[str, Query(description="two to four model ids, comma-separated; the first is the reference")]
+            ) -> dict:
+    """Models side by side; each delta is a model's score minus the first (reference) model's."""
+    try:
+        model_ids = [int(i) for i in ids.split(",") if i.strip()]
+    except ValueError:
+        raise InvalidRequestError("ids must be model ids separated by commas, e.g. ids=1,2", field="ids") from None
+    if not 2 <= len(model_ids) <= 4 or len(set(model_ids)) != len(model_ids):
+        raise InvalidRequestError("compare two to four different models, e.g. ids=1,2", field="ids")
+    details = [model_detail(session, i) for i in model_ids]
+    by_task = [{t["task"]: t for t in d["tasks"]} for d in details]
+    task_names = sorted({name for tasks in by_task for name in tasks},
+                        key=lambda n: next((capability_sort_key(t[n]["capability"]), n) for t in by_task if n in t))
+    reference = by_task[0]
+    rows = []
+    for name in task_names:
+        capability = next(t[name]["capability"] for t in by_task if name in t)
+        cells = []
+        for tasks in by_task:
+            task = tasks.get(name)
+            ref = reference.get(name)
+            value = task["normalised"] if task else None
+            delta = None if value is None or ref is None or ref["normalised"] is None else value - ref["normalised"]
+            cells.append({"raw": task["raw"] if task else None, "stderr": task["stderr"] if task else None,
+                          "normalised": value, "delta": delta})
+        rows.append({"task": name, "capability": capability, "models": cells})
+    capabilities = sorted({c for d in details if d["board"] for c in d["board"]["capabilities"]},
+                          key=capability_sort_key)
+
+    def aggregate(d: dict, key: str | None) -> float | None:
+        if not d["board"]:
+            return None
+        return d["board"]["overall"] if key is None else d["board"]["capabilities"].get(key)
+    summary = []
+    for key in [None, *capabilities]:
+        ref = aggregate(details[0], key)
+        summary.append({"aggregate": key or "overall",
+                        "models": [{"value": aggregate(d, key),
+                                    "delta": None if ref is None or aggregate(d, key) is None
+                                    else aggregate(d, key) - ref} for d in details]})
+    return {"models": [{**d["model"], **(d["board"] or {})} for d in details], "aggregates": summary, "tasks": rows}

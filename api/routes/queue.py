@@ -1,0 +1,88 @@
+"""The live queue: what is waiting or running, where each run stands, and recent failures in words."""
+from datetime import timedelta
+
+from fastapi import APIRouter, Query
+from sqlmodel import Session, select
+
+from api.deps import SessionDep
+from core.models import HardwareProfile, Model, Run, Status, Submission, User, utcnow
+
+router = APIRouter(prefix="/queue", tags=["queue"])
+
+LIVE = (Status.queued, Status.running)
+SEEN_RECENTLY = timedelta(minutes=2)
+RECENT_RUNS = 200  # finished runs per hardware class that the duration estimate averages over
+
+
+def _mean_run_seconds(session: Session, hardware_class: str) -> float | None:
+    rows = session.exec(select(Run.started_at, Run.finished_at).join(Submission)
+                        .where(Submission.hardware_class == hardware_class, Run.status == Status.finished,
+                               Run.started_at.is_not(None))
+                        .order_by(Run.finished_at.desc()).limit(RECENT_RUNS)).all()
+    durations = [(end - start).total_seconds() for start, end in rows if end and start]
+    return sum(durations) / len(durations) if durations else None
+
+
+def _live_workers(session: Session) -> dict[str, int]:
+    cutoff = utcnow() - SEEN_RECENTLY
+    counts: dict[str, int] = {}
+    for profile in session.exec(select(HardwareProfile).where(HardwareProfile.last_seen_at >= cutoff)):
+        counts[profile.hardware_class] = counts.get(profile.hardware_class, 0) + 1
+    return counts
+
+
+@router.get("")
+def read_queue(session: SessionDep, failures: int = Query(50, ge=0, le=500)) -> dict:
+    """Live submissions with each run's stage, progress, queue position and an ETA; recent failures.
+
+    Queue position counts the runs of the same hardware class queued earlier (0 = next). The ETA
+    assumes the recent mean run time on that hardware class and the workers seen in the last two
+    minutes; it is an estimate, absent until a run has finished on that class.
+    """
+    live = session.exec(select(Run, Submission, Model, User)
+                        .join(Submission, Submission.id == Run.submission_id)
+                        .join(Model, Model.id == Submission.model_id).join(User, User.id == Model.owner_id)
+                        .where(Submission.status.in_(LIVE)).order_by(Run.queued_at)).all()
+    workers = _live_workers(session)
+    classes = sorted({s.hardware_class for _, s, _, _ in live})
+    mean_s = {hw: _mean_run_seconds(session, hw) for hw in classes}
+    position: dict[str, int] = {}
+    submissions: dict = {}
+    for run, submission, model, owner in live:
+        hw = submission.hardware_class
+        entry = submissions.setdefault(submission.id, {
+            "id": str(submission.id), "model_id": model.id, "model": model.name, "owner": owner.name,
+            "suite": submission.suite, "hardware_class": hw, "precision": submission.precision.value,
+            "status": submission.status.value, "submitted_at": submission.submitted_at,
+            "started_at": submission.started_at, "runs": []})
+        queue_position = eta = None
+        if run.status == Status.queued:
+            queue_position = position[hw] = position.get(hw, -1) + 1
+            if mean_s[hw] is not None:
+                # Runs ahead are shared among the live workers; then this one runs in full.
+                eta = mean_s[hw] * (queue_position // max(workers.get(hw, 1), 1) + 1)
+        elif run.status == Status.running and mean_s[hw] is not None:
+            eta = mean_s[hw] * (1.0 - run.progress)
+        entry["runs"].append({"id": str(run.id), "task": run.task, "capability": run.capability,
+                              "status": run.status.value, "stage": run.stage, "progress": run.progress,
+                              "attempts": run.attempts, "worker": run.worker, "queue_position": queue_position,
+                              "eta_s": eta, "error": run.error})
+    for entry in submissions.values():
+        runs = entry["runs"]
+        entry["progress"] = sum(r["progress"] if r["status"] != "finished" else 1.0 for r in runs) / len(runs)
+        etas = [r["eta_s"] for r in runs if r["status"] in ("queued", "running")]
+        entry["eta_s"] = max(etas) if etas and None not in etas else None
+    failed = session.exec(select(Run, Submission, Model)
+                          .join(Submission, Submission.id == Run.submission_id)
+                          .join(Model, Model.id == Submission.model_id)
+                          .where(Run.status == Status.failed, Model.hidden == False)  # noqa: E712
+                          .order_by(Run.finished_at.desc()).limit(failures)).all()
+    return {
+        "submissions": list(submissions.values()),
+        "hardware": {hw: {"queued": position.get(hw, -1) + 1, "workers_alive": workers.get(hw, 0),
+                          "mean_run_s": mean_s[hw]} for hw in classes},
+        "failures": [{"run_id": str(r.id), "submission_id": str(s.id), "model_id": m.id, "model": m.name,
+                      "task": r.task, "hardware_class": s.hardware_class, "error": r.error,
+                      "error_kind": r.error_kind.value if r.error_kind else None, "attempts": r.attempts,
+                      "finished_at": r.finished_at} for r, s, m in failed],
+    }

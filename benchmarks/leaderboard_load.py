@@ -1,0 +1,195 @@
+"""Leaderboard load: 10,000 models × 30 tasks in a fresh database, then the endpoint and the page timed.
+
+    python benchmarks/leaderboard_load.py [--models 10000] [--tasks 30]
+
+Uses the PostgreSQL server named by DATABASE_URL (a fresh database is made on it and dropped at
+the end), or starts an embedded one when DATABASE_URL is unset. Prints:
+  - seeding time (COPY),
+  - GET /leaderboard cold (aggregate built) and warm (cached), and a filter change on the warm cache,
+  - the Streamlit page's first render (AppTest) with the API cache cold and warm, and a filter change.
+Targets (issue 8): first render < 3 s, filter change < 1 s.
+"""
+import argparse
+import os
+import random
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CAPABILITIES = ["understanding", "generation", "cognition", "multimodal"]
+OWNERS = 200
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def fresh_database() -> tuple[str, str, list]:
+    """(url of a new empty database, its server's admin url, handles to stop)."""
+    import psycopg
+
+    from cli.embedded import start_postgres
+    handles = []
+    server = os.environ.get("DATABASE_URL")
+    if not server:
+        server, pg = start_postgres(Path(tempfile.mkdtemp(prefix="evalboard-bench-")))
+        handles.append(pg)
+    server = server.replace("postgresql+psycopg://", "postgresql://")
+    name = f"evalboard_bench_{os.getpid()}"
+    admin = _with_database(server, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return _with_database(server, name), admin, handles
+
+
+def seed(url: str, models: int, tasks: int) -> float:
+    """Bulk-load with COPY: users, checkpoints, models, one finished submission each, its runs and scores."""
+    import psycopg
+    rng = random.Random(0)
+    now = datetime.now(timezone.utc)
+    task_names = [f"task_{i:02d}" for i in range(tasks)]
+    families = ["causal-lm"] * 4 + ["clip"]
+    precisions = ["float32", "bfloat16", "float16"]
+    hardware = ["cpu", "gpu-h100", "gpu-a100"]
+    licenses = ["MIT", "Apache-2.0", "CC-BY-4.0", None]
+    started = time.perf_counter()
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        with cur.copy('COPY "user" (id, name, role, created_at) FROM STDIN') as copy:
+            for i in range(1, OWNERS + 1):
+                copy.write_row((i, f"owner{i}", "author", now))
+        with cur.copy("COPY checkpoint (id, sha256, family, format, size_bytes, storage_uri, params, uploaded_by, "
+                      "created_at) FROM STDIN") as copy:
+            for i in range(1, models + 1):
+                copy.write_row((i, f"{i:064x}", families[i % 5], "tar.gz", 1, "/nonexistent", 10 ** (6 + i % 5),
+                                1 + i % OWNERS, now))
+        with cur.copy("COPY model (id, name, family, license, params, owner_id, hidden, flagged, created_at) "
+                      "FROM STDIN") as copy:
+            for i in range(1, models + 1):
+                copy.write_row((i, f"model-{i:05d}", families[i % 5], licenses[i % 4], 10 ** (6 + i % 5),
+                                1 + i % OWNERS, False, i % 500 == 0, now))
+        submissions = [uuid.uuid4() for _ in range(models)]
+        with cur.copy("COPY submission (id, model_id, checkpoint_id, submitted_by, suite, hardware_class, precision, "
+                      "status, submitted_at, finished_at) FROM STDIN") as copy:
+            for i, sid in enumerate(submissions, start=1):
+                copy.write_row((sid, i, i, 1 + i % OWNERS, "language-core", hardware[i % 3], precisions[i % 3],
+                                "finished", now, now))
+        runs = []
+        with cur.copy("COPY run (id, submission_id, task, capability, status, attempts, progress, queued_at, "
+                      "finished_at, provenance) FROM STDIN") as copy:
+            for i, sid in enumerate(submissions, start=1):
+                for t, task in enumerate(task_names):
+                    rid = uuid.uuid4()
+                    runs.append(rid)
+                    copy.write_row((rid, sid, task, CAPABILITIES[t % 4], "finished", 1, 1.0, now,
+                                    now - timedelta(seconds=rng.random() * 1e6), "{}"))
+        with cur.copy('COPY score (run_id, metric, value, stderr, n, higher_is_better, "primary") FROM STDIN') as copy:
+            for rid in runs:
+                copy.write_row((rid, "acc", rng.uniform(0.25, 0.95), 0.02, 500, True, True))
+        for table in ("user", "checkpoint", "model"):
+            cur.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT max(id) FROM \"{table}\"))")
+        conn.commit()
+        cur.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+def timed(call) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = call()
+    return time.perf_counter() - started, result
+
+
+def serve_api() -> str:
+    import httpx
+    import uvicorn
+
+    from api.main import app
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{url}/api/v1/health", timeout=1)
+            return url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("the API did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=10_000)
+    parser.add_argument("--tasks", type=int, default=30)
+    args = parser.parse_args()
+
+    import httpx
+    import psycopg
+    url, admin, handles = fresh_database()
+    os.environ["DATABASE_URL"] = url
+    try:
+        from cli.embedded import migrate
+        migrate(url)
+        seconds = seed(url, args.models, args.tasks)
+        print(f"seeded {args.models} models × {args.tasks} tasks ({args.models * args.tasks} runs and scores) "
+              f"with COPY in {seconds:.1f} s")
+
+        from api import board
+        from core.db import session_scope
+        with session_scope() as session:
+            query_s, built = timed(lambda: board.load_board(session))
+        rank_s, _ = timed(lambda: built.view())
+        print(f"aggregate build, in process: query {query_s:.2f} s, rank + bootstrap {rank_s:.2f} s")
+        from streamlit.testing.v1 import AppTest
+        api = serve_api()
+        board_url = f"{api}/api/v1/leaderboard"
+        page = {"format": "json", "limit": 100}
+        cold, _ = timed(lambda: httpx.get(board_url, params=page, timeout=120).raise_for_status())
+        warm, _ = timed(lambda: httpx.get(board_url, params=page, timeout=60).raise_for_status())
+        filtered, response = timed(lambda: httpx.get(board_url, params={**page, "q": "family:clip 00",
+                                                                        "precision": "bfloat16"}, timeout=60))
+        print(f"GET /leaderboard (100 rows): cold {cold:.2f} s (aggregate built), warm {warm * 1000:.0f} ms, "
+              f"filter change {filtered * 1000:.0f} ms ({response.headers['x-total-count']} rows match)")
+
+        os.environ["EVALBOARD_API_URL"] = api
+        app = str(ROOT / "leaderboard" / "app.py")
+        if board._state["pending"]:
+            board._state["pending"][1].result()  # let the build started at API start finish first
+        board._state.update(board=None, pending=None)  # as if the API had not built the board yet
+        first_cold, at = timed(lambda: AppTest.from_file(app, default_timeout=120).run())
+        assert not at.exception, at.exception
+        first_warm, at = timed(lambda: AppTest.from_file(app, default_timeout=120).run())
+        # New results arrive: the next render is answered from the previous board while it rebuilds.
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE run SET finished_at = now() WHERE id = (SELECT id FROM run LIMIT 1)")
+        after_change, _ = timed(lambda: AppTest.from_file(app, default_timeout=120).run())
+        rows = len(at.dataframe[0].value)
+        change, at = timed(lambda: at.sidebar.text_input[0].input("family:clip").run())
+        assert not at.exception, at.exception
+        print(f"Streamlit first render: {first_cold:.2f} s before the API built its board (the API warms it at "
+              f"start), {first_warm:.2f} s once built, {after_change:.2f} s just after new results "
+              f"({rows} rows shown); filter change: {change:.2f} s ({len(at.dataframe[0].value)} rows shown)")
+        ok = max(first_warm, after_change) < 3 and change < 1
+        print("targets (first render < 3 s, filter change < 1 s):", "met" if ok else "NOT met")
+    finally:
+        from core.db import get_engine
+        get_engine().dispose()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path[1:]}" WITH (FORCE)')
+        from cli.embedded import stop
+        stop(handles)
+
+
+if __name__ == "__main__":
+    main()

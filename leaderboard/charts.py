@@ -1,0 +1,60 @@
+"""Chart specs (altair) and the small geometry they need; no data fetching here."""
+import math
+
+import altair as alt
+import pandas as pd
+
+
+def pareto_front(points: list[tuple[float, float]], *, x_higher_is_better: bool = True) -> list[int]:
+    """Indices of the points no other point beats on both axes (score: higher is better).
+
+    A point is dominated when another is at least as good on both axes and better on one.
+    """
+    def better_x(a: float, b: float) -> bool:
+        return a > b if x_higher_is_better else a < b
+
+    front = []
+    for i, (x, y) in enumerate(points):
+        dominated = any((better_x(ox, x) or ox == x) and oy >= y and (better_x(ox, x) or oy > y)
+                        for j, (ox, oy) in enumerate(points) if j != i)
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def radar(capabilities: dict[str, float], title: str = "") -> alt.LayerChart:
+    """Capability scores (points, 0 = chance, 100 = perfect) on spokes around a circle."""
+    names = list(capabilities)
+    angle = {name: math.pi / 2 - 2 * math.pi * i / len(names) for i, name in enumerate(names)}
+    shape = pd.DataFrame([{"capability": n, "score": capabilities[n], "order": i,
+                           "x": max(capabilities[n], 0) * math.cos(angle[n]),
+                           "y": max(capabilities[n], 0) * math.sin(angle[n])}
+                          for i, n in enumerate(names + names[:1])])  # closed outline
+    grid = pd.DataFrame([{"ring": r, "order": i, "x": r * math.cos(angle[n]), "y": r * math.sin(angle[n])}
+                         for r in (25, 50, 75, 100) for i, n in enumerate(names + names[:1])])
+    labels = pd.DataFrame([{"capability": n, "x": 115 * math.cos(angle[n]), "y": 115 * math.sin(angle[n])}
+                           for n in names])
+    scale = alt.Scale(domain=[-130, 130])
+    x, y = alt.X("x:Q", scale=scale, axis=None), alt.Y("y:Q", scale=scale, axis=None)
+    rings = alt.Chart(grid).mark_line(color="#ddd").encode(x=x, y=y, detail="ring:N", order="order:Q")
+    outline = alt.Chart(shape).mark_line(point=True, filled=True, opacity=0.8).encode(
+        x=x, y=y, order="order:Q", tooltip=["capability", alt.Tooltip("score:Q", format=".1f")])
+    text = alt.Chart(labels).mark_text(fontSize=12).encode(x=x, y=y, text="capability")
+    return (rings + outline + text).properties(width=360, height=360, title=title)
+
+
+def efficiency_scatter(frame: pd.DataFrame, metric: str, unit: str | None) -> alt.LayerChart:
+    """Score against an efficiency metric, one colour per hardware class, the Pareto front joined up.
+
+    `frame` has columns model, hardware_class, value, score and pareto (bool).
+    """
+    x_title = f"{metric} ({unit})" if unit else metric
+    base = alt.Chart(frame).encode(
+        x=alt.X("value:Q", title=x_title), y=alt.Y("score:Q", title="overall (normalised, points)"),
+        color=alt.Color("hardware_class:N", title="hardware"))
+    dots = base.mark_circle(size=70).encode(
+        tooltip=["model", "hardware_class", alt.Tooltip("value:Q", title=metric), alt.Tooltip("score:Q", format=".1f")],
+        opacity=alt.condition("datum.pareto", alt.value(1.0), alt.value(0.35)))
+    front = base.transform_filter("datum.pareto").mark_line(strokeDash=[4, 3]).encode(
+        order="value:Q", detail="hardware_class:N")
+    return (dots + front).properties(height=420)

@@ -1,0 +1,37 @@
+"""Score against efficiency (tokens/s, latency, memory) per hardware class, with the Pareto front."""
+import pandas as pd
+import streamlit as st
+
+from leaderboard.charts import efficiency_scatter, pareto_front
+from leaderboard.ui import client, fetch
+
+api = client()
+st.title("Efficiency")
+st.caption("Each point is a model on one hardware class: its overall score (normalised, points) against an "
+           "efficiency measurement. Solid points joined by the dashed line are the Pareto front of their class: "
+           "no other model there is both better scoring and more efficient.")
+
+metrics = fetch(api.efficiency, "efficiency data")["metrics"]
+if not metrics:
+    st.info("No efficiency measurements yet. They appear here once efficiency runs (throughput in tokens/s, "
+            "latency, peak memory) have finished for scored models; until then there is nothing to plot.")
+    st.stop()
+
+metric = st.selectbox("Efficiency metric", metrics)
+points = fetch(lambda: api.efficiency(metric), "efficiency data")["points"]
+points = [p for p in points if p["overall"] is not None]
+if not points:
+    st.info(f"No scored model has a {metric} measurement yet.")
+    st.stop()
+frame = pd.DataFrame(points)
+frame["score"] = (100 * frame["overall"]).round(1)
+frame["pareto"] = False
+for hardware, group in frame.groupby("hardware_class"):
+    front = pareto_front(list(zip(group["value"], group["score"])),
+                         x_higher_is_better=bool(group["higher_is_better"].iloc[0]))
+    frame.loc[group.index[front], "pareto"] = True
+st.altair_chart(efficiency_scatter(frame, metric, frame["unit"].dropna().iloc[0] if frame["unit"].notna().any()
+                                   else None), width="stretch")
+st.dataframe(frame[["model", "hardware_class", "precision", "value", "score", "pareto"]]
+             .rename(columns={"value": metric}).sort_values("score", ascending=False),
+             hide_index=True, width="stretch")
