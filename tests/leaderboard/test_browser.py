@@ -15,7 +15,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium package is not installed")
+if not os.path.exists(CHROMIUM):  # a missing browser is a broken setup, not a reason to test less
+    pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)",
+                pytrace=False)
 
 
 @pytest.fixture
