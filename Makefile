@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install clean-data
+.PHONY: run test install system-tools clean-data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,16 @@ install: $(STAMP)
 run: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/evalboard up
 
+# Debian packages the tests use: docker-compose validates compose.yaml (no engine needed),
+# chromium renders the leaderboard in the browser test.
+system-tools:
+	@missing=""; command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+
 # The whole suite against real PostgreSQL and Redis (DATABASE_URL/REDIS_URL, else embedded ones).
-test: $(STAMP)
+test: $(STAMP) system-tools
 	$(PY) -m pytest
 
 clean-data:
