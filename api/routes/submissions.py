@@ -2,30 +2,22 @@
 import logging
 import uuid
 from datetime import datetime, timedelta
-from enum import Enum
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
 from api.deps import CurrentUser, SessionDep
-from core import crud, results
+from core import crud
 from core.catalog import get_suite
 from core.config import get_settings
 from core.errors import InvalidRequestError, NotFoundError, RateLimitedError
-from core.models import Model, Precision, Role, Status, Submission, utcnow
-from runners.dispatch import cancel_job, enqueue_run
+from core.models import Model, Precision, Status, Submission, utcnow
+from runners.dispatch import enqueue_run
 
 log = logging.getLogger("evalboard.api")
 router = APIRouter(prefix="/submissions", tags=["submissions"])
-
-
-class ResultFormat(str, Enum):
-    json = "json"
-    csv = "csv"
-    lm_eval = "lm-eval"
-    model_index = "model-index"
 
 
 class SubmissionCreate(BaseModel):
@@ -146,54 +138,3 @@ def read_submission(submission_id: uuid.UUID, session: SessionDep) -> Submission
     if submission is None:
         raise NotFoundError(f"no submission {submission_id}")
     return submission_public(session, submission)
-
-
-@router.post("/{submission_id}/cancel", response_model=SubmissionPublic)
-def cancel_submission(submission_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> SubmissionPublic:
-    """Cancel the runs not yet done. Another author's submission is a 404, so ids do not leak."""
-    submission = session.get(Submission, submission_id)
-    if submission is None or (submission.submitted_by != user.id and user.role != Role.admin):
-        raise NotFoundError(f"no submission {submission_id}")
-    for run in crud.runs_of(session=session, submission_id=submission_id):
-        if not run.status.is_terminal:
-            run.status, run.stage, run.finished_at = Status.cancelled, "cancelled", utcnow()
-            session.add(run)
-    session.flush()
-    crud.refresh_submission_status(session=session, submission_id=submission_id)
-    session.commit()
-    # After the commit: the job, if it still runs, finds its run cancelled and writes nothing.
-    for run in crud.runs_of(session=session, submission_id=submission_id):
-        try:
-            cancel_job(run.id)
-        except Exception as exc:
-            log.warning("could not stop job of run %s: %s", run.id, exc)
-    return submission_public(session, submission)
-
-
-@router.get("/{submission_id}/results")
-def submission_results(submission_id: uuid.UUID, session: SessionDep, request: Request,
-                       format: ResultFormat = ResultFormat.json) -> Response:
-    """Finished tasks' metrics as JSON, CSV, lm-eval's results layout, or a model-index block."""
-    submission = session.get(Submission, submission_id)
-    if submission is None:
-        raise NotFoundError(f"no submission {submission_id}")
-    model = session.get(Model, submission.model_id)
-    runs = [r for r in crud.runs_of(session=session, submission_id=submission_id) if r.status == Status.finished]
-    by_run: dict = {}
-    for score in crud.scores_of(session=session, run_ids=[r.id for r in runs]):
-        by_run.setdefault(score.run_id, []).append(
-            {"metric": score.metric, "value": score.value, "stderr": score.stderr, "n": score.n,
-             "primary": score.primary, "higher_is_better": score.higher_is_better, "unit": score.unit})
-    tasks = [results.TaskResult(r.task, r.capability, r.status.value, by_run.get(r.id, []), r.provenance)
-             for r in runs]
-    if format == ResultFormat.csv:
-        return Response(results.as_csv(tasks), media_type="text/csv",
-                        headers={"Content-Disposition": f'attachment; filename="{submission_id}.csv"'})
-    if format == ResultFormat.lm_eval:
-        return JSONResponse(results.as_lm_eval(model.name, tasks))
-    if format == ResultFormat.model_index:
-        return Response(results.as_model_index(model.name, str(request.url_for("read_submission",
-                                                                               submission_id=submission_id)), tasks),
-                        media_type="application/yaml")
-    public = submission_public(session, submission).model_dump(mode="json")
-    return JSONResponse(results.as_json(public, tasks))

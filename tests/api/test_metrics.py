@@ -7,7 +7,8 @@ def metric(text: str, line_start: str) -> float:
 
 def test_metrics_report_queue_depth_and_runs_by_status(client, auth, uploaded_checkpoint):
     seed_scored_model("done-model", {"world_facts": 0.5})
-    body = {"model_name": "tiny", "checkpoint_sha256": uploaded_checkpoint["sha256"], "suite": "language-core"}
+    body = {"model_name": "tiny", "checkpoint_sha256": uploaded_checkpoint["sha256"], "suite": "language-core",
+            "tasks": ["world_facts", "arithmetic_mc"]}
     assert client.post("/api/v1/submissions", json=body, headers=auth).status_code == 201
     response = client.get("/metrics")
     assert response.status_code == 200

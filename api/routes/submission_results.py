@@ -1,0 +1,50 @@
+"""A submission's results out: JSON, CSV, lm-eval's results layout, a model-index block."""
+import uuid
+from enum import Enum
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import SessionDep
+from api.routes.submissions import submission_public
+from core import crud, results
+from core.errors import NotFoundError
+from core.models import Model, Status, Submission
+
+router = APIRouter(prefix="/submissions", tags=["submissions"])
+
+
+class ResultFormat(str, Enum):
+    json = "json"
+    csv = "csv"
+    lm_eval = "lm-eval"
+    model_index = "model-index"
+
+
+@router.get("/{submission_id}/results")
+def submission_results(submission_id: uuid.UUID, session: SessionDep, request: Request,
+                       format: ResultFormat = ResultFormat.json) -> Response:
+    """Finished tasks' metrics as JSON, CSV, lm-eval's results layout, or a model-index block."""
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise NotFoundError(f"no submission {submission_id}")
+    model = session.get(Model, submission.model_id)
+    runs = [r for r in crud.runs_of(session=session, submission_id=submission_id) if r.status == Status.finished]
+    by_run: dict = {}
+    for score in crud.scores_of(session=session, run_ids=[r.id for r in runs]):
+        by_run.setdefault(score.run_id, []).append(
+            {"metric": score.metric, "value": score.value, "stderr": score.stderr, "n": score.n,
+             "primary": score.primary, "higher_is_better": score.higher_is_better, "unit": score.unit})
+    tasks = [results.TaskResult(r.task, r.capability, r.status.value, by_run.get(r.id, []), r.provenance)
+             for r in runs]
+    if format == ResultFormat.csv:
+        return Response(results.as_csv(tasks), media_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{submission_id}.csv"'})
+    if format == ResultFormat.lm_eval:
+        return JSONResponse(results.as_lm_eval(model.name, tasks))
+    if format == ResultFormat.model_index:
+        return Response(results.as_model_index(model.name, str(request.url_for("read_submission",
+                                                                               submission_id=submission_id)), tasks),
+                        media_type="application/yaml")
+    public = submission_public(session, submission).model_dump(mode="json")
+    return JSONResponse(results.as_json(public, tasks))
