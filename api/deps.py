@@ -30,3 +30,14 @@ def get_current_user(session: SessionDep, authorization: Annotated[str | None, H
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_admin_user(user: CurrentUser) -> User:
+    from core.errors import ForbiddenError
+    from core.models import Role
+    if user.role != Role.admin:
+        raise ForbiddenError("this action needs an admin token")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]

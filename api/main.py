@@ -3,15 +3,15 @@ from fastapi import FastAPI
 
 from api import errors
 from api.board import build_at_startup
-from api.routes import (checkpoints, hardware, health, leaderboard, metrics, models, queue, runs, submission_actions,
-                        submission_results, submissions, suites)
+from api.routes import (admin, checkpoints, hardware, health, leaderboard, metrics, models, queue, runs,
+                        submission_actions, submission_results, submissions, suites)
 
 app = FastAPI(title="Evalboard", version="0.1.0",
               description="Submit checkpoints, follow their evaluation, read the leaderboard.")
 errors.install(app)
 for router in (health.router, suites.router, hardware.router, checkpoints.router, submissions.router,
                submission_actions.router, submission_results.router, runs.router,
-               leaderboard.router, models.router, queue.router):
+               leaderboard.router, models.router, queue.router, admin.router):
     app.include_router(router, prefix="/api/v1")
 # Build the leaderboard's aggregate in the background now, not in the first viewer's request.
 build_at_startup(app)

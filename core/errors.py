@@ -36,3 +36,7 @@ class RateLimitedError(EvalboardError):
     def __init__(self, message: str, *, retry_after_s: int):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ForbiddenError(EvalboardError):
+    """Authenticated, but not allowed (admin actions)."""

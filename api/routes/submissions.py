@@ -70,7 +70,8 @@ def submission_public(session, submission: Submission) -> SubmissionPublic:
         precision=submission.precision, status=submission.status, submitted_at=submission.submitted_at,
         started_at=submission.started_at, finished_at=submission.finished_at, error=submission.error,
         runs=[RunPublic(id=r.id, task=r.task, capability=r.capability, status=r.status, stage=r.stage,
-                        progress=r.progress, attempts=r.attempts, queue_position=crud.queue_position(session=session, run=r),
+                        progress=r.progress, attempts=r.attempts,
+                        queue_position=crud.queue_position(session=session, run=r),
                         error=r.error, error_kind=r.error_kind.value if r.error_kind else None,
                         scores=scores.get(r.id, {})) for r in runs])
 
@@ -88,7 +89,8 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
                                   f"workers support: {', '.join(sorted(supported))}", field="precision")
     checkpoint = crud.get_checkpoint(session=session, sha256=body.checkpoint_sha256)
     if checkpoint is None:
-        raise InvalidRequestError("no uploaded checkpoint has this sha256; upload it first with POST /api/v1/checkpoints",
+        raise InvalidRequestError("no uploaded checkpoint has this sha256; "
+                                  "upload it first with POST /api/v1/checkpoints",
                                   field="checkpoint_sha256")
     if checkpoint.family.value != suite.family:
         raise InvalidRequestError(f"suite {suite.name!r} evaluates {suite.family} models, but the checkpoint is "
