@@ -49,10 +49,12 @@ def get_checkpoint(*, session: Session, sha256: str) -> Checkpoint | None:
 
 
 def create_submission(*, session: Session, model: Model, checkpoint: Checkpoint, suite: Suite,
-                      tasks: list[TaskSpec], user: User,
-                      hardware_class: str, precision: str, revision: str | None) -> tuple[Submission, list[Run]]:
+                      tasks: list[TaskSpec], user: User, hardware_class: str, precision: str, revision: str | None,
+                      webhook_url: str | None = None, webhook_secret: str | None = None,
+                      ) -> tuple[Submission, list[Run]]:
     submission = Submission(model_id=model.id, checkpoint_id=checkpoint.id, submitted_by=user.id, suite=suite.name,
-                            hardware_class=hardware_class, precision=precision, revision=revision)
+                            hardware_class=hardware_class, precision=precision, revision=revision,
+                            webhook_url=webhook_url, webhook_secret=webhook_secret)
     session.add(submission)
     session.flush()
     runs = [Run(submission_id=submission.id, task=t.name, capability=t.capability) for t in tasks]

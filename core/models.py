@@ -132,6 +132,9 @@ class Submission(SubmissionBase, table=True):
     started_at: datetime | None = _ts()
     finished_at: datetime | None = _ts()
     error: str | None = None
+    webhook_url: str | None = Field(default=None, max_length=2048, description="called once when the submission ends")
+    webhook_secret: str | None = Field(default=None, max_length=256, description="HMAC key signing the webhook body")
+    webhook_sent_at: datetime | None = _ts()
 
 
 class Run(SQLModel, table=True):

@@ -21,6 +21,7 @@ from core.config import get_settings
 from core.crud import refresh_submission_status
 from core.db import session_scope
 from core.models import Checkpoint, ErrorKind, Run, Sample, Score, Status, Submission, utcnow
+from core.webhooks import notify_if_ended
 from evaluators.base import EvalOutcome, EvalSpec
 from evaluators.registry import get_evaluator
 from runners.sandbox import EvalCancelled, EvalFailed, EvalProcess, EvalRequest
@@ -109,7 +110,8 @@ def _finish(run_id: uuid.UUID, outcome: EvalOutcome | None, provenance: dict, *,
         run.finished_at = utcnow()
         run.provenance = provenance
         s.flush()
-        refresh_submission_status(session=s, submission_id=run.submission_id)
+        submission_id = refresh_submission_status(session=s, submission_id=run.submission_id).id
+    notify_if_ended(submission_id)
 
 
 def execute_run(run_id: str) -> str:

@@ -12,6 +12,7 @@ from api.deps import CurrentUser, SessionDep
 from api.routes.submissions import SubmissionPublic, submission_public
 from core import crud
 from core.errors import NotFoundError
+from core.webhooks import notify_if_ended
 from core.models import Model, Role, Sample, Score, Status, Submission, User, utcnow
 from runners.dispatch import cancel_job, enqueue_run
 
@@ -37,6 +38,7 @@ def cancel_submission(submission_id: uuid.UUID, session: SessionDep, user: Curre
     session.flush()
     crud.refresh_submission_status(session=session, submission_id=submission_id)
     session.commit()
+    notify_if_ended(submission_id)
     # After the commit: the job, if it still runs, finds its run cancelled and writes nothing.
     for run in crud.runs_of(session=session, submission_id=submission_id):
         try:
@@ -71,6 +73,7 @@ def rerun_submission(submission_id: uuid.UUID, session: SessionDep, user: Curren
         run.queued_at, run.provenance = utcnow(), {}
         session.add(run)
     submission.status, submission.error, submission.started_at, submission.finished_at = Status.queued, None, None, None
+    submission.webhook_sent_at = None  # the re-run ends again, and says so again
     session.get(Model, submission.model_id).hidden = False
     session.commit()
     for run in runs:

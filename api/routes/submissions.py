@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field
 from sqlmodel import select
 
 from api.deps import CurrentUser, SessionDep
@@ -29,6 +29,9 @@ class SubmissionCreate(BaseModel):
     tasks: list[str] | None = Field(default=None, description="run only these tasks of the suite")
     license: str | None = None
     revision: str | None = None
+    webhook_url: AnyHttpUrl | None = Field(default=None, description="POSTed to once when the submission ends")
+    webhook_secret: str | None = Field(default=None, min_length=16, max_length=256,
+                                       description="HMAC-SHA256 key for the X-Evalboard-Signature header")
 
 
 class RunPublic(BaseModel):
@@ -83,6 +86,9 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
     if body.hardware_class not in get_settings().hardware_classes:
         raise InvalidRequestError(f"unknown hardware class {body.hardware_class!r}; known: "
                                   f"{', '.join(get_settings().hardware_classes)}", field="hardware_class")
+    if body.webhook_url and not body.webhook_secret:
+        raise InvalidRequestError("a webhook needs a webhook_secret (16+ characters) to sign its calls",
+                                  field="webhook_secret")
     supported = crud.supported_precisions(session=session, hardware_class=body.hardware_class)
     if supported is not None and body.precision.value not in supported:
         raise InvalidRequestError(f"hardware class {body.hardware_class!r} cannot run {body.precision.value}; its "
@@ -110,7 +116,9 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
                                      license=body.license, params=checkpoint.params)
     submission, runs = crud.create_submission(session=session, model=model, checkpoint=checkpoint, suite=suite,
                                               tasks=tasks, user=user, hardware_class=body.hardware_class,
-                                              precision=body.precision, revision=body.revision)
+                                              precision=body.precision, revision=body.revision,
+                                              webhook_url=str(body.webhook_url) if body.webhook_url else None,
+                                              webhook_secret=body.webhook_secret)
     session.commit()
     # After the commit: if Redis is down now, the runs stay queued in Postgres and the reconciler enqueues them.
     for run in runs:
