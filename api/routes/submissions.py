@@ -3,9 +3,10 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, BaseModel, Field
+from sqlalchemy import func
 from sqlmodel import select
 
 from api.deps import CurrentUser, SessionDep
@@ -13,7 +14,7 @@ from core import crud
 from core.catalog import get_suite
 from core.config import get_settings
 from core.errors import InvalidRequestError, NotFoundError, RateLimitedError
-from core.models import Model, Precision, Status, Submission, utcnow
+from core.models import Model, Precision, Role, Status, Submission, utcnow
 from runners.dispatch import enqueue_run
 
 log = logging.getLogger("evalboard.api")
@@ -140,6 +141,28 @@ def _check_rate_limit(session, user) -> None:
         retry_after = int((recent[len(recent) - limit] - window_start).total_seconds()) + 1
         raise RateLimitedError(f"at most {limit} submissions per day; the next is accepted in {retry_after} s",
                                retry_after_s=retry_after)
+
+
+class SubmissionPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[SubmissionPublic]
+
+
+@router.get("", response_model=SubmissionPage)
+def list_submissions(session: SessionDep, user: CurrentUser, status: Status | None = None,
+                     limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0)) -> SubmissionPage:
+    """The caller's submissions, newest first (an admin sees everyone's)."""
+    query = select(Submission)
+    if user.role != Role.admin:
+        query = query.where(Submission.submitted_by == user.id)
+    if status:
+        query = query.where(Submission.status == status)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page = session.exec(query.order_by(Submission.submitted_at.desc()).limit(limit).offset(offset)).all()
+    return SubmissionPage(total=total, limit=limit, offset=offset,
+                          items=[submission_public(session, sub) for sub in page])
 
 
 @router.get("/{submission_id}", response_model=SubmissionPublic)

@@ -118,3 +118,22 @@ def test_a_model_too_large_for_the_precision_is_refused(client, auth, uploaded_c
     response = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"]), headers=auth)
     assert response.status_code == 422 and response.json()["field"] == "precision"
     assert "a lower precision may fit" in response.json()["detail"]
+
+
+def test_an_author_lists_their_own_submissions_paginated(client, auth, tiny_lm_dir, tmp_path):
+    import shutil
+
+    from tests.conftest import make_token, pack
+    for i in range(3):
+        folder = tmp_path / f"m{i}"
+        shutil.copytree(tiny_lm_dir, folder)
+        (folder / "README.md").write_text(f"# variant {i}\n\nA tiny model, variant {i}.\n")
+        sha = client.post("/api/v1/checkpoints", params={"family": "causal-lm"},
+                          content=pack(folder, tmp_path / f"m{i}.tar.gz"), headers=auth).json()["sha256"]
+        client.post("/api/v1/submissions", json=body(sha, model_name=f"m{i}"), headers=auth)
+    page = client.get("/api/v1/submissions", params={"limit": 2}, headers=auth).json()
+    assert page["total"] == 3 and [s["model_name"] for s in page["items"]] == ["m2", "m1"]
+    rest = client.get("/api/v1/submissions", params={"limit": 2, "offset": 2}, headers=auth).json()
+    assert [s["model_name"] for s in rest["items"]] == ["m0"]
+    other = {"Authorization": f"Bearer {make_token('bob')}"}
+    assert client.get("/api/v1/submissions", headers=other).json()["total"] == 0
