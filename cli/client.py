@@ -52,13 +52,22 @@ class EvalboardClient:
                                              headers={"Content-Type": "application/octet-stream"}))
 
     def submit(self, *, model_name: str, checkpoint_sha256: str, suite: str, hardware_class: str = "cpu",
-               precision: str = "float32", license: str | None = None) -> dict:
+               precision: str = "float32", license: str | None = None, tasks: list[str] | None = None) -> dict:
         return self._json(self.http.post("/submissions", json={
             "model_name": model_name, "checkpoint_sha256": checkpoint_sha256, "suite": suite,
-            "hardware_class": hardware_class, "precision": precision, "license": license}))
+            "hardware_class": hardware_class, "precision": precision, "license": license, "tasks": tasks}))
 
     def submission(self, submission_id: str) -> dict:
         return self._json(self.http.get(f"/submissions/{submission_id}"))
+
+    def cancel(self, submission_id: str) -> dict:
+        return self._json(self.http.post(f"/submissions/{submission_id}/cancel"))
+
+    def results(self, submission_id: str, fmt: str = "json") -> str:
+        response = self.http.get(f"/submissions/{submission_id}/results", params={"format": fmt})
+        if response.status_code >= 400:
+            self._json(response)
+        return response.text
 
     def wait(self, submission_id: str, timeout_s: float = 600, poll_s: float = 1.0) -> dict:
         deadline = time.monotonic() + timeout_s

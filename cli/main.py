@@ -1,11 +1,14 @@
 """The `evalboard` command: run the service, work the queue, manage tokens, submit models."""
+import json
 import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import typer
+from rich import print as rich_print
 
 app = typer.Typer(help="Evalboard: evaluation-as-a-service leaderboard.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -90,20 +93,24 @@ def demo_models(out: Path = typer.Option(None, help="folder for the checkpoints"
 @app.command()
 def submit(path: Path = typer.Argument(..., exists=True, file_okay=False, help="model folder"),
            suite: str = typer.Option(..., "--suite"), model_name: str = typer.Option(None, "--name"),
+           task: list[str] = typer.Option(None, "--task", help="only these tasks of the suite (repeatable)"),
            family: str = typer.Option("causal-lm"), hardware: str = typer.Option("cpu", "--hardware"),
            precision: str = typer.Option("float32"), license: str = typer.Option(None),
            api_url: str = typer.Option(None), token: str = typer.Option(..., envvar="EVALBOARD_TOKEN"),
            wait: bool = typer.Option(False, help="wait until it finishes")) -> None:
     """Upload a model folder and submit it for evaluation."""
-    from cli.client import ApiError, EvalboardClient
+    from rich.console import Console
     from rich.progress import DownloadColumn, Progress
+
+    from cli.client import ApiError, EvalboardClient
     client = EvalboardClient(api_url or _settings().api_url, token)
     try:
-        with Progress(*Progress.get_default_columns(), DownloadColumn()) as bar:
-            task = bar.add_task("uploading", total=None)
-            checkpoint = client.upload_checkpoint(path, family, on_progress=lambda n: bar.advance(task, n))
+        # The bar goes to stderr, so stdout carries only what scripts read (the submission id).
+        with Progress(*Progress.get_default_columns(), DownloadColumn(), console=Console(stderr=True)) as bar:
+            upload = bar.add_task("uploading", total=None)
+            checkpoint = client.upload_checkpoint(path, family, on_progress=lambda n: bar.advance(upload, n))
         sub = client.submit(model_name=model_name or path.name, checkpoint_sha256=checkpoint["sha256"], suite=suite,
-                            hardware_class=hardware, precision=precision, license=license)
+                            hardware_class=hardware, precision=precision, license=license, tasks=task or None)
     except ApiError as exc:
         typer.echo(f"rejected: {exc.detail}", err=True)
         raise typer.Exit(EXIT_REJECTED if 400 <= exc.status < 500 else EXIT_FAILED)
@@ -118,14 +125,59 @@ def submit(path: Path = typer.Argument(..., exists=True, file_okay=False, help="
 
 
 @app.command()
-def status(submission_id: str, api_url: str = typer.Option(None)) -> None:
-    """Show a submission's status and its runs."""
-    from cli.client import EvalboardClient
-    sub = EvalboardClient(api_url or _settings().api_url).submission(submission_id)
-    typer.echo(f"{sub['model_name']} · {sub['suite']} · {sub['status']}")
-    for run in sub["runs"]:
-        typer.echo(f"  {run['task']}: {run['status']} ({run['stage'] or '-'}, {run['progress']:.0%}) "
-                   f"{run['scores'] or run['error'] or ''}")
+def status(submission_id: str, api_url: str = typer.Option(None),
+           watch: bool = typer.Option(False, "--watch", help="follow it live until it ends")) -> None:
+    """Show a submission's status and its runs (stage, progress, queue position, errors)."""
+    from rich.live import Live
+
+    from cli.client import ApiError, EvalboardClient
+    from cli.render import submission_table
+    client = EvalboardClient(api_url or _settings().api_url)
+    try:
+        sub = client.submission(submission_id)
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(EXIT_REJECTED)
+    if not watch:
+        rich_print(submission_table(sub))
+    else:
+        with Live(submission_table(sub), refresh_per_second=4) as live:
+            while sub["status"] not in ("finished", "failed", "cancelled"):
+                time.sleep(1)
+                sub = client.submission(submission_id)
+                live.update(submission_table(sub))
+    if sub["status"] in ("failed", "cancelled"):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def results(submission_id: str, api_url: str = typer.Option(None),
+            format: str = typer.Option("table", "--format", help="table, json, csv, lm-eval or model-index")) -> None:
+    """Print a submission's results."""
+    from cli.client import ApiError, EvalboardClient
+    from cli.render import results_table
+    client = EvalboardClient(api_url or _settings().api_url)
+    try:
+        if format == "table":
+            rich_print(results_table(json.loads(client.results(submission_id, "json"))))
+        else:
+            typer.echo(client.results(submission_id, format), nl=False)
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(EXIT_REJECTED if 400 <= exc.status < 500 else EXIT_FAILED)
+
+
+@app.command()
+def cancel(submission_id: str, api_url: str = typer.Option(None),
+           token: str = typer.Option(..., envvar="EVALBOARD_TOKEN")) -> None:
+    """Cancel a submission's remaining runs (a running evaluation stops within seconds)."""
+    from cli.client import ApiError, EvalboardClient
+    try:
+        sub = EvalboardClient(api_url or _settings().api_url, token).cancel(submission_id)
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(EXIT_REJECTED)
+    typer.echo(f"submission {sub['id']} {sub['status']}")
 
 
 @app.command()

@@ -5,14 +5,19 @@ started here when those are unset. Each test session gets its own fresh database
 server, migrated with `alembic upgrade head`, and flushes its Redis database.
 """
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import psycopg
 import pytest
+import uvicorn
 from redis import Redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +103,7 @@ def clean_tables(database, redis_conn):
 @pytest.fixture
 def client():
     from fastapi.testclient import TestClient
+
     from api.main import app
     with TestClient(app) as c:
         yield c
@@ -159,3 +165,29 @@ def real_param_count(tiny_lm_dir) -> int:
     """Counted independently of core.storage: load the tensors and sum their sizes."""
     from safetensors.torch import load_file
     return sum(t.numel() for p in tiny_lm_dir.glob("*.safetensors") for t in load_file(p).values())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def api_url():
+    """The real API served on loopback by uvicorn, for clients that speak HTTP (the board, the CLI)."""
+    from api.main import app
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{url}/api/v1/health", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=5)

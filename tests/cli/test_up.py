@@ -11,15 +11,17 @@ import httpx
 from streamlit.testing.v1 import AppTest
 
 from cli.demo import DEMO_CAUSAL_LMS
-from tests.conftest import ROOT
-from tests.leaderboard.test_app import _free_port
+from core.catalog import get_suite
+from tests.conftest import ROOT, free_port
+
+CORE_TASKS = len(get_suite("language-core").tasks)
 
 
 def test_up_serves_api_worker_and_board_with_scored_demo_models():
     """As `make run` on a new machine: no DATABASE_URL/REDIS_URL, so embedded PostgreSQL and Redis."""
     data_dir = Path(tempfile.mkdtemp(prefix="evb-up-"))  # short: the embedded servers' sockets live here
     redis_servers_before = _embedded_redis_servers()
-    api_port, board_port = _free_port(), _free_port()
+    api_port, board_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["DATA_DIR"] = str(data_dir)
     up = subprocess.Popen([sys.executable, "-m", "cli.main", "up", "--api-port", str(api_port),
@@ -34,7 +36,7 @@ def test_up_serves_api_worker_and_board_with_scored_demo_models():
                 board = httpx.get(f"{api}/leaderboard", timeout=5).json()
             except httpx.HTTPError:
                 pass
-            if len(board["rows"]) == len(DEMO_CAUSAL_LMS) and all(len(r["tasks"]) == 2 for r in board["rows"]):
+            if len(board["rows"]) == len(DEMO_CAUSAL_LMS) and all(len(r["tasks"]) == CORE_TASKS for r in board["rows"]):
                 break
             time.sleep(3)
         assert sorted(r["model"] for r in board["rows"]) == sorted(DEMO_CAUSAL_LMS), board

@@ -1,42 +1,10 @@
 """The Streamlit page, run by AppTest against a real API server on loopback."""
-import socket
-import threading
-import time
-
-import httpx
-import pytest
-import uvicorn
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 from tests.seed import seed_scored_model
 
 APP = str(ROOT / "leaderboard" / "app.py")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def api_url():
-    from api.main import app
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            httpx.get(f"{url}/api/v1/health", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=5)
 
 
 def run_app(monkeypatch, url: str) -> AppTest:
@@ -64,7 +32,7 @@ def test_empty_board_says_so(monkeypatch, api_url):
 
 
 def test_api_down_is_explained_in_words(monkeypatch):
-    at = run_app(monkeypatch, f"http://127.0.0.1:{_free_port()}")
+    at = run_app(monkeypatch, f"http://127.0.0.1:{free_port()}")
     assert not at.exception
     assert "cannot be reached" in at.error[0].value
 
@@ -172,7 +140,7 @@ def test_about_page_lists_datasets_with_checksums_and_formulas(monkeypatch, api_
 
 
 def test_every_page_explains_an_api_outage(monkeypatch):
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     for page in ("board", "model", "compare", "efficiency", "queue", "about"):
         at = open_page(monkeypatch, url, page)
         assert not at.exception, page

@@ -7,8 +7,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import ROOT
-from tests.leaderboard.test_app import _free_port, api_url  # noqa: F401  (api_url is a fixture)
+from tests.conftest import ROOT, free_port
 from tests.seed import seed_scored_model
 
 CHROMIUM = "/usr/bin/chromium"
@@ -22,7 +21,7 @@ if not os.path.exists(CHROMIUM):  # a missing browser is a broken setup, not a r
 
 @pytest.fixture
 def board_url(api_url):  # noqa: F811
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "leaderboard/app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],

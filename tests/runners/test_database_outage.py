@@ -12,8 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.conftest import REDIS_URL, ROOT, pack
-from tests.leaderboard.test_app import _free_port
+from tests.conftest import REDIS_URL, ROOT, free_port, pack
 from tests.runners.worker_process import FAST, WorkerProcess
 
 
@@ -57,7 +56,7 @@ def test_postgres_restart_mid_run(own_postgres, slower_lm_dir, tmp_path):
     subprocess.run(cli + ["migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
     token = subprocess.run(cli + ["token", "create", "--user", "alice"], cwd=ROOT, env=env, check=True,
                            capture_output=True, text=True).stdout.strip()
-    port = _free_port()
+    port = free_port()
     api = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--port", str(port)], cwd=ROOT, env=env,
                            stdout=open(tmp_path / "api.log", "wb"), stderr=subprocess.STDOUT)
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", headers={"Authorization": f"Bearer {token}"},
