@@ -10,7 +10,8 @@ from tests.conftest import run_worker_burst
 
 
 def submit(client, auth, sha256, name="tiny"):
-    body = {"model_name": name, "checkpoint_sha256": sha256, "suite": "language-core", "hardware_class": "cpu"}
+    body = {"model_name": name, "checkpoint_sha256": sha256, "suite": "language-core", "hardware_class": "cpu",
+            "tasks": ["world_facts", "arithmetic_mc"]}  # two runs are enough to show what the reconciler does
     response = client.post("/api/v1/submissions", json=body, headers=auth)
     assert response.status_code == 201, response.text
     return response.json()
