@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import anyio
+
 from core.config import Settings, get_settings
 from core.errors import InvalidCheckpointError, UnsafeArchiveError
 from core.model_config import check_causal_lm_config, estimate_params, read_config
@@ -211,14 +213,14 @@ def _check_causal_lm(root: Path) -> int:
     return estimate_params(config)
 
 
-async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: Settings | None = None) -> StoredCheckpoint:
+async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: Settings | None = None,
+                       expected_sha256: str | None = None) -> StoredCheckpoint:
     """Stream an upload into the store. Raises UnsafeArchiveError/InvalidCheckpointError, leaving nothing."""
     settings = settings or get_settings()
     root = _store_root(settings)
     digest, size = hashlib.sha256(), 0
     fd, tmp_name = tempfile.mkstemp(prefix=".upload-", dir=root)
     tmp_archive = Path(tmp_name)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root))
     try:
         with os.fdopen(fd, "wb") as out:
             async for chunk in chunks:
@@ -227,17 +229,29 @@ async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: S
                     raise UnsafeArchiveError(f"upload is larger than {settings.max_upload_bytes} bytes", field="body")
                 digest.update(chunk)
                 out.write(chunk)
-        if size == 0:
-            raise UnsafeArchiveError("the upload is empty", field="body")
-        sha = digest.hexdigest()
-        fmt = sniff_format(tmp_archive)
-        final = root / sha
-        if final.exists():
-            params = check_model_folder(_model_root(final), family, settings.max_params())
-            return StoredCheckpoint(sha, fmt, size, _model_root(final), params, True)
-        budget = _Budget(settings, size)
+        if expected_sha256 and digest.hexdigest() != expected_sha256:
+            raise UnsafeArchiveError(f"the uploaded bytes hash to {digest.hexdigest()}, not the declared "
+                                     f"{expected_sha256}: the upload is corrupt or incomplete", field="sha256")
+        # Unpacking and checking are blocking work: off the event loop, so other requests go on.
+        return await anyio.to_thread.run_sync(_unpack_into_store, tmp_archive, size, digest.hexdigest(), family,
+                                              settings)
+    finally:
+        tmp_archive.unlink(missing_ok=True)
+
+
+def _unpack_into_store(archive: Path, size: int, sha: str, family: str, settings: Settings) -> StoredCheckpoint:
+    if size == 0:
+        raise UnsafeArchiveError("the upload is empty", field="body")
+    root = _store_root(settings)
+    fmt = sniff_format(archive)
+    final = root / sha
+    if final.exists():
+        params = check_model_folder(_model_root(final), family, settings.max_params())
+        return StoredCheckpoint(sha, fmt, size, _model_root(final), params, True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root))
+    try:
         try:
-            (_unpack_zip if fmt == "zip" else _unpack_tar)(tmp_archive, tmp_dir, budget)
+            (_unpack_zip if fmt == "zip" else _unpack_tar)(archive, tmp_dir, _Budget(settings, size))
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise UnsafeArchiveError(f"archive is corrupt or truncated: {exc}", field="body") from exc
         params = check_model_folder(_model_root(tmp_dir), family, settings.max_params())
@@ -250,5 +264,4 @@ async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: S
             return StoredCheckpoint(sha, fmt, size, _model_root(final), params, True)
         return StoredCheckpoint(sha, fmt, size, _model_root(final), params, False)
     finally:
-        tmp_archive.unlink(missing_ok=True)
         shutil.rmtree(tmp_dir, ignore_errors=True)
