@@ -1,4 +1,5 @@
 """HTTP client for model authors: pack a folder, stream it up, submit, follow the submission."""
+import hashlib
 import tarfile
 import tempfile
 import time
@@ -6,6 +7,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+
+
+RESUMABLE_ABOVE = 64 << 20  # archives larger than this go up in resumable chunks
 
 
 class ApiError(Exception):
@@ -47,9 +51,41 @@ class EvalboardClient:
     def upload_checkpoint(self, folder: Path, family: str, on_progress: Callable[[int], None] | None = None) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             archive = pack_folder(folder, Path(tmp) / "checkpoint.tar.gz")
+            if archive.stat().st_size > RESUMABLE_ABOVE:
+                return self.upload_resumable(archive, family, on_progress)
             return self._json(self.http.post("/checkpoints", params={"family": family},
                                              content=_chunks(archive, on_progress),
                                              headers={"Content-Type": "application/octet-stream"}))
+
+    def upload_resumable(self, archive: Path, family: str, on_progress: Callable[[int], None] | None = None,
+                         chunk_size: int = 16 << 20, retries: int = 5) -> dict:
+        """Upload in chunks; after a dropped connection, ask the server where to resume."""
+        size = archive.stat().st_size
+        sha = hashlib.sha256()
+        with open(archive, "rb") as f:
+            while block := f.read(1 << 20):
+                sha.update(block)
+        session = self._json(self.http.post("/checkpoints/uploads", json={
+            "family": family, "size": size, "sha256": sha.hexdigest()}))
+        upload_url, offset, failures = f"/checkpoints/uploads/{session['upload_id']}", 0, 0
+        with open(archive, "rb") as f:
+            while offset < size:
+                f.seek(offset)
+                chunk = f.read(chunk_size)
+                try:
+                    response = self.http.put(upload_url, params={"offset": offset}, content=chunk,
+                                             headers={"Content-Type": "application/octet-stream"})
+                    offset = response.json()["offset"] if response.status_code in (200, 409) else \
+                        self._json(response)["offset"]
+                    if on_progress and response.status_code == 200:
+                        on_progress(len(chunk))
+                except httpx.TransportError:
+                    failures += 1
+                    if failures > retries:
+                        raise
+                    time.sleep(min(2 ** failures, 30))
+                    offset = self._json(self.http.get(upload_url))["offset"]
+        return self._json(self.http.post(f"{upload_url}/complete"))
 
     def submit(self, *, model_name: str, checkpoint_sha256: str, suite: str, hardware_class: str = "cpu",
                precision: str = "float32", license: str | None = None, tasks: list[str] | None = None) -> dict:

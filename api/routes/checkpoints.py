@@ -1,12 +1,13 @@
 """Checkpoint upload: the request body is streamed to disk, never held in memory."""
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, SessionDep
 from core.crud import get_checkpoint
 from core.models import Checkpoint, Family
-from core.storage import store_upload
+from core import uploads
+from core.storage import StoredCheckpoint, store_upload
 
 router = APIRouter(prefix="/checkpoints", tags=["checkpoints"])
 
@@ -27,6 +28,11 @@ async def upload_checkpoint(request: Request, session: SessionDep, user: Current
                             family: Family = Query(description="causal-lm or clip")) -> JSONResponse:
     """Upload a model folder as .tar, .tar.gz or .zip in the raw request body."""
     stored = await store_upload(request.stream(), family=family.value)
+    return _register(session, user, family, stored)
+
+
+def _register(session, user, family: Family, stored: StoredCheckpoint) -> JSONResponse:
+    """One checkpoint row per content: the same bytes uploaded again answer 200 with the existing one."""
     row = get_checkpoint(session=session, sha256=stored.sha256)
     if row is None:
         row = Checkpoint(sha256=stored.sha256, family=family, format=stored.format, size_bytes=stored.size_bytes,
@@ -36,3 +42,49 @@ async def upload_checkpoint(request: Request, session: SessionDep, user: Current
     body = CheckpointPublic(sha256=row.sha256, family=row.family, format=row.format, size_bytes=row.size_bytes,
                             params=row.params, already_stored=stored.already_stored)
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if stored.already_stored else 201)
+
+
+class UploadCreate(BaseModel):
+    family: Family
+    size: int = Field(gt=0, description="total bytes of the archive")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the whole archive, checked at completion")
+
+
+class UploadStatus(BaseModel):
+    upload_id: str
+    offset: int = Field(description="bytes received so far: the next chunk starts here")
+    size: int
+
+
+@router.post("/uploads", response_model=UploadStatus, status_code=201)
+def initiate_upload(body: UploadCreate, user: CurrentUser) -> UploadStatus:
+    """Start a resumable upload of a large archive."""
+    return UploadStatus(**uploads.initiate(user_id=user.id, family=body.family.value, size=body.size,
+                                           sha256=body.sha256))
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadStatus)
+def upload_status(upload_id: str, user: CurrentUser) -> UploadStatus:
+    """Where an interrupted upload stands: resume from `offset`."""
+    return UploadStatus(**uploads.status(upload_id, user_id=user.id))
+
+
+@router.put("/uploads/{upload_id}", response_model=UploadStatus,
+            openapi_extra={"requestBody": {"required": True, "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}}})
+async def upload_chunk(upload_id: str, request: Request, user: CurrentUser,
+                       offset: int = Query(ge=0, description="where this chunk starts")) -> UploadStatus:
+    """Append a chunk; 409 with the current offset when it does not start there."""
+    try:
+        return UploadStatus(**await uploads.append(upload_id, offset, request.stream(), user_id=user.id))
+    except uploads.OffsetMismatchError as exc:
+        return JSONResponse({"type": "about:blank", "title": "Offset mismatch", "status": 409,
+                             "detail": exc.message, "offset": exc.offset},
+                            status_code=409, media_type="application/problem+json")
+
+
+@router.post("/uploads/{upload_id}/complete", response_model=CheckpointPublic, status_code=201)
+async def complete_upload(upload_id: str, session: SessionDep, user: CurrentUser) -> JSONResponse:
+    """Check the whole archive against its sha256, unpack it safely and register the checkpoint."""
+    stored, family = await uploads.complete(upload_id, user_id=user.id)
+    return _register(session, user, Family(family), stored)
