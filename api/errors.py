@@ -5,11 +5,20 @@ from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import OperationalError
 
-from core.errors import (AuthError, EvalboardError, ForbiddenError, InvalidCheckpointError, InvalidRequestError,
-                         NotFoundError, RateLimitedError, UnsafeArchiveError)
+from core.errors import (
+    AuthError,
+    EvalboardError,
+    ForbiddenError,
+    InvalidCheckpointError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitedError,
+    UnsafeArchiveError,
+)
+from core.hub import HubUnreachableError
 
 STATUS = {AuthError: 401, ForbiddenError: 403, NotFoundError: 404, InvalidRequestError: 422,
-          UnsafeArchiveError: 422, InvalidCheckpointError: 422, RateLimitedError: 429}
+          UnsafeArchiveError: 422, InvalidCheckpointError: 422, RateLimitedError: 429, HubUnreachableError: 503}
 
 
 def problem(status: int, title: str, detail: str, headers: dict | None = None, **extra) -> JSONResponse:

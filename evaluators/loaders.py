@@ -36,7 +36,10 @@ def load_causal_lm(path: str | Path, *, precision: str = "float32", device: str 
                    revision: str | None = None) -> LoadedCausalLM:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    common = {"trust_remote_code": False, "revision": revision}
+    path = str(path)
+    if path.startswith("hf://"):  # a hub model pinned at submission: hf://org/name@commit
+        path, _, revision = path.removeprefix("hf://").partition("@")
+    common = {"trust_remote_code": False, "revision": revision or None}
     tokenizer = AutoTokenizer.from_pretrained(str(path), **common)
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=_torch_dtype(precision), use_safetensors=True,
                                                  **common)

@@ -10,11 +10,20 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from api.deps import CurrentUser, SessionDep
-from core import crud
+from core import crud, hub
 from core.catalog import get_suite
 from core.config import get_settings
 from core.errors import InvalidRequestError, NotFoundError, RateLimitedError
-from core.models import Model, Precision, Role, Status, Submission, utcnow
+from core.models import (
+    Checkpoint,
+    Family,
+    Model,
+    Precision,
+    Role,
+    Status,
+    Submission,
+    utcnow,
+)
 from runners.dispatch import enqueue_run
 
 log = logging.getLogger("evalboard.api")
@@ -23,7 +32,10 @@ router = APIRouter(prefix="/submissions", tags=["submissions"])
 
 class SubmissionCreate(BaseModel):
     model_name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
-    checkpoint_sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 returned by POST /checkpoints")
+    checkpoint_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$",
+                                          description="sha256 returned by POST /checkpoints")
+    source: str | None = Field(default=None, description="instead of an upload: hf://org/name@revision "
+                                                         "(connected deployments; pinned to its commit)")
     suite: str
     hardware_class: str = "cpu"
     precision: Precision = Precision.float32
@@ -94,7 +106,13 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
     if supported is not None and body.precision.value not in supported:
         raise InvalidRequestError(f"hardware class {body.hardware_class!r} cannot run {body.precision.value}; its "
                                   f"workers support: {', '.join(sorted(supported))}", field="precision")
-    checkpoint = crud.get_checkpoint(session=session, sha256=body.checkpoint_sha256)
+    if (body.checkpoint_sha256 is None) == (body.source is None):
+        raise InvalidRequestError("give either checkpoint_sha256 (an upload) or source (hf://…), not both or neither",
+                                  field="checkpoint_sha256")
+    if body.source:
+        checkpoint = _hub_checkpoint(session, body.source, user)
+    else:
+        checkpoint = crud.get_checkpoint(session=session, sha256=body.checkpoint_sha256)
     if checkpoint is None:
         raise InvalidRequestError("no uploaded checkpoint has this sha256; "
                                   "upload it first with POST /api/v1/checkpoints",
@@ -128,6 +146,17 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
         except Exception as exc:
             log.warning("enqueue of run %s deferred to the reconciler: %s", run.id, exc)
     return JSONResponse(submission_public(session, submission).model_dump(mode="json"), status_code=201)
+
+
+def _hub_checkpoint(session, source: str, user) -> Checkpoint:
+    pinned = hub.pin(source, get_settings().max_params())
+    checkpoint = crud.get_checkpoint(session=session, sha256=pinned.sha256)
+    if checkpoint is None:
+        checkpoint = Checkpoint(sha256=pinned.sha256, family=Family.causal_lm, format="hub", size_bytes=0,
+                                storage_uri=pinned.uri, params=pinned.params, uploaded_by=user.id)
+        session.add(checkpoint)
+        session.flush()
+    return checkpoint
 
 
 def _check_rate_limit(session, user) -> None:

@@ -137,3 +137,25 @@ def test_an_author_lists_their_own_submissions_paginated(client, auth, tiny_lm_d
     assert [s["model_name"] for s in rest["items"]] == ["m0"]
     other = {"Authorization": f"Bearer {make_token('bob')}"}
     assert client.get("/api/v1/submissions", headers=other).json()["total"] == 0
+
+
+def test_a_hub_model_on_an_offline_deployment_is_refused_at_once_in_words(client, auth):
+    import time
+    started = time.monotonic()
+    response = client.post("/api/v1/submissions", headers=auth, json={
+        "model_name": "gpt2", "source": "hf://openai-community/gpt2@main", "suite": "language-core"})
+    assert time.monotonic() - started < 5  # refused, not hung
+    assert response.status_code == 503
+    assert "offline" in response.json()["detail"] and "upload the checkpoint" in response.json()["detail"]
+    assert table_counts() == {"model": 0, "submission": 0, "run": 0}
+
+
+@pytest.mark.parametrize("extra, field", [
+    ({"source": "https://huggingface.co/gpt2"}, "source"),
+    ({"source": "hf://gpt2", "checkpoint_sha256": "0" * 64}, "checkpoint_sha256"),
+    ({}, "checkpoint_sha256"),
+])
+def test_a_submission_names_exactly_one_well_formed_source(client, auth, extra, field):
+    response = client.post("/api/v1/submissions", headers=auth,
+                           json={"model_name": "m", "suite": "language-core", **extra})
+    assert response.status_code == 422 and response.json()["field"] == field
