@@ -18,26 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def setup_services(workdir: Path) -> None:
-    from cli.embedded import ensure_database, start_missing
-    services = start_missing(workdir)  # exports DATABASE_URL / REDIS_URL
-    server = services.database_url.replace("postgresql+psycopg://", "postgresql://")
-    base, _, query = server.partition("?")
-    admin = base.rsplit("/", 1)[0] + "/postgres" + (f"?{query}" if query else "")
-    import psycopg
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "evalboard_bench" WITH (FORCE)')
-    ensure_database(admin, "evalboard_bench")
-    os.environ["DATABASE_URL"] = base.rsplit("/", 1)[0] + "/evalboard_bench" + (f"?{query}" if query else "")
-    os.environ["DATA_DIR"] = str(workdir)
-    from core.config import get_settings
-    get_settings.cache_clear()
-    from cli.embedded import migrate
-    migrate(os.environ["DATABASE_URL"])
-    from runners.dispatch import get_redis
-    get_redis().flushdb()
-    globals()["_services"] = services  # keep embedded servers alive for the run
+from benchmarks._services import setup_services  # noqa: E402
 
 
 def start_workers(n: int, log: Path) -> subprocess.Popen:
@@ -96,7 +77,7 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=20)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="evb-bench-"))
-    setup_services(work)
+    setup_services(work, "evalboard_bench")
     from fastapi.testclient import TestClient
 
     from api.main import app
