@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     max_params_bfloat16: int = 30_000_000_000
     max_params_float16: int = 30_000_000_000
     submissions_per_day: int = 50
+    # With no live worker of the requested class: refuse the submission (True) or accept it with a warning.
+    refuse_without_live_worker: bool = False
 
     job_timeout_s: int = 3600
     infra_retries: int = 3

@@ -1,13 +1,26 @@
 """Database operations shared by api and runners; keyword-only arguments throughout."""
 import uuid
+from datetime import timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, select
 
 from core.catalog import Suite, TaskSpec
 from core.errors import NotFoundError
-from core.models import (ApiToken, Checkpoint, Family, HardwareProfile, Model, Role, Run, Score, Status, Submission,
-                         User, utcnow)
+from core.models import (
+    ApiToken,
+    Checkpoint,
+    Family,
+    HardwareProfile,
+    Model,
+    Role,
+    Run,
+    Score,
+    Status,
+    Submission,
+    User,
+    utcnow,
+)
 from core.security import hash_token, new_token
 
 
@@ -126,3 +139,9 @@ def supported_precisions(*, session: Session, hardware_class: str) -> set[str] |
     if not profiles:
         return None
     return {p for p, key in PRECISION_KEYS.items() if any(key in measured for measured in profiles)}
+
+
+def live_workers(*, session: Session, hardware_class: str, within: timedelta = timedelta(minutes=2)) -> int:
+    """Workers of the class that reported in the last minutes (they refresh every reconcile period)."""
+    return session.exec(select(func.count()).select_from(HardwareProfile).where(
+        HardwareProfile.hardware_class == hardware_class, HardwareProfile.last_seen_at >= utcnow() - within)).one()

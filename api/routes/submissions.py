@@ -73,6 +73,8 @@ class SubmissionPublic(BaseModel):
     finished_at: datetime | None
     error: str | None
     runs: list[RunPublic]
+    warnings: list[str] = Field(default_factory=list, description="things the submitter should know, e.g. no "
+                                                                  "worker of the class is online")
 
 
 def submission_public(session, submission: Submission) -> SubmissionPublic:
@@ -102,6 +104,10 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
     if body.webhook_url and not body.webhook_secret:
         raise InvalidRequestError("a webhook needs a webhook_secret (16+ characters) to sign its calls",
                                   field="webhook_secret")
+    live_workers = crud.live_workers(session=session, hardware_class=body.hardware_class)
+    if not live_workers and get_settings().refuse_without_live_worker:
+        raise InvalidRequestError(f"no {body.hardware_class} worker is online; try another hardware class or later",
+                                  field="hardware_class")
     supported = crud.supported_precisions(session=session, hardware_class=body.hardware_class)
     if supported is not None and body.precision.value not in supported:
         raise InvalidRequestError(f"hardware class {body.hardware_class!r} cannot run {body.precision.value}; its "
@@ -145,7 +151,11 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
             enqueue_run(run.id, body.hardware_class)
         except Exception as exc:
             log.warning("enqueue of run %s deferred to the reconciler: %s", run.id, exc)
-    return JSONResponse(submission_public(session, submission).model_dump(mode="json"), status_code=201)
+    public = submission_public(session, submission)
+    if not live_workers:
+        public.warnings.append(f"no {body.hardware_class} worker has been seen in the last minutes: the runs wait "
+                               f"in the queue until one starts")
+    return JSONResponse(public.model_dump(mode="json"), status_code=201)
 
 
 def _hub_checkpoint(session, source: str, user) -> Checkpoint:

@@ -159,3 +159,15 @@ def test_a_submission_names_exactly_one_well_formed_source(client, auth, extra, 
     response = client.post("/api/v1/submissions", headers=auth,
                            json={"model_name": "m", "suite": "language-core", **extra})
     assert response.status_code == 422 and response.json()["field"] == field
+
+
+def test_no_live_worker_is_a_warning_or_a_refusal_per_setting(client, auth, uploaded_checkpoint, monkeypatch):
+    from core.config import get_settings
+    accepted = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"], tasks=["world_facts"]),
+                           headers=auth)
+    assert accepted.status_code == 201
+    assert "no cpu worker has been seen" in accepted.json()["warnings"][0]
+    monkeypatch.setattr(get_settings(), "refuse_without_live_worker", True)
+    refused = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"], precision="bfloat16"),
+                          headers=auth)
+    assert refused.status_code == 422 and refused.json()["field"] == "hardware_class"
