@@ -4,9 +4,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, SessionDep
+from core import uploads
 from core.crud import get_checkpoint
 from core.models import Checkpoint, Family
-from core import uploads
 from core.storage import StoredCheckpoint, store_upload
 
 router = APIRouter(prefix="/checkpoints", tags=["checkpoints"])

@@ -12,8 +12,8 @@ from api.deps import CurrentUser, SessionDep
 from api.routes.submissions import SubmissionPublic, submission_public
 from core import crud
 from core.errors import NotFoundError
-from core.webhooks import notify_if_ended
 from core.models import Model, Role, Sample, Score, Status, Submission, User, utcnow
+from core.webhooks import notify_if_ended
 from runners.dispatch import cancel_job, enqueue_run
 
 log = logging.getLogger("evalboard.api")
