@@ -111,6 +111,120 @@ def arithmetic_mc(seed: int) -> tuple[list[dict], list[dict]]:
     return train, test
 
 
+# Free-form sets. Their items are {"id", "question", "answer"}; lm-eval generates the answer.
+# People in train and test come from disjoint name pools (split by first letter), so any
+# seed's test draw — the published one or a fresh one — asks about people train never names.
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+ANIMALS = ["fox", "owl", "cat", "dog", "frog", "bear", "wolf", "goat"]
+VERBS = ["eats", "sees", "likes", "finds", "wants", "takes"]
+WEATHER = ["cold", "warm", "rainy", "sunny", "foggy", "windy"]
+WINDS = ["light", "strong", "gusty"]
+DIRECTIONS = ["north", "south", "east", "west"]
+_TRAIN_ONSETS, _TEST_ONSETS = "bdfgklm", "nprstvz"
+
+
+def _people(rng: random.Random, split: str, count: int) -> list[str]:
+    onsets = _TRAIN_ONSETS if split == "train" else _TEST_ONSETS
+    vowels, codas = "aeiou", ["", "n", "r", "k", "m"]
+    names: set[str] = set()
+    while len(names) < count:
+        first = rng.choice(onsets) + rng.choice(vowels)
+        names.add((first + rng.choice("bdfgklmnprstvz") + rng.choice(vowels) + rng.choice(codas)).capitalize())
+    return sorted(names)
+
+
+def _free_form(rng: random.Random, make: Callable[[random.Random, str], tuple[str, str, str]],
+               train_rows: int, test_rows: int) -> tuple[list[dict], list[dict]]:
+    """Train texts and distinct test items; make(rng, name) → (question, worked answer, answer).
+
+    Train shows the worked answer (the steps, then "So <answer>."); test keeps only the final
+    answer, which the task's regex extracts from whatever the model writes after "Answer:".
+    """
+    train_names, test_names = _people(rng, "train", 60), _people(rng, "test", 60)
+    train = [{"text": "Question: {}\nAnswer: {}".format(*make(rng, rng.choice(train_names)))}
+             for _ in range(train_rows)]
+    test, seen = [], set()
+    while len(test) < test_rows:
+        question, _, answer = make(rng, rng.choice(test_names))
+        if question not in seen:
+            seen.add(question)
+            test.append({"id": f"q{len(test)}", "question": question, "answer": answer})
+    return train, test
+
+
+@register("weekday_reasoning", "1.0", "Date reasoning: which weekday is k days before or after a named day. "
+          "Train shows the days counted one by one; scored by exact match of the weekday extracted "
+          "after 'So'.", default_seed=2468)
+def weekday_reasoning(seed: int) -> tuple[list[dict], list[dict]]:
+    events = ["market", "party", "lesson", "race", "feast", "trip"]
+
+    def make(rng: random.Random, name: str) -> tuple[str, str]:
+        day, k, later = rng.randrange(7), rng.randint(1, 6), rng.random() < 0.5
+        days = "day" if k == 1 else "days"
+        question = (f"{name}'s {rng.choice(events)} is on {DAYS[day]}. "
+                    f"What day is {NUMBER_WORDS[k]} {days} {'later' if later else 'earlier'}?")
+        steps = [DAYS[(day + i if later else day - i) % 7] for i in range(1, k + 1)]
+        return question, f"{', '.join(steps)}. So {steps[-1]}.", steps[-1]
+
+    return _free_form(random.Random(seed), make, train_rows=1500, test_rows=240)
+
+
+@register("word_problems", "1.0", "Two-step arithmetic word problems (has a, gets b, gives away c) with small "
+          "numbers. Train shows both steps; scored by exact match of the number extracted after 'So'.",
+          default_seed=1357)
+def word_problems(seed: int) -> tuple[list[dict], list[dict]]:
+    def make(rng: random.Random, name: str) -> tuple[str, str]:
+        a, b = rng.randint(1, 5), rng.randint(1, 5)
+        c, thing = rng.randint(1, 5), rng.choice(FOODS)
+        question = (f"{name} has {a} {thing}. {name} gets {b} more and gives away {c}. "
+                    f"How many {thing} does {name} have now?")
+        return question, f"{a} + {b} = {a + b}. {a + b} - {c} = {a + b - c}. So {a + b - c}.", str(a + b - c)
+
+    return _free_form(random.Random(seed), make, train_rows=1500, test_rows=240)
+
+
+def _lexicon() -> dict[str, str]:
+    """The invented language's words: fixed for the set's version, so any seed draws from one language."""
+    english = ["the"] + COLOURS + ANIMALS + VERBS + FOODS
+    return dict(zip(english, _creature_names(random.Random("velish-1"), len(english))))
+
+
+@register("cipher_translation", "1.0", "Word-level translation from English into Velish, an invented language "
+          "(nouns before adjectives). Train has a glossary and sentence pairs; test asks for sentences never "
+          "in train. Scored by exact match and chrF.", default_seed=9753)
+def cipher_translation(seed: int) -> tuple[list[dict], list[dict]]:
+    rng, words = random.Random(seed), _lexicon()
+    sentences = [(c, a, v, f) for c in COLOURS for a in ANIMALS for v in VERBS for f in FOODS]
+    rng.shuffle(sentences)
+
+    def pair(c: str, a: str, v: str, f: str) -> tuple[str, str]:
+        return f"the {c} {a} {v} {f}", " ".join(words[w] for w in ("the", a, c, v, f))
+
+    train = [{"text": f"Velish for {english} is {velish}."} for english, velish in words.items()]
+    train += [{"text": "English: {}\nVelish: {}".format(*pair(*s))} for s in sentences[:-240][:1200]]
+    test = [{"id": "-".join(s), "question": pair(*s)[0], "answer": pair(*s)[1]} for s in sentences[-240:]]
+    rng.shuffle(train)
+    return train, test
+
+
+@register("report_summary", "1.0", "Short summaries of generated weather reports: place, morning and afternoon "
+          "weather and the wind, in a fixed terse form. Scored by exact match and chrF.", default_seed=8642)
+def report_summary(seed: int) -> tuple[list[dict], list[dict]]:
+    rng = random.Random(seed)
+    reports = [(p, m, a, w, d) for p in PLACES for m in WEATHER for a in WEATHER if a != m
+               for w in WINDS for d in DIRECTIONS]
+    rng.shuffle(reports)
+
+    def pair(place: str, morning: str, afternoon: str, wind: str, direction: str) -> tuple[str, str]:
+        report = (f"In {place} the morning was {morning} and the afternoon was {afternoon}, "
+                  f"with a {wind} wind from the {direction}.")
+        return report, f"{place.removeprefix('the ')}: {morning} then {afternoon}, {wind} {direction} wind"
+
+    train = [{"text": "Report: {}\nSummary: {}".format(*pair(*r))} for r in reports[:-240][:1200]]
+    test = [{"id": "-".join(r), "question": pair(*r)[0], "answer": pair(*r)[1]} for r in reports[-240:]]
+    return train, test
+
+
 def _jsonl(rows: list[dict]) -> bytes:
     return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows).encode()
 

@@ -1,12 +1,19 @@
 """Language tasks scored by lm-eval's harness, on the model the runner already loaded.
 
-Bundled tasks are lm-eval YAML files in datasets/lm_eval_tasks whose data files are
-resolved here against datasets/<dataset>/; the sha256 of those files is checked against
-the set's manifest so a score can always be traced to the exact bytes it was made on.
+A task is either bundled — an lm-eval YAML in datasets/lm_eval_tasks whose data files are
+resolved here against datasets/<dataset>/, their sha256 checked against the set's manifest —
+or a standard lm-eval task named by `lm_eval_task` (connected deployments only: lm-eval
+fetches its data from the Hugging Face hub). Either way the score is traced to what it was
+made on: manifest sha256 or lm-eval's own task config, version and sample hash.
+
+An optional `fresh_draw_seed` also scores a fresh test draw of a bundled set (its generator
+run with another seed): the published-minus-fresh gap is a contamination signal.
 """
 import hashlib
 import json
 import math
+import os
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -14,15 +21,29 @@ from typing import Any
 import yaml
 
 from core.config import get_settings
-from evaluators.base import EvalOutcome, EvalSpec, Evaluator, MetricValue, ProgressFn, SampleRecord
+from evaluators.base import (
+    EvalOutcome,
+    EvalSpec,
+    Evaluator,
+    MetricValue,
+    ProgressFn,
+    SampleRecord,
+)
 from evaluators.loaders import LoadedCausalLM
 
 
-def resolve_task_config(args: dict) -> tuple[dict, dict]:
-    """The lm-eval task config with absolute data paths, and the dataset's manifest."""
+def resolve_task_config(args: dict, data_dir: Path | None = None) -> tuple[dict | str, dict | None]:
+    """What to hand lm-eval for this task, and the bundled set's manifest (None for a named lm-eval task).
+
+    A named task resolves to its name alone: lm-eval looks it up in its own local task index,
+    so nothing is fetched until the evaluation itself runs. `data_dir` points a bundled task
+    at another draw of its set (a fresh draw), checked against that draw's manifest.
+    """
+    if "lm_eval_task" in args:
+        return args["lm_eval_task"], None
     datasets_dir = get_settings().datasets_dir
     config = yaml.safe_load((datasets_dir / "lm_eval_tasks" / args["task_yaml"]).read_text())
-    data_dir = datasets_dir / args["dataset"]
+    data_dir = data_dir or datasets_dir / args["dataset"]
     manifest = json.loads((data_dir / "manifest.json").read_text())
     files = config["dataset_kwargs"]["data_files"]
     for split, name in files.items():
@@ -39,20 +60,32 @@ def resolve_task_config(args: dict) -> tuple[dict, dict]:
 
 def config_hash(config: dict) -> str:
     """Hash of the task config with machine-specific paths reduced to file names."""
-    portable = json.loads(json.dumps(config))
-    portable["dataset_kwargs"]["data_files"] = {k: Path(v).name for k, v in
-                                                portable["dataset_kwargs"]["data_files"].items()}
+    portable = json.loads(json.dumps(config, default=str))
+    files = portable.get("dataset_kwargs", {}).get("data_files")
+    if files:
+        portable["dataset_kwargs"]["data_files"] = {k: Path(v).name for k, v in files.items()}
     return hashlib.sha256(json.dumps(portable, sort_keys=True).encode()).hexdigest()
 
 
-def run_simple_evaluate(loaded: LoadedCausalLM, config: dict, *, batch_size: int, seed: int,
-                        task_manager: Any = None) -> dict:
+def samples_hash(samples: list[dict]) -> str:
+    """lm-eval's task hash (as its EvaluationTracker computes it): every doc, prompt and target."""
+    from lm_eval.utils import hash_string
+    return hash_string("".join(s["doc_hash"] + s["prompt_hash"] + s["target_hash"] for s in samples))
+
+
+def run_simple_evaluate(loaded: LoadedCausalLM, config: dict | str, *, batch_size: int, seed: int,
+                        num_fewshot: int | None = None, task_manager: Any = None) -> dict:
     """The one call into lm-eval: shared by the evaluator and by tests that check it."""
     import lm_eval
     from lm_eval.models.huggingface import HFLM
 
+    # chrF/BLEU stderr is bootstrapped; lm-eval would fork a process pool for it from inside
+    # a worker that holds torch threads. In-process gives the same numbers (same seeds).
+    os.environ.setdefault("DISABLE_MULTIPROC", "1")
+    if isinstance(config, dict):
+        num_fewshot = config.get("num_fewshot")
     lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size, device=loaded.device)
-    return lm_eval.simple_evaluate(model=lm, tasks=[config], num_fewshot=config.get("num_fewshot"),
+    return lm_eval.simple_evaluate(model=lm, tasks=[config], num_fewshot=num_fewshot,
                                    log_samples=True, task_manager=task_manager, random_seed=seed,
                                    numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
 
@@ -61,9 +94,13 @@ def _finite(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
+def _task_name(config: dict | str) -> str:
+    return config["task"] if isinstance(config, dict) else config
+
+
 class LmEvalEvaluator(Evaluator):
     name = "lm-eval"
-    version = "1"
+    version = "2"
     family = "causal-lm"
 
     def __init__(self) -> None:
@@ -80,55 +117,112 @@ class LmEvalEvaluator(Evaluator):
         config, manifest = resolve_task_config(spec.args)
         batch_size = int(spec.args.get("batch_size", 16))
         progress("infer", 0.0)
-        result = run_simple_evaluate(model, config, batch_size=batch_size, seed=spec.seed,
-                                     task_manager=self.task_manager())
+        result = self._run(model, config, spec, batch_size)
+        task_name = _task_name(config)
+        metrics = self._metrics(result, task_name, spec)
+        primary = next((m for m in metrics if m.primary), None)
+        if spec.args.get("fresh_draw_seed") is not None and manifest is not None and primary is not None:
+            progress("fresh draw", 0.5)
+            metrics += self._fresh_draw(model, spec, manifest["name"], primary, batch_size)
         progress("score", 0.9)
-        task_name = config["task"]
+        samples = [s for group in result["samples"].values() for s in group]
         return EvalOutcome(
-            metrics=self._metrics(result, task_name, spec),
-            samples=self._samples(result["samples"][task_name]),
+            metrics=metrics,
+            samples=self._samples(samples, self._filter_of(spec.primary_metric, result, task_name)),
             provenance={
-                "dataset": {"name": manifest["name"], "version": manifest["version"], "seed": manifest["seed"],
-                            "sha256": {s: v["sha256"] for s, v in manifest["splits"].items()}},
-                "task_config_hash": config_hash(config),
+                "dataset": None if manifest is None else {
+                    "name": manifest["name"], "version": manifest["version"], "seed": manifest["seed"],
+                    "sha256": {s: v["sha256"] for s, v in manifest["splits"].items()}},
+                "task_config_hash": config_hash(config if isinstance(config, dict) else result["configs"]),
                 "lm_eval_task": task_name,
                 "lm_eval_task_version": result.get("versions", {}).get(task_name),
-                "num_fewshot": result.get("n-shot", {}).get(task_name),
+                "lm_eval_task_hashes": {t: samples_hash(s) for t, s in sorted(result["samples"].items())},
+                "num_fewshot": result.get("n-shot", {}).get(task_name, spec.args.get("num_fewshot")),
+                "generation_kwargs": {t: c.get("generation_kwargs") for t, c in result.get("configs", {}).items()
+                                      if c.get("output_type") == "generate_until"} or None,
+                "fresh_draw_seed": spec.args.get("fresh_draw_seed"),
                 "batch_size": batch_size,
                 "seed": spec.seed,
-                "libraries": {p: version(p) for p in ("lm_eval", "transformers", "torch")},
+                "libraries": {p: version(p) for p in ("lm_eval", "transformers", "torch", "sacrebleu")},
             },
         )
 
+    def _run(self, model: LoadedCausalLM, config: dict | str, spec: EvalSpec, batch_size: int) -> dict:
+        return run_simple_evaluate(model, config, batch_size=batch_size, seed=spec.seed,
+                                   num_fewshot=spec.args.get("num_fewshot"), task_manager=self.task_manager())
+
+    def _fresh_draw(self, model: LoadedCausalLM, spec: EvalSpec, set_name: str, primary: MetricValue,
+                    batch_size: int) -> list[MetricValue]:
+        """Score a fresh test draw; a model that saw the published test items scores lower on it."""
+        from evaluators.language.generators import write_set
+
+        with tempfile.TemporaryDirectory(prefix="evalboard-fresh-") as tmp:
+            write_set(set_name, Path(tmp), seed=int(spec.args["fresh_draw_seed"]))
+            config, _ = resolve_task_config(spec.args, data_dir=Path(tmp) / set_name)
+            result = self._run(model, config, spec, batch_size)
+        fresh = next(m for m in self._metrics(result, config["task"], spec) if m.primary)
+        return [MetricValue(name=f"fresh_{primary.name}", value=fresh.value, stderr=fresh.stderr, n=fresh.n,
+                            higher_is_better=primary.higher_is_better),
+                MetricValue(name="contamination_gap", value=primary.value - fresh.value, n=fresh.n,
+                            higher_is_better=False)]
+
+    @staticmethod
+    def _filter_of(primary_metric: str | None, result: dict, task_name: str) -> str | None:
+        """The filter whose responses are the predictions: the primary metric's, else the only one
+        (or lm-eval's unfiltered "none"), so each item is recorded once."""
+        if primary_metric and "," in primary_metric:
+            return primary_metric.split(",", 1)[1]
+        filters = {k.split(",", 1)[1] for k in result["results"].get(task_name, {}) if "," in k}
+        if len(filters) == 1:
+            return filters.pop()
+        return "none" if "none" in filters else None
+
     @staticmethod
     def _metrics(result: dict, task_name: str, spec: EvalSpec) -> list[MetricValue]:
+        """One MetricValue per lm-eval "metric,filter" key.
+
+        A task with one filter (lm-eval's "none", or one named in its YAML such as "extract")
+        stores plain metric names; with several, every filter but "none" is kept in the name.
+        The primary metric may be named either way ("exact_match" or "exact_match,extract").
+        """
         values = result["results"][task_name]
         higher = result.get("higher_is_better", {}).get(task_name, {})
-        n = result.get("n-samples", {}).get(task_name, {}).get("effective")
-        primary = spec.primary_metric
+        n_samples = result.get("n-samples", {})
+        n = n_samples.get(task_name, {}).get("effective")
+        if n is None and n_samples:  # a group (e.g. mmlu): its subtasks' items together
+            n = sum(v.get("effective", 0) for v in n_samples.values())
+        keys = [k for k in values if "," in k and "_stderr," not in k]
+        several_filters = len({k.split(",", 1)[1] for k in keys}) > 1
         metrics = []
-        for key, value in values.items():
-            if "," not in key or "_stderr," in key:
+        for key in keys:
+            metric, _filter = key.split(",", 1)
+            name = key if several_filters and _filter != "none" else metric
+            value = _finite(values[key])
+            if value is None:
                 continue
-            name, _filter = key.split(",", 1)
-            metrics.append(MetricValue(name=name, value=float(value),
-                                       stderr=_finite(values.get(f"{name}_stderr,{_filter}")), n=n,
-                                       higher_is_better=bool(higher.get(name, True)), primary=name == primary))
+            metrics.append(MetricValue(name=name, value=value,
+                                       stderr=_finite(values.get(f"{metric}_stderr,{_filter}")), n=n,
+                                       higher_is_better=bool(higher.get(metric, True)),
+                                       primary=spec.primary_metric in (name, key)))
         return metrics
 
     @staticmethod
-    def _samples(logged: list[dict]) -> list[SampleRecord]:
+    def _samples(logged: list[dict], filter_name: str | None) -> list[SampleRecord]:
         records = []
         for s in logged:
-            doc = s["doc"]
-            choices = doc.get("choices")
+            if filter_name is not None and s.get("filter", filter_name) != filter_name:
+                continue  # the same item scored under another filter
+            # Multiple choice asks one loglikelihood per (context, continuation); the
+            # continuations are the choices, as the model saw them.
+            choices = [a[1] for a in s["arguments"]] if len(s["arguments"]) > 1 else None
             loglikelihoods = [float(r[0]) for r in s["filtered_resps"]] if choices else None
             if choices:
                 chosen = max(range(len(loglikelihoods)), key=loglikelihoods.__getitem__)
-                prediction, target = choices[chosen], choices[int(s["target"])]
-            else:
+                prediction, target = choices[chosen].strip(), choices[int(s["target"])].strip()
+            else:  # generate_until: the response after the task's filters (stripped, extracted)
                 prediction, target = str(s["filtered_resps"][0]), str(s["target"])
-            metrics = {m: float(s[m]) for m in s.get("metrics", []) if m in s}
+            # Corpus metrics (chrF, BLEU) log (reference, prediction) pairs per item, not numbers.
+            metrics = {m: float(s[m]) for m in s.get("metrics", []) if isinstance(s.get(m), (int, float))}
             if loglikelihoods is not None:
                 metrics["choice_loglikelihoods"] = loglikelihoods
             records.append(SampleRecord(index=int(s["doc_id"]), input=s["arguments"][0][0], target=target,

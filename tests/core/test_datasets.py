@@ -1,5 +1,6 @@
 """The bundled sets are exactly what their seeded generators make, and fit the rules of DESIGN §5."""
 import json
+import re
 
 import pytest
 
@@ -24,9 +25,22 @@ def test_test_split_has_200_items_none_of_them_in_train(name):
     train = (LANGUAGE / name / "train.jsonl").read_text()
     assert len(test) >= 200
     assert len({item["id"] for item in test}) == len(test)
+    assert len({item["question"] for item in test}) == len(test)
     for item in test:
         assert item["question"] not in train
-        assert 0 <= item["gold"] < len(item["choices"]) == len(set(item["choices"]))
+        if "choices" in item:  # multiple choice: a valid gold index among distinct choices
+            assert 0 <= item["gold"] < len(item["choices"]) == len(set(item["choices"]))
+        else:  # free form: a non-empty reference answer
+            assert isinstance(item["answer"], str) and item["answer"].strip()
+
+
+@pytest.mark.parametrize("name", ["weekday_reasoning", "word_problems"])
+def test_a_fresh_draw_asks_about_no_one_the_published_train_split_names(name):
+    # Contamination is measured against a fresh draw only if that draw is itself unseen.
+    train = (LANGUAGE / name / "train.jsonl").read_text()
+    for item in fresh_draw(name, seed=999):
+        person = re.match(r"[A-Z][a-z]+", item["question"]).group()
+        assert not re.search(rf"\b{person}\b", train)
 
 
 @pytest.mark.parametrize("name", sorted(GENERATORS))
@@ -41,6 +55,17 @@ def test_every_suite_task_points_at_a_bundled_set_and_task_yaml():
     for suite in load_suites().values():
         for task in suite.tasks:
             check_name(task.evaluator)
+            assert 0 <= task.random_baseline < 1
+            if "lm_eval_task" in task.args:  # a standard lm-eval task: checked in tests/evaluators
+                assert suite.name == "language-open"
+                continue
             assert (get_settings().datasets_dir / task.args["dataset"] / "manifest.json").is_file()
             assert (get_settings().datasets_dir / "lm_eval_tasks" / task.args["task_yaml"]).is_file()
-            assert 0 <= task.random_baseline < 1
+
+
+def test_language_core_covers_every_capability_with_enough_sets():
+    from collections import Counter
+
+    from core.catalog import get_suite
+    counts = Counter(task.capability for task in get_suite("language-core").tasks)
+    assert counts["understanding"] >= 1 and counts["generation"] >= 2 and counts["cognition"] >= 3
