@@ -3,7 +3,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from core.errors import (
     AuthError,
@@ -42,6 +42,11 @@ def install(app: FastAPI) -> None:
                   for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(422, "Invalid request", detail, errors=errors)
+
+    @app.exception_handler(DataError)
+    async def out_of_range(_: Request, exc: DataError):
+        # A well-formed value the database cannot hold (an id past its integer range, say): the caller's error.
+        return problem(422, "Invalid value", "a value in the request is out of range for this field")
 
     @app.exception_handler(OperationalError)
     async def database_down(_: Request, exc: OperationalError):

@@ -33,3 +33,8 @@ def test_the_api_process_never_imports_torch():
     code = "import sys, api.main; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_an_id_past_the_database_integer_range_is_422_not_500(client):
+    response = client.get("/api/v1/models/19986668963414364")
+    assert response.status_code == 422 and "out of range" in response.json()["detail"]
