@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install system-tools clean-data
+.PHONY: run test proof install system-tools clean-data
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ system-tools:
 # The whole suite against real PostgreSQL and Redis (DATABASE_URL/REDIS_URL, else embedded ones).
 test: $(STAMP) system-tools
 	$(PY) -m pytest
+
+# Load, faults, fuzzing and hostile input against real services; writes benchmarks/REPORT.md.
+# Not part of `make test`: it takes a quarter of an hour or more. Its client tools get their own venv.
+proof: $(STAMP) system-tools
+	test -x .venv-proof/bin/locust || ($(PYTHON) -m venv .venv-proof && \
+	  .venv-proof/bin/python -m pip install --quiet schemathesis locust)
+	$(PY) benchmarks/proof.py
 
 clean-data:
 	rm -rf .evalboard
