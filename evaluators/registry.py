@@ -10,6 +10,11 @@ from evaluators.base import Evaluator
 
 EVALUATORS: dict[str, str] = {
     "lm-eval": "evaluators.language.lm_eval_evaluator:LmEvalEvaluator",
+    "clip-zeroshot": "evaluators.multimodal.clip_evaluators:ZeroShotClassification",
+    "clip-retrieval": "evaluators.multimodal.clip_evaluators:Retrieval",
+    "clip-winoground": "evaluators.multimodal.clip_evaluators:Compositionality",
+    "efficiency-inference": "evaluators.efficiency.inference:EfficiencyInferenceEvaluator",
+    "efficiency-training": "evaluators.efficiency.training:EfficiencyTrainingEvaluator",
 }
 
 _instances: dict[str, Evaluator] = {}

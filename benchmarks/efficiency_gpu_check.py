@@ -1,0 +1,62 @@
+"""GPU check of the efficiency evaluators: the efficiency-gpu suite's tasks on cuda:0 with the tiny
+demo model (built here, nothing downloaded), figures printed with units, plus the CUDA-only
+figures (mfu_nominal, energy_per_token_j where pynvml imports) asserted present/sane.
+
+    .venv/bin/python benchmarks/efficiency_gpu_check.py [--device cuda:0] [--precision bfloat16]
+
+Exits 2 without a GPU. Takes well under a minute on one H100/H200-class GPU.
+"""
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda:0")
+    parser.add_argument("--precision", default="bfloat16", choices=["float32", "bfloat16", "float16"])
+    args = parser.parse_args()
+    import torch
+    if not torch.cuda.is_available():
+        print("no CUDA device: nothing to check")
+        return 2
+    from core.catalog import get_suite
+    from evaluators.base import EvalSpec
+    from evaluators.language.tiny_models import build_causal_lm
+    from evaluators.loaders import load_causal_lm
+    from evaluators.registry import get_evaluator
+    model_dir = build_causal_lm(Path(tempfile.mkdtemp()) / "tiny", seed=0)
+    lm = load_causal_lm(model_dir, precision=args.precision, device=args.device)
+    problems = []
+    for task in get_suite("efficiency-gpu").tasks:
+        spec = EvalSpec(task=task.name, evaluator=task.evaluator, args=task.args, precision=args.precision,
+                        primary_metric=task.primary_metric)
+        started = time.perf_counter()
+        outcome = get_evaluator(task.evaluator).evaluate(lm, spec, lambda s, f: None)
+        eff = outcome.provenance["efficiency"]
+        print(f"== {task.name} ({time.perf_counter() - started:.1f} s) on {eff['device_name']}, {eff['dtype']}, "
+              f"timer {eff['timer']}, peak {json.dumps(eff['peak'])}, memory {eff['memory']['method']}")
+        names = {mv.name for mv in outcome.metrics}
+        for mv in outcome.metrics:
+            stderr = f" ± {mv.stderr:.4g}" if mv.stderr is not None else ""
+            print(f"  {mv.name:40s} {mv.value:14.6g}{stderr} {mv.unit}{'  (primary)' if mv.primary else ''}")
+        if eff["timer"] != "cuda_events":
+            problems.append(f"{task.name}: timer {eff['timer']}, expected cuda_events")
+        if eff["memory"]["method"] != "cuda_max_memory_allocated":
+            problems.append(f"{task.name}: memory {eff['memory']['method']}")
+        if eff["peak"]["nominal_tflops"] and not names & {"mfu_nominal", "train_mfu_nominal"}:
+            problems.append(f"{task.name}: a nominal peak is known but no nominal MFU was reported")
+        if task.name == "inference" and "energy_per_token_j" not in names:
+            print("  (no energy_per_token_j: pynvml missing or the driver has no energy counter)")
+    print("problems:", problems or "none")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

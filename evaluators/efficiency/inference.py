@@ -1,0 +1,191 @@
+"""`efficiency-inference`: latency, throughput, TTFT/TPOT, memory and MFU of a causal LM, measured.
+
+For every (batch size, prompt length) of the grid, on seeded random token ids:
+- prefill latency: one forward pass over the prompt, `warmup` untimed then `trials` timed;
+- greedy generation with the KV cache, `new_tokens` tokens, timed step by step: step 0 is the
+  prefill that yields the first token (TTFT), each later step one token per sequence (TPOT).
+
+Headline metrics (the ones stored as scores and shown on the board) come from two points of the
+grid, stated in the provenance as `reference`:
+- interactive (first batch size, first prompt length): latency_p50/p90/p99_ms, ttft_ms, tpot_ms;
+- batched (last batch size, last prompt length): tokens_per_s (generated tokens/s, the primary),
+  prefill_tokens_per_s and the MFU of the prefill (the compute-bound phase).
+Every grid point's full summary (median, min, max, percentiles, stderr) is in provenance["grid"].
+"""
+import inspect
+import random
+import time
+
+from evaluators.base import EvalOutcome, EvalSpec, Evaluator, MetricValue, ProgressFn
+from evaluators.efficiency import metrics as m
+from evaluators.efficiency import runtime as rt
+
+DEFAULTS = {"batch_sizes": [1, 4], "prompt_lengths": [16, 32], "new_tokens": 8, "warmup": 2, "trials": 5,
+            "threads": None, "flag_gems": False, "peak_gemm_n": None}
+
+
+def _ids(torch, vocab: int, batch: int, length: int, seed: int, device: str):
+    # Random ids, not text: the cost of a forward pass does not depend on what the tokens say,
+    # and random ids need no tokenizer round-trip to hit an exact length.
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, vocab, (batch, length), generator=generator).to(device)
+
+
+def _cache_keyword(model) -> str:
+    # transformers 5.x renamed `past_key_values` to `cache` (the old name warns, then goes away);
+    # hub models on older code still take the old one.
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _generate_steps(torch, model, ids, new_tokens: int, timer) -> list[float]:
+    """Greedy decoding with the KV cache; returns each step's seconds (step 0 = prefill)."""
+    steps, past, inputs = [], None, ids
+    attention = torch.ones_like(ids)
+    keyword = _cache_keyword(model)
+    for _ in range(new_tokens):
+        def step(inputs=inputs, attention=attention, past=past):  # bound now: called within this iteration
+            out = model(input_ids=inputs, attention_mask=attention, use_cache=True, **{keyword: past})
+            return getattr(out, keyword), out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
+        (past, inputs), seconds = timer.time(step)
+        attention = torch.cat([attention, torch.ones_like(inputs)], dim=1)
+        steps.append(seconds)
+    return steps
+
+
+def _config(spec: EvalSpec) -> dict:
+    unknown = set(spec.args) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown efficiency-inference args: {', '.join(sorted(unknown))}; known: "
+                         f"{', '.join(sorted(DEFAULTS))}")
+    cfg = {**DEFAULTS, **spec.args}
+    if cfg["trials"] < 1 or cfg["new_tokens"] < 1 or not cfg["batch_sizes"] or not cfg["prompt_lengths"]:
+        raise ValueError("efficiency-inference needs trials ≥ 1, new_tokens ≥ 1 and a non-empty grid")
+    return cfg
+
+
+def measure_point(torch, model, *, vocab: int, batch: int, length: int, cfg: dict, device: str, seed: int,
+                  timer) -> dict:
+    """One grid point: prefill latencies and generation step timings over the trials."""
+    ids = _ids(torch, vocab, batch, length, seed, device)
+    prefill, ttft, tpot, gen_s = [], [], [], []
+    with torch.inference_mode():
+        for _ in range(cfg["warmup"]):
+            model(input_ids=ids)
+            _generate_steps(torch, model, ids, min(2, cfg["new_tokens"]), timer)
+        for _ in range(cfg["trials"]):
+            prefill.append(timer.time(lambda: model(input_ids=ids))[1])
+            steps = _generate_steps(torch, model, ids, cfg["new_tokens"], timer)
+            first, per_token = m.ttft_tpot(steps)
+            ttft.append(first)
+            if per_token is not None:
+                tpot.append(per_token)
+            gen_s.append(sum(steps))
+    tokens_out = batch * cfg["new_tokens"]
+    return {"batch": batch, "prompt_length": length,
+            "latency_s": m.summarize(prefill), "ttft_s": m.summarize(ttft),
+            "tpot_s": m.summarize(tpot) if tpot else None,
+            "prefill_tokens_per_s": m.summarize([m.rate(batch * length, s) for s in prefill]),
+            "tokens_per_s": m.summarize([m.rate(tokens_out, s) for s in gen_s]),
+            "generation_s": m.summarize(gen_s)}
+
+
+def _ms(summary: dict, key: str) -> float:
+    return summary[key] * 1000.0
+
+
+class EfficiencyInferenceEvaluator(Evaluator):
+    name = "efficiency-inference"
+    version = "1"
+    family = "causal-lm"
+
+    def evaluate(self, model, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
+        import torch
+
+        cfg = _config(spec)
+        lm, device = model.model, model.device
+        config = lm.config
+        vocab = config.vocab_size
+        max_len = max(cfg["prompt_lengths"]) + cfg["new_tokens"]
+        limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+        if limit and max_len > limit:
+            raise ValueError(f"prompt length + new tokens = {max_len} exceeds the model's {limit} positions")
+        params = sum(p.numel() for p in lm.parameters())
+        timer = rt.timer_for(device, torch)
+        kernels, kernel_label = rt.maybe_flag_gems(cfg["flag_gems"], device)
+        random.seed(spec.seed)
+        torch.manual_seed(spec.seed)
+        points = [(b, length) for b in cfg["batch_sizes"] for length in cfg["prompt_lengths"]]
+        energy = rt.EnergyMeter(device, torch)
+        grid, started = [], time.perf_counter()
+        with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
+                rt.track_peak_memory(device, torch) as memory, kernels:
+            peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"])
+            energy.start()
+            for i, (batch, length) in enumerate(points):
+                progress(f"b{batch} l{length}", i / len(points))
+                grid.append(measure_point(torch, lm, vocab=vocab, batch=batch, length=length, cfg=cfg,
+                                          device=device, seed=spec.seed + i, timer=timer))
+            rt.synchronize(device, torch)
+            joules = energy.joules()
+        progress("done", 1.0)
+        interactive, batched = grid[0], grid[-1]
+        n_layer = getattr(config, "n_layer", None) or getattr(config, "num_hidden_layers", 0)
+        d_model = getattr(config, "n_embd", None) or getattr(config, "hidden_size", 0)
+        # FLOPs/token at the batched point's mean context (half the prompt attends on average).
+        fpt = m.flops_per_token(params, n_layer=n_layer, context=batched["prompt_length"] // 2, d_model=d_model)
+        prefill_flops = fpt * batched["prefill_tokens_per_s"]["median"]
+        trials = cfg["trials"]
+        lat = interactive["latency_s"]
+
+        def metric(name, value, unit, *, hib=True, stderr=None, n=trials, primary=False):
+            return MetricValue(name=name, value=float(value), stderr=stderr, n=n, higher_is_better=hib,
+                               primary=primary or spec.primary_metric == name, unit=unit)
+
+        tps = batched["tokens_per_s"]
+        out = [
+            metric("tokens_per_s", tps["median"], "tokens/s", stderr=tps["stderr"]),
+            metric("prefill_tokens_per_s", batched["prefill_tokens_per_s"]["median"], "tokens/s",
+                   stderr=batched["prefill_tokens_per_s"]["stderr"]),
+            metric("latency_p50_ms", _ms(lat, "p50"), "ms", hib=False, stderr=_scaled(lat["stderr"])),
+            metric("latency_p90_ms", _ms(lat, "p90"), "ms", hib=False),
+            metric("latency_p99_ms", _ms(lat, "p99"), "ms", hib=False),
+            metric("ttft_ms", _ms(interactive["ttft_s"], "median"), "ms", hib=False,
+                   stderr=_scaled(interactive["ttft_s"]["stderr"])),
+            metric("peak_memory_bytes", memory[0].peak_bytes, "bytes", hib=False, stderr=None, n=1),
+            metric("params", params, "params", hib=False, n=1),
+            metric("flops_per_token", fpt, "FLOP/token", hib=False, n=1),
+        ]
+        if interactive["tpot_s"]:
+            out.append(metric("tpot_ms", _ms(interactive["tpot_s"], "median"), "ms", hib=False,
+                              stderr=_scaled(interactive["tpot_s"]["stderr"])))
+        mfu_measured = m.mfu(prefill_flops, peak["measured_tflops"])
+        if mfu_measured is not None:
+            out.append(metric("mfu", mfu_measured, "fraction"))
+        mfu_nominal = m.mfu(prefill_flops, peak["nominal_tflops"])
+        if mfu_nominal is not None:
+            out.append(metric("mfu_nominal", mfu_nominal, "fraction"))
+        tokens_total = sum(p["batch"] * cfg["new_tokens"] * trials for p in grid)
+        if joules is not None and tokens_total:
+            # Over the whole timed grid (prefill passes included): NVML's counter is too coarse per step.
+            out.append(metric("energy_per_token_j", joules / tokens_total, "J/token", hib=False, n=1))
+        provenance = {
+            "efficiency": {
+                "device": device, "device_name": peak["device_name"], "dtype": model.dtype,
+                "threads": threads if not rt.is_cuda(device) else None, "timer": timer.kind,
+                "kernels": kernel_label, "batch_sizes": cfg["batch_sizes"], "prompt_lengths": cfg["prompt_lengths"],
+                "new_tokens": cfg["new_tokens"], "warmup": cfg["warmup"], "trials": trials,
+                "reference": {"interactive": [interactive["batch"], interactive["prompt_length"]],
+                              "batched": [batched["batch"], batched["prompt_length"]]},
+                "peak": peak, "memory": {"method": memory[0].method, **memory[0].extra},
+                "flops_per_token": {"formula": "2*params + 2*n_layer*context*d_model", "params": params,
+                                    "n_layer": n_layer, "d_model": d_model, "context": batched["prompt_length"] // 2},
+                "energy_j": joules, "wall_s": round(time.perf_counter() - started, 3),
+                "grid": grid,
+            },
+            "batch_size": cfg["batch_sizes"],
+        }
+        return EvalOutcome(metrics=out, samples=[], provenance=provenance)
+
+
+def _scaled(stderr_s: float | None) -> float | None:
+    return None if stderr_s is None else stderr_s * 1000.0

@@ -1,0 +1,107 @@
+"""Pure arithmetic of the efficiency figures: no torch, no clocks, so every formula is testable
+on synthetic timings.
+
+Conventions: times in seconds in, figures in the unit their name says out (`_ms`, `_s`,
+`tokens/s`); TFLOPS are 10^12 FLOP/s; MFU is a fraction in [0, 1] (not a percentage).
+"""
+import math
+from collections.abc import Sequence
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0–100) with linear interpolation between closest ranks (numpy's default),
+    so p50 of an even count is the mean of the two middle values."""
+    if not values:
+        raise ValueError("percentile of no values")
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile {q} is outside 0–100")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def median(values: Sequence[float]) -> float:
+    return percentile(values, 50)
+
+
+def stderr_of_mean(values: Sequence[float]) -> float | None:
+    """Sample standard deviation / √n; None for a single value (no dispersion to speak of)."""
+    n = len(values)
+    if n < 2:
+        return None
+    mean = sum(values) / n
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
+
+
+def summarize(values: Sequence[float]) -> dict:
+    """Median with min/max, the tail percentiles and the standard error: the dispersion every
+    efficiency figure carries."""
+    return {"n": len(values), "median": median(values), "min": min(values), "max": max(values),
+            "p50": percentile(values, 50), "p90": percentile(values, 90), "p99": percentile(values, 99),
+            "mean": sum(values) / len(values), "stderr": stderr_of_mean(values)}
+
+
+def rate(count: float, seconds: float) -> float:
+    """Items (tokens, samples) per second."""
+    if seconds <= 0:
+        raise ValueError(f"a rate needs a positive duration, got {seconds}")
+    return count / seconds
+
+
+def ttft_tpot(step_seconds: Sequence[float]) -> tuple[float, float | None]:
+    """Time to first token and time per output token from the per-step timings of one greedy
+    generation: step 0 is the prefill that yields the first token; each later step yields one more
+    token (per sequence), so TPOT is their mean. None when only one token was generated."""
+    if not step_seconds:
+        raise ValueError("no generation steps")
+    rest = step_seconds[1:]
+    return step_seconds[0], (sum(rest) / len(rest) if rest else None)
+
+
+def flops_per_token(params: int, *, n_layer: int = 0, context: int = 0, d_model: int = 0) -> float:
+    """Forward FLOPs per token (Kaplan et al. 2020): 2·N for the weight matmuls, plus
+    2·n_layer·context·d_model for attention scores and the weighted sum over the context
+    (0 when the shape is not given). Embedding lookups are counted in N, a slight overestimate
+    for small models whose embedding dominates; we state it rather than guess per architecture."""
+    return 2.0 * params + 2.0 * n_layer * context * d_model
+
+
+def training_flops_per_s(params: int, tokens_per_s: float) -> float:
+    """Forward + backward ≈ 3 × forward, so 6·N FLOPs per trained token (attention term left out,
+    as in the usual MFU definition of PaLM's appendix)."""
+    return 6.0 * params * tokens_per_s
+
+
+def mfu(achieved_flops_per_s: float, peak_tflops: float | None) -> float | None:
+    """Model FLOPs utilisation: achieved FLOP/s over the peak; None without a known peak."""
+    if not peak_tflops or peak_tflops <= 0:
+        return None
+    return achieved_flops_per_s / (peak_tflops * 1e12)
+
+
+# Vendors' dense (no structured sparsity) peaks in TFLOPS by dtype; fp32 is plain FP32, not TF32.
+# Ordered so the more specific name matches first ("H100 PCIe" before "H100").
+NOMINAL_PEAK_TFLOPS: list[tuple[str, dict[str, float]]] = [
+    ("H200", {"bf16": 989.0, "fp16": 989.0, "fp32": 67.0}),
+    ("H100 PCIe", {"bf16": 756.0, "fp16": 756.0, "fp32": 51.0}),
+    ("H100", {"bf16": 989.0, "fp16": 989.0, "fp32": 67.0}),
+    ("A100", {"bf16": 312.0, "fp16": 312.0, "fp32": 19.5}),
+    ("L40S", {"bf16": 362.0, "fp16": 362.0, "fp32": 91.6}),
+    ("L4", {"bf16": 121.0, "fp16": 121.0, "fp32": 30.3}),
+    ("A10", {"bf16": 125.0, "fp16": 125.0, "fp32": 31.2}),
+    ("V100", {"fp16": 125.0, "fp32": 15.7}),
+    ("T4", {"fp16": 65.0, "fp32": 8.1}),
+]
+
+DTYPE_KEYS = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
+def nominal_peak_tflops(device_name: str, precision: str) -> float | None:
+    """The table's peak for a device name (as torch reports it) and precision; None for CPUs and
+    unknown chips, so MFU against a nominal peak is only ever shown where the peak is known."""
+    key = DTYPE_KEYS.get(precision, precision)
+    for fragment, peaks in NOMINAL_PEAK_TFLOPS:
+        if fragment.lower() in device_name.lower():
+            return peaks.get(key)
+    return None

@@ -1,0 +1,177 @@
+"""The measuring instruments the efficiency evaluators share: timers, memory and energy meters,
+thread pinning and the peak FLOP/s that MFU divides by.
+
+Everything CUDA-specific sits behind `is_cuda(device)`, and takes the torch module as an
+argument, so the GPU branches are unit-tested with a stand-in on machines without a GPU.
+"""
+import contextlib
+import resource
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+from evaluators.efficiency.metrics import DTYPE_KEYS, nominal_peak_tflops
+
+
+def is_cuda(device: str) -> bool:
+    return str(device).startswith("cuda")
+
+
+class WallTimer:
+    """CPU timing: perf_counter around the call (CPU ops are synchronous)."""
+    kind = "perf_counter"
+
+    def time(self, fn):
+        start = time.perf_counter()
+        result = fn()
+        return result, time.perf_counter() - start
+
+
+class CudaEventTimer:
+    """GPU timing with CUDA events: they time the kernels on the stream, not the Python launching
+    them; synchronising on the end event makes the result the finished work."""
+    kind = "cuda_events"
+
+    def __init__(self, torch):
+        self.torch = torch
+
+    def time(self, fn):
+        start = self.torch.cuda.Event(enable_timing=True)
+        end = self.torch.cuda.Event(enable_timing=True)
+        start.record()
+        result = fn()
+        end.record()
+        end.synchronize()
+        return result, start.elapsed_time(end) / 1000.0  # elapsed_time is in milliseconds
+
+
+def timer_for(device: str, torch):
+    return CudaEventTimer(torch) if is_cuda(device) else WallTimer()
+
+
+def synchronize(device: str, torch) -> None:
+    if is_cuda(device):
+        torch.cuda.synchronize(device)
+
+
+class _RssSampler(threading.Thread):
+    """Samples this process's RSS every few ms: ru_maxrss alone is the lifetime high-water mark
+    of a long-lived evaluation child (it includes loading and earlier runs)."""
+
+    def __init__(self, every_s: float = 0.005):
+        super().__init__(daemon=True, name="rss-sampler")
+        import psutil
+        self.process, self.every_s, self.peak = psutil.Process(), every_s, 0
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            self.stopped.wait(self.every_s)
+
+
+def ru_maxrss_bytes() -> int:
+    # Linux reports kilobytes, macOS bytes.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+@dataclass
+class MemoryReading:
+    peak_bytes: int
+    method: str
+    extra: dict = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def track_peak_memory(device: str, torch):
+    """Yields a list that holds one MemoryReading after the block: CUDA max allocated on GPU,
+    the sampled RSS peak (with ru_maxrss beside it) on CPU."""
+    out: list[MemoryReading] = []
+    if is_cuda(device):
+        torch.cuda.reset_peak_memory_stats(device)
+        yield out
+        out.append(MemoryReading(int(torch.cuda.max_memory_allocated(device)), "cuda_max_memory_allocated",
+                                 {"cuda_max_memory_reserved": int(torch.cuda.max_memory_reserved(device))}))
+        return
+    sampler = _RssSampler()
+    sampler.start()
+    try:
+        yield out
+    finally:
+        sampler.stopped.set()
+        sampler.join()
+    out.append(MemoryReading(max(sampler.peak, sampler.process.memory_info().rss), "rss_sampled_peak",
+                             {"ru_maxrss_bytes": ru_maxrss_bytes()}))
+
+
+class EnergyMeter:
+    """Joules used by the GPU from NVML's total-energy counter; inert (None) on CPU or when pynvml
+    is not importable, so the CPU path never needs it."""
+
+    def __init__(self, device: str, torch):
+        self.handle, self.nvml, self.start_mj = None, None, None
+        if not is_cuda(device):
+            return
+        try:
+            import pynvml
+            pynvml.nvmlInit()
+            index = torch.device(device).index or 0
+            self.handle, self.nvml = pynvml.nvmlDeviceGetHandleByIndex(index), pynvml
+        except Exception:  # noqa: BLE001 — no pynvml, no driver support: energy is simply not reported
+            self.handle = None
+
+    def start(self) -> None:
+        if self.handle is not None:
+            self.start_mj = self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
+
+    def joules(self) -> float | None:
+        if self.handle is None or self.start_mj is None:
+            return None
+        return (self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle) - self.start_mj) / 1000.0
+
+
+@contextlib.contextmanager
+def pinned_threads(torch, threads: int | None):
+    """Pins torch's intra-op threads for the block and restores them after; yields the count used."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def device_name(device: str, torch) -> str:
+    if is_cuda(device):
+        return torch.cuda.get_device_name(torch.device(device).index or 0)
+    from runners.hardware import _cpu_name
+    return _cpu_name()
+
+
+def peaks(device: str, precision: str, torch, gemm_n: int | None = None) -> dict:
+    """The peak FLOP/s MFU is measured against: a GEMM timed here, now, on the evaluator's device
+    and dtype (the same method as the worker's hardware profile), and the table's nominal peak."""
+    from runners.hardware import measure_gemm_tflops
+    n = gemm_n or (4096 if is_cuda(device) else 512)  # small GEMMs never reach a GPU's peak
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
+    name = device_name(device, torch)
+    return {"device_name": name, "dtype": DTYPE_KEYS.get(precision, precision), "gemm_n": n,
+            "measured_tflops": round(measure_gemm_tflops(torch, device, dtype, n=n), 4),
+            "nominal_tflops": nominal_peak_tflops(name, precision) if is_cuda(device) else None}
+
+
+def maybe_flag_gems(enabled: bool, device: str):
+    """FlagGems kernels as a context, only on CUDA and only if `flag_gems` imports; never installed
+    by us. Returns (context, label) — label goes into the provenance as the kernel configuration."""
+    if not enabled:
+        return contextlib.nullcontext(), "torch"
+    if not is_cuda(device):
+        raise ValueError("flag_gems kernels were asked for, but they only run on CUDA devices")
+    try:
+        import flag_gems
+    except ImportError as exc:
+        raise ValueError("flag_gems kernels were asked for, but flag_gems is not installed on this worker") from exc
+    return flag_gems.use_gems(), f"flag_gems {getattr(flag_gems, '__version__', '?')}"

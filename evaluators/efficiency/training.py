@@ -1,0 +1,173 @@
+"""`efficiency-training`: a fixed number of AdamW fine-tuning steps on bundled text, measured.
+
+Trains a deep copy of the loaded model (the runner keeps the loaded one warm for later tasks,
+so it must not change). Data: the bundled language train splits
+(`evaluators.language.tiny_models.train_texts`), tokenized once, concatenated and cut into
+`seq_len`-token blocks, so every step trains exactly batch_size · seq_len tokens (no padding).
+
+FlagPerf names, as measured here:
+- e2e_time_s: wall time of the whole evaluation — copying the model, preparing the data,
+  the two loss evaluations and all training steps;
+- throughput_raw_samples_per_s: trained samples / e2e_time_s;
+- throughput_no_eval_samples_per_s: trained samples / (e2e_time_s − evaluation time), i.e.
+  setup and every step included, the before/after loss evaluations not;
+- throughput_pure_compute_samples_per_s: samples / the summed time of forward + backward +
+  optimiser step, warm-up steps left out (the steady-state compute alone).
+train_tokens_per_s (the primary) is the pure-compute figure in tokens; train_mfu is
+6 · params · train_tokens_per_s over the measured GEMM peak (train_mfu_nominal: over the table's).
+The loss check evaluates a fixed held-out batch before and after training; train_loss_first /
+train_loss_last are the first and last training steps' losses.
+
+Metric names carry a `train_` prefix where inference has the same figure: the board keys
+efficiency figures by metric name per model and hardware class.
+"""
+import copy
+import random
+import time
+
+from evaluators.base import EvalOutcome, EvalSpec, Evaluator, MetricValue, ProgressFn
+from evaluators.efficiency import metrics as m
+from evaluators.efficiency import runtime as rt
+
+DEFAULTS = {"steps": 8, "warmup_steps": 2, "batch_size": 8, "seq_len": 64, "lr": 3e-3, "threads": None,
+            "datasets": None, "peak_gemm_n": None}
+
+
+def _config(spec: EvalSpec) -> dict:
+    unknown = set(spec.args) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown efficiency-training args: {', '.join(sorted(unknown))}; known: "
+                         f"{', '.join(sorted(DEFAULTS))}")
+    cfg = {**DEFAULTS, **spec.args}
+    if cfg["steps"] <= cfg["warmup_steps"] or cfg["batch_size"] < 1 or cfg["seq_len"] < 2:
+        raise ValueError("efficiency-training needs steps > warmup_steps, batch_size ≥ 1 and seq_len ≥ 2")
+    return cfg
+
+
+def token_blocks(tokenizer, texts: list[str], seq_len: int, torch):
+    """All texts, joined by EOS, as a (blocks, seq_len) tensor of token ids."""
+    eos = tokenizer.eos_token or ""
+    ids = tokenizer(eos.join(texts), return_tensors="pt")["input_ids"][0]
+    usable = (len(ids) // seq_len) * seq_len
+    if usable == 0:
+        raise ValueError(f"the training text has fewer than {seq_len} tokens")
+    return ids[:usable].view(-1, seq_len)
+
+
+class EfficiencyTrainingEvaluator(Evaluator):
+    name = "efficiency-training"
+    version = "1"
+    family = "causal-lm"
+
+    def evaluate(self, model, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
+        import torch
+
+        from evaluators.language.tiny_models import train_texts
+
+        started = time.perf_counter()
+        cfg = _config(spec)
+        device, precision = model.device, model.dtype
+        bs, seq_len = cfg["batch_size"], cfg["seq_len"]
+        limit = getattr(model.model.config, "n_positions", None) or getattr(model.model.config,
+                                                                           "max_position_embeddings", None)
+        if limit and seq_len > limit:
+            raise ValueError(f"seq_len {seq_len} exceeds the model's {limit} positions")
+        timer = rt.timer_for(device, torch)
+        rng = random.Random(spec.seed)
+        torch.manual_seed(spec.seed)
+        eval_s = 0.0
+        with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
+                rt.track_peak_memory(device, torch) as memory:
+            peak = rt.peaks(device, precision, torch, cfg["peak_gemm_n"])
+            blocks = token_blocks(model.tokenizer, train_texts(cfg["datasets"]), seq_len, torch)
+            order = list(range(len(blocks)))
+            rng.shuffle(order)
+            held_out = blocks[order[:bs]].to(device)  # never trained on: the loss check is honest
+            pool = order[bs:] or order
+            net = copy.deepcopy(model.model).to(device)
+            params = sum(p.numel() for p in net.parameters())
+            optimiser = torch.optim.AdamW(net.parameters(), lr=cfg["lr"])
+
+            def held_out_loss() -> float:
+                nonlocal eval_s
+                t = time.perf_counter()
+                net.eval()
+                with torch.no_grad():
+                    loss = float(net(input_ids=held_out, labels=held_out).loss)
+                rt.synchronize(device, torch)
+                eval_s += time.perf_counter() - t
+                return loss
+
+            loss_before = held_out_loss()
+            net.train()
+            step_s, losses = [], []
+            for step in range(cfg["steps"]):
+                progress("train", step / cfg["steps"])
+                batch = blocks[rng.sample(pool, min(bs, len(pool)))].to(device)
+
+                def train_step(batch=batch):  # bound now: called within this iteration
+                    optimiser.zero_grad(set_to_none=True)
+                    loss = net(input_ids=batch, labels=batch).loss
+                    loss.backward()
+                    optimiser.step()
+                    return loss.detach()
+                loss, seconds = timer.time(train_step)
+                losses.append(float(loss))
+                step_s.append(seconds)
+            loss_after = held_out_loss()
+            rt.synchronize(device, torch)
+        progress("done", 1.0)
+        e2e_s = time.perf_counter() - started
+        samples_per_step = len(batch)
+        timed = step_s[cfg["warmup_steps"]:]
+        samples_total = samples_per_step * cfg["steps"]
+        per_step_samples = [m.rate(samples_per_step, s) for s in timed]
+        compute = m.summarize(per_step_samples)
+        tokens = m.summarize([r * seq_len for r in per_step_samples])
+        pure_compute = m.rate(samples_per_step * len(timed), sum(timed))
+        flops = m.training_flops_per_s(params, pure_compute * seq_len)
+
+        n_timed = len(timed)
+
+        def metric(name, value, unit, *, hib=True, stderr=None, n=None):
+            return MetricValue(name=name, value=float(value), stderr=stderr, n=n_timed if n is None else n, higher_is_better=hib,
+                               primary=spec.primary_metric == name, unit=unit)
+
+        out = [
+            metric("train_tokens_per_s", pure_compute * seq_len, "tokens/s", stderr=tokens["stderr"]),
+            metric("train_samples_per_s", pure_compute, "samples/s", stderr=compute["stderr"]),
+            metric("e2e_time_s", e2e_s, "s", hib=False, n=1),
+            metric("throughput_raw_samples_per_s", m.rate(samples_total, e2e_s), "samples/s", n=1),
+            metric("throughput_no_eval_samples_per_s", m.rate(samples_total, e2e_s - eval_s), "samples/s", n=1),
+            metric("throughput_pure_compute_samples_per_s", pure_compute, "samples/s", stderr=compute["stderr"]),
+            metric("train_step_ms", m.median(timed) * 1000.0, "ms", hib=False,
+                   stderr=_ms(m.stderr_of_mean(timed))),
+            metric("train_peak_memory_bytes", memory[0].peak_bytes, "bytes", hib=False, n=1),
+            metric("train_loss_first", losses[0], "nats/token", hib=False, n=1),
+            metric("train_loss_last", losses[-1], "nats/token", hib=False, n=1),
+            metric("eval_loss_before", loss_before, "nats/token", hib=False, n=bs),
+            metric("eval_loss_after", loss_after, "nats/token", hib=False, n=bs),
+            metric("loss_decreased", 1.0 if loss_after < loss_before else 0.0, "bool", n=1),
+        ]
+        for name, tflops in (("train_mfu", peak["measured_tflops"]), ("train_mfu_nominal", peak["nominal_tflops"])):
+            value = m.mfu(flops, tflops)
+            if value is not None:
+                out.append(metric(name, value, "fraction"))
+        provenance = {
+            "efficiency": {
+                "device": device, "device_name": peak["device_name"], "dtype": precision, "timer": timer.kind,
+                "threads": threads if not rt.is_cuda(device) else None, "steps": cfg["steps"],
+                "warmup_steps": cfg["warmup_steps"], "batch_size": bs, "seq_len": seq_len, "lr": cfg["lr"],
+                "optimizer": "AdamW", "data_blocks": len(blocks), "peak": peak,
+                "memory": {"method": memory[0].method, **memory[0].extra},
+                "step_s": step_s, "losses": losses, "eval_s": round(eval_s, 4),
+                "samples_per_s": compute, "tokens_per_s": tokens,
+                "flops": {"formula": "6*params*tokens_per_s", "params": params},
+            },
+            "batch_size": bs,
+        }
+        return EvalOutcome(metrics=out, samples=[], provenance=provenance)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0

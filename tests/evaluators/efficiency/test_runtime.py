@@ -1,0 +1,108 @@
+"""The measuring instruments; the CUDA branches run against a stand-in torch (no GPU here)."""
+import sys
+import types
+
+import pytest
+
+from evaluators.efficiency import runtime as rt
+
+
+class FakeEvent:
+    """A CUDA event whose clock is set by the test: elapsed_time returns milliseconds."""
+    clock_ms = 0.0
+
+    def __init__(self, enable_timing=False):
+        assert enable_timing
+        self.at, self.synced = None, False
+
+    def record(self):
+        self.at = FakeEvent.clock_ms
+
+    def synchronize(self):
+        self.synced = True
+
+    def elapsed_time(self, other):
+        return other.at - self.at
+
+
+def fake_torch(**cuda_attrs):
+    cuda = types.SimpleNamespace(Event=FakeEvent, **cuda_attrs)
+    return types.SimpleNamespace(cuda=cuda, device=lambda d: types.SimpleNamespace(index=int(d.split(":")[1])))
+
+
+def test_cpu_device_takes_the_wall_clock_and_cuda_takes_events():
+    import torch
+    assert isinstance(rt.timer_for("cpu", torch), rt.WallTimer)
+    timer = rt.timer_for("cuda:0", fake_torch())  # selected without touching CUDA
+    assert isinstance(timer, rt.CudaEventTimer) and timer.kind == "cuda_events"
+
+
+def test_cuda_event_timer_reports_event_time_in_seconds():
+    timer = rt.CudaEventTimer(fake_torch())
+
+    def work():
+        FakeEvent.clock_ms += 12.5  # the kernels took 12.5 ms on the stream
+        return "out"
+    assert timer.time(work) == ("out", pytest.approx(0.0125))
+
+
+def test_cuda_memory_is_max_allocated_after_a_reset():
+    calls = []
+    torch = fake_torch(reset_peak_memory_stats=lambda d: calls.append(("reset", d)),
+                       max_memory_allocated=lambda d: 3 * 2**30, max_memory_reserved=lambda d: 4 * 2**30)
+    with rt.track_peak_memory("cuda:0", torch) as reading:
+        calls.append("work")
+    assert calls == [("reset", "cuda:0"), "work"]
+    assert reading[0].peak_bytes == 3 * 2**30 and reading[0].method == "cuda_max_memory_allocated"
+    assert reading[0].extra["cuda_max_memory_reserved"] == 4 * 2**30
+
+
+def test_cpu_memory_sees_an_allocation_inside_the_block():
+    import torch
+    with rt.track_peak_memory("cpu", torch) as before:
+        pass
+    with rt.track_peak_memory("cpu", torch) as during:
+        block = torch.ones(64 * 2**20 // 4)  # 64 MiB, touched
+        import time
+        time.sleep(0.05)
+        del block
+    assert during[0].method == "rss_sampled_peak" and during[0].extra["ru_maxrss_bytes"] > 0
+    assert during[0].peak_bytes >= before[0].peak_bytes + 32 * 2**20
+
+
+def test_energy_comes_from_nvml_on_cuda_only(monkeypatch):
+    counter = {"mj": 1_000_000}
+    nvml = types.SimpleNamespace(nvmlInit=lambda: None, nvmlDeviceGetHandleByIndex=lambda i: f"gpu{i}",
+                                 nvmlDeviceGetTotalEnergyConsumption=lambda h: counter["mj"])
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    meter = rt.EnergyMeter("cuda:1", fake_torch())
+    assert meter.handle == "gpu1"
+    meter.start()
+    counter["mj"] += 2500  # 2.5 J
+    assert meter.joules() == pytest.approx(2.5)
+    assert rt.EnergyMeter("cpu", None).joules() is None
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not importable: no energy, no error
+    assert rt.EnergyMeter("cuda:0", fake_torch()).joules() is None
+
+
+def test_threads_are_pinned_for_the_block_and_restored():
+    import torch
+    before = torch.get_num_threads()
+    with rt.pinned_threads(torch, 1) as used:
+        assert used == 1 == torch.get_num_threads()
+    assert torch.get_num_threads() == before
+
+
+def test_flag_gems_is_optional_and_refused_off_cuda(monkeypatch):
+    assert rt.maybe_flag_gems(False, "cpu")[1] == "torch"
+    with pytest.raises(ValueError, match="only run on CUDA"):
+        rt.maybe_flag_gems(True, "cpu")
+    monkeypatch.setitem(sys.modules, "flag_gems", None)
+    with pytest.raises(ValueError, match="not installed"):
+        rt.maybe_flag_gems(True, "cuda:0")
+
+
+def test_cpu_peaks_are_measured_and_have_no_nominal_value():
+    import torch
+    peak = rt.peaks("cpu", "float32", torch, gemm_n=128)
+    assert peak["measured_tflops"] > 0 and peak["nominal_tflops"] is None and peak["dtype"] == "fp32"
