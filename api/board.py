@@ -53,7 +53,8 @@ SCORES_SQL = text("""
 # Each (model, hardware class, metric)'s latest efficiency measurement.
 EFFICIENCY_SQL = text("""
     SELECT DISTINCT ON (m.id, s.hardware_class, sc.metric)
-           m.id, s.hardware_class, s.precision, sc.metric, sc.value, sc.unit, sc.higher_is_better, r.finished_at
+           m.id, m.name, s.hardware_class, s.precision, sc.metric, sc.value, sc.unit, sc.higher_is_better,
+           r.finished_at
     FROM model m JOIN submission s ON s.model_id = m.id
          JOIN run r ON r.submission_id = s.id
          JOIN score sc ON sc.run_id = r.id
@@ -129,9 +130,9 @@ def load_board(session: Session) -> Board:
         if model_id not in latest or finished_at > latest[model_id]:
             latest[model_id] = finished_at
             row.precision, row.hardware_class = precision, hardware
-    efficiency = [{"model_id": m, "hardware_class": hw, "precision": p, "metric": metric, "value": v, "unit": unit,
-                   "higher_is_better": hib, "finished_at": at}
-                  for m, hw, p, metric, v, unit, hib, at in connection.execute(EFFICIENCY_SQL,
+    efficiency = [{"model_id": m, "model": name, "hardware_class": hw, "precision": p, "metric": metric, "value": v,
+                   "unit": unit, "higher_is_better": hib, "finished_at": at}
+                  for m, name, hw, p, metric, v, unit, hib, at in connection.execute(EFFICIENCY_SQL,
                                                                                  {"efficiency": EFFICIENCY})]
     return Board(signature=(), rows=list(rows.values()), efficiency=efficiency)
 

@@ -91,9 +91,11 @@ def efficiency(session: SessionDep, metric: str | None = None) -> dict:
     """Score against efficiency: one point per (model, hardware class, metric) with the model's overall."""
     board = current_board(session)
     by_id = {r["model_id"]: r for r in board.view()}
-    points = [{"model_id": e["model_id"], "model": by_id[e["model_id"]]["model"],
-               "overall": column_value(by_id[e["model_id"]], "overall"), "hardware_class": e["hardware_class"],
-               "precision": e["precision"], "metric": e["metric"], "value": e["value"], "unit": e["unit"],
-               "higher_is_better": e["higher_is_better"]}
-              for e in board.efficiency if e["model_id"] in by_id and (metric is None or e["metric"] == metric)]
+    flagged = {r.model_id for r in board.rows if r.flagged}
+    # A model measured for efficiency only still gets its points, with no overall score to plot against.
+    points = [{"model_id": e["model_id"], "model": e["model"],
+               "overall": column_value(by_id[e["model_id"]], "overall") if e["model_id"] in by_id else None,
+               "hardware_class": e["hardware_class"], "precision": e["precision"], "metric": e["metric"],
+               "value": e["value"], "unit": e["unit"], "higher_is_better": e["higher_is_better"]}
+              for e in board.efficiency if e["model_id"] not in flagged and (metric is None or e["metric"] == metric)]
     return {"metrics": board.efficiency_metrics, "points": points}

@@ -192,3 +192,9 @@ def test_suites_carry_dataset_manifests_and_aggregation_is_published(client):
     formulas = client.get("/api/v1/aggregation").json()
     assert "(raw − random baseline) / (1 − random baseline)" in formulas["normalised"]
     assert formulas["draws"] >= 500
+
+
+def test_a_model_measured_for_efficiency_only_still_has_its_points(client):
+    seed_scored_model("only-fast", {}, efficiency={"tokens_per_s": 1200.0})
+    body = client.get(f"{BOARD}/efficiency", params={"metric": "tokens_per_s"}).json()
+    assert [(p["model"], p["value"], p["overall"]) for p in body["points"]] == [("only-fast", 1200.0, None)]
