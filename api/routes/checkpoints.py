@@ -34,14 +34,15 @@ async def upload_checkpoint(request: Request, session: SessionDep, user: Current
 def _register(session, user, family: Family, stored: StoredCheckpoint) -> JSONResponse:
     """One checkpoint row per content: the same bytes uploaded again answer 200 with the existing one."""
     row = get_checkpoint(session=session, sha256=stored.sha256)
-    if row is None:
+    known = row is not None  # the database, not the file store, says whether this checkpoint is new
+    if not known:
         row = Checkpoint(sha256=stored.sha256, family=family, format=stored.format, size_bytes=stored.size_bytes,
                          storage_uri=str(stored.path), params=stored.params, uploaded_by=user.id)
         session.add(row)
         session.commit()
     body = CheckpointPublic(sha256=row.sha256, family=row.family, format=row.format, size_bytes=row.size_bytes,
-                            params=row.params, already_stored=stored.already_stored)
-    return JSONResponse(body.model_dump(mode="json"), status_code=200 if stored.already_stored else 201)
+                            params=row.params, already_stored=known)
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if known else 201)
 
 
 class UploadCreate(BaseModel):
