@@ -189,8 +189,7 @@ def check_model_folder(root: Path, family: str, max_params: int) -> int:
     if family == "causal-lm":
         claimed = _check_causal_lm(root)
     elif family == "clip":
-        if not any(p.name.endswith(".json") and "config" in p.name for p in files):
-            raise InvalidCheckpointError("a clip checkpoint needs an open_clip model config JSON")
+        _check_clip(root)
     params = max(sum(safetensors_param_count(p) for p in weights), claimed)
     if params > max_params:
         raise InvalidCheckpointError(f"the checkpoint has about {params:,} parameters, over this service's cap of "
@@ -202,6 +201,20 @@ def license_in_card(readme: Path) -> bool:
     """A Hugging Face model card names its license in the YAML front matter."""
     text = readme.read_text(errors="replace")
     return text.startswith("---") and any(line.strip().startswith("license:") for line in text.split("---")[1].splitlines())
+
+
+def _check_clip(root: Path) -> None:
+    """An open_clip model config: embed_dim, vision_cfg and text_cfg, bare or under model_cfg (hub layout)."""
+    for path in sorted(root.glob("*.json")):
+        try:
+            raw = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        cfg = raw.get("model_cfg", raw) if isinstance(raw, dict) else None
+        if isinstance(cfg, dict) and {"embed_dim", "vision_cfg", "text_cfg"} <= cfg.keys():
+            return
+    raise InvalidCheckpointError("a clip checkpoint needs an open_clip model config JSON (embed_dim, vision_cfg, "
+                                 "text_cfg — bare, or under model_cfg as in open_clip_config.json)")
 
 
 def _check_causal_lm(root: Path) -> int:

@@ -47,6 +47,19 @@ def load_causal_lm(path: str | Path, *, precision: str = "float32", device: str 
     return LoadedCausalLM(model, tokenizer, str(path), device, precision)
 
 
+@loader("clip")
+def load_clip(path: str | Path, *, precision: str = "float32", device: str = "cpu"):
+    """An open_clip model: a checkpoint folder, or `hf-hub:org/repo` / `open_clip:<arch>/<tag>` when connected."""
+    from evaluators.multimodal.open_clip_loader import (
+        load_clip_by_name,
+        load_clip_folder,
+    )
+
+    if str(path).startswith(("hf-hub:", "open_clip:")):
+        return load_clip_by_name(str(path), precision=precision, device=device)
+    return load_clip_folder(path, precision=precision, device=device)
+
+
 def load(family: str, path: str | Path, **kwargs: Any) -> Any:
     if family not in LOADERS:
         raise KeyError(f"no loader for family {family!r}; known: {', '.join(sorted(LOADERS))}")

@@ -1,0 +1,168 @@
+"""Load an open_clip model from a submitted folder (config JSON + safetensors), or by name when connected.
+
+A submitted folder holds either open_clip's hub layout (`open_clip_config.json` with
+`model_cfg` and `preprocess_cfg`) or a bare model config (`embed_dim`, `vision_cfg`,
+`text_cfg`, as in open_clip's model_configs/*.json). The model is built from that config and
+the weights are read with safetensors only — never torch.load, so no pickle runs (DESIGN §6).
+Image preprocessing is built from the model's own config, as open_clip's eval transform.
+"""
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFIG_NAMES = ("open_clip_config.json", "open_clip_model_config.json", "model_config.json", "config.json")
+OPEN_CLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors")
+PRECISIONS = {"float32": "fp32", "bfloat16": "pure_bf16", "float16": "pure_fp16"}
+
+
+@dataclass
+class LoadedClip:
+    model: Any
+    tokenizer: Any
+    """Callable list[str] → LongTensor [n, context_length] (open_clip's tokenizer interface)."""
+    preprocess: Any
+    """PIL image → float tensor, as the model's config says (size, mean/std, interpolation, resize mode)."""
+    path: str
+    device: str
+    dtype: str
+    config: dict
+
+
+def find_config(root: Path) -> Path:
+    """The model config JSON: a known name first, else the one JSON that carries a vision and a text tower."""
+    for name in CONFIG_NAMES:
+        if (root / name).is_file():
+            return root / name
+    candidates = [p for p in sorted(root.glob("*.json")) if _model_cfg(_read(p)) is not None]
+    if len(candidates) != 1:
+        raise ValueError(f"expected one open_clip model config JSON in {root.name} (embed_dim, vision_cfg, "
+                         f"text_cfg), found {len(candidates)}")
+    return candidates[0]
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path.name} is not valid JSON: {exc}") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def _model_cfg(raw: dict) -> dict | None:
+    cfg = raw.get("model_cfg", raw)
+    if isinstance(cfg, dict) and {"embed_dim", "vision_cfg", "text_cfg"} <= cfg.keys():
+        return cfg
+    return None
+
+
+def read_clip_config(root: Path) -> tuple[dict, dict]:
+    """(model_cfg, preprocess_cfg) from the folder's config; raises ValueError when there is none."""
+    raw = _read(find_config(root))
+    model_cfg = _model_cfg(raw)
+    if model_cfg is None:
+        raise ValueError("the config JSON has no open_clip model config (embed_dim, vision_cfg, text_cfg)")
+    return model_cfg, raw.get("preprocess_cfg", {})
+
+
+def _build(model_cfg: dict, precision: str):
+    """The architecture from its config, as open_clip's factory does, without touching any file."""
+    import open_clip
+    from open_clip.model import get_cast_dtype
+
+    cfg = json.loads(json.dumps(model_cfg))  # a private copy: the factory pops keys
+    if "timm_model_name" in cfg["vision_cfg"]:
+        cfg["vision_cfg"]["timm_model_pretrained"] = False  # weights come from the checkpoint, not timm's hub
+    hf_text = "hf_model_name" in cfg["text_cfg"]
+    if hf_text:
+        cfg["text_cfg"]["hf_model_pretrained"] = False
+    cls = open_clip.CustomTextCLIP if cfg.pop("custom_text", False) or hf_text else open_clip.CLIP
+    if "multimodal_cfg" in cfg:
+        cls = open_clip.CoCa
+    return cls(**cfg, cast_dtype=get_cast_dtype(PRECISIONS[precision]))
+
+
+def _preprocess(model, preprocess_cfg: dict):
+    import open_clip
+    from open_clip.transform import PreprocessCfg, merge_preprocess_dict
+
+    cfg = merge_preprocess_dict(PreprocessCfg(), preprocess_cfg)
+    cfg["size"] = model.visual.image_size  # the tower's own input size wins, as in open_clip's factory
+    pp = PreprocessCfg(**cfg)
+    return open_clip.image_transform(pp.size, is_train=False, mean=pp.mean, std=pp.std,
+                                     interpolation=pp.interpolation, resize_mode=pp.resize_mode,
+                                     fill_color=pp.fill_color)
+
+
+def _tokenizer(model_cfg: dict, root: Path | None):
+    from open_clip.tokenizer import DEFAULT_CONTEXT_LENGTH, HFTokenizer, SimpleTokenizer
+
+    text_cfg = model_cfg["text_cfg"]
+    context_length = text_cfg.get("context_length", DEFAULT_CONTEXT_LENGTH)
+    if text_cfg.get("hf_tokenizer_name"):
+        # A Hugging Face tokenizer: read from the folder when it ships one (offline), else by name.
+        source = str(root) if root and (root / "tokenizer.json").is_file() else text_cfg["hf_tokenizer_name"]
+        return HFTokenizer(source, context_length=context_length, **text_cfg.get("tokenizer_kwargs", {}))
+    # open_clip's default BPE tokenizer ships its vocabulary inside the package: nothing to fetch.
+    return SimpleTokenizer(context_length=context_length, **text_cfg.get("tokenizer_kwargs", {}))
+
+
+def load_clip_folder(path: str | Path, *, precision: str = "float32", device: str = "cpu") -> LoadedClip:
+    import torch
+    from safetensors.torch import load_file
+
+    root = Path(path)
+    model_cfg, preprocess_cfg = read_clip_config(root)
+    # Hub repositories may also carry a transformers-format copy: open_clip's own file wins.
+    weights = [root / n for n in OPEN_CLIP_WEIGHTS if (root / n).is_file()][:1] or sorted(root.glob("*.safetensors"))
+    if not weights:
+        raise ValueError(f"no .safetensors weights in {root.name}")
+    model = _build(model_cfg, precision)
+    state: dict[str, Any] = {}
+    for file in weights:
+        state.update(load_file(file))
+    # Checkpoints saved with a scalar logit_scale load into a 0-d parameter and back.
+    for key in ("logit_scale", "logit_bias"):
+        target = getattr(model, key, None)
+        if key in state and target is not None and state[key].shape != target.shape:
+            state[key] = state[key].reshape(target.shape)
+    model.load_state_dict(state, strict=True)
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
+    model.to(device=device, dtype=dtype).eval()
+    return LoadedClip(model, _tokenizer(model_cfg, root), _preprocess(model, preprocess_cfg), str(root), device,
+                      precision, model_cfg)
+
+
+def load_clip_by_name(name: str, *, precision: str = "float32", device: str = "cpu",
+                      cache_dir: str | None = None) -> LoadedClip:
+    """Connected deployments: `hf-hub:org/repo` or `open_clip:<arch>/<pretrained tag>`.
+
+    Only safetensors files are fetched — the hub repository's folder (config JSON + weights),
+    or the safetensors file a pretrained tag names — and then loaded as a submitted folder is.
+    A tag whose weights exist only as a pickle is refused. Not exercised offline.
+    """
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    if name.startswith("hf-hub:"):
+        folder = snapshot_download(name.removeprefix("hf-hub:"), cache_dir=cache_dir,
+                                   allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
+        return load_clip_folder(folder, precision=precision, device=device)
+    if not name.startswith("open_clip:"):
+        raise ValueError(f"unknown clip model reference {name!r}: use a folder, hf-hub:org/repo or "
+                         f"open_clip:<arch>/<tag>")
+    import open_clip
+
+    arch, _, tag = name.removeprefix("open_clip:").partition("/")
+    pretrained = open_clip.get_pretrained_cfg(arch, tag)
+    if not pretrained or not pretrained.get("hf_hub"):
+        raise ValueError(f"open_clip has no hub-hosted pretrained tag {tag!r} for {arch!r}")
+    repo = pretrained["hf_hub"].rstrip("/")
+    weights = hf_hub_download(repo, "open_clip_model.safetensors", cache_dir=cache_dir)  # no pickle fallback
+    folder = Path(weights).parent
+    config = {"model_cfg": open_clip.get_model_config(arch),
+              "preprocess_cfg": {k: pretrained[k] for k in ("mean", "std", "interpolation", "resize_mode")
+                                 if k in pretrained}}
+    if pretrained.get("quick_gelu"):
+        config["model_cfg"]["quick_gelu"] = True
+    (folder / "open_clip_config.json").write_text(json.dumps(config))
+    return load_clip_folder(folder, precision=precision, device=device)

@@ -1,0 +1,13 @@
+"""The tiny CLIP demo models rank untrained < briefly trained on clip-core."""
+from evaluators.multimodal.demo import build_demo_clip_models, score_clip_in_process
+from evaluators.multimodal.tiny_clip import DEMO_CLIPS
+
+
+def test_demo_clip_models_rank_by_training(tmp_path):
+    scores = score_clip_in_process(build_demo_clip_models(tmp_path))
+    assert list(scores) == list(DEMO_CLIPS)
+    untrained, brief = scores.values()
+    # With a margin, so the order is the models' and not the noise of a 240-item set.
+    assert untrained["overall"] + 0.05 < brief["overall"], scores
+    for lang in ("en", "zh", "de"):
+        assert untrained["normalised"][f"shapes_retrieval_{lang}"] + 0.1 < brief["normalised"][f"shapes_retrieval_{lang}"]
