@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 
-
 RESUMABLE_ABOVE = 64 << 20  # archives larger than this go up in resumable chunks
 
 

@@ -19,13 +19,19 @@ def build_demo_models(out_dir: Path) -> dict[str, Path]:
     return built
 
 
-def submit_demo_models(client: EvalboardClient, out_dir: Path, suite: str = "language-core") -> list[str]:
+def submit_demo_models(client: EvalboardClient, out_dir: Path, suite: str = "language-core",
+                       clip_suite: str = "clip-core") -> list[str]:
+    """Upload and submit the demo language models, then the demo CLIP models; return submission ids."""
+    from evaluators.multimodal.demo import build_demo_clip_models
+
     ids = []
-    for name, folder in build_demo_models(out_dir).items():
-        checkpoint = client.upload_checkpoint(folder, "causal-lm")
-        submission = client.submit(model_name=name, checkpoint_sha256=checkpoint["sha256"], suite=suite,
-                                   license="Apache-2.0")
-        ids.append(submission["id"])
+    for family, model_suite, folders in (("causal-lm", suite, build_demo_models(out_dir)),
+                                         ("clip", clip_suite, build_demo_clip_models(out_dir))):
+        for name, folder in folders.items():
+            checkpoint = client.upload_checkpoint(folder, family)
+            submission = client.submit(model_name=name, checkpoint_sha256=checkpoint["sha256"], suite=model_suite,
+                                       license="Apache-2.0")
+            ids.append(submission["id"])
     return ids
 
 

@@ -86,7 +86,8 @@ def demo_models(out: Path = typer.Option(None, help="folder for the checkpoints"
         ids = submit_demo_models(EvalboardClient(api_url or _settings().api_url, token), out)
         typer.echo("\n".join(ids))
     else:
-        for name, folder in build_demo_models(out).items():
+        from evaluators.multimodal.demo import build_demo_clip_models
+        for name, folder in (build_demo_models(out) | build_demo_clip_models(out)).items():
             typer.echo(f"{name}: {folder}")
 
 

@@ -191,3 +191,14 @@ def api_url():
     yield url
     server.should_exit = True
     thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def demo_models_dir() -> Path:
+    """The demo checkpoints (language and CLIP), built once per session; tests copy or read them."""
+    from cli.demo import build_demo_models
+    from evaluators.multimodal.demo import build_demo_clip_models
+    folder = DATA_DIR / "demo-models"
+    build_demo_models(folder)
+    build_demo_clip_models(folder)
+    return folder

@@ -3,8 +3,8 @@ from evaluators.multimodal.demo import build_demo_clip_models, score_clip_in_pro
 from evaluators.multimodal.tiny_clip import DEMO_CLIPS
 
 
-def test_demo_clip_models_rank_by_training(tmp_path):
-    scores = score_clip_in_process(build_demo_clip_models(tmp_path))
+def test_demo_clip_models_rank_by_training(demo_models_dir):
+    scores = score_clip_in_process(build_demo_clip_models(demo_models_dir))  # built once per session
     assert list(scores) == list(DEMO_CLIPS)
     untrained, brief = scores.values()
     # With a margin, so the order is the models' and not the noise of a 240-item set.
