@@ -149,6 +149,8 @@ def execute_run(run_id: str) -> str:
         if exc.kind == "infra":
             raise RuntimeError(exc.message) from exc  # RQ retries it, on any worker of the class
         log.info("run %s failed (user error): %s", rid, exc.message)
+        if exc.log_tail:
+            provenance["log_tail"] = exc.log_tail
         _finish(rid, None, provenance, error=exc.message, error_kind=ErrorKind.user)
         return "failed"
     finally:

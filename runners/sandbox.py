@@ -9,6 +9,7 @@ the last loaded model warm, so the tasks of one submission load it once.
 import logging
 import multiprocessing as mp
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,9 +26,9 @@ POLL_S = 0.1
 class EvalFailed(Exception):
     """The evaluation ended without an outcome. `kind` is "user" (the submission's fault) or "infra"."""
 
-    def __init__(self, kind: str, message: str):
+    def __init__(self, kind: str, message: str, log_tail: str | None = None):
         super().__init__(message)
-        self.kind, self.message = kind, message
+        self.kind, self.message, self.log_tail = kind, message, log_tail
 
 
 class EvalCancelled(Exception):
@@ -62,20 +63,25 @@ def _child_main(conn) -> None:
                 warm[key] = loaders.load(request.family, request.path, precision=request.precision,
                                          device=request.device)
         except (OSError, ValueError, KeyError, RuntimeError, MemoryError) as exc:
-            conn.send(("error", "user", f"the checkpoint could not be loaded: {type(exc).__name__}: {exc}"))
+            conn.send(("error", "user", f"the checkpoint could not be loaded: {type(exc).__name__}: {exc}", _tail()))
             continue
         loaded_s = time.monotonic() - started
         try:
             evaluator = get_evaluator(request.spec.evaluator)
             outcome = evaluator.evaluate(warm[key], request.spec, lambda stage, f: conn.send(("progress", stage, f)))
         except (ValueError, KeyError, IndexError, RuntimeError, MemoryError) as exc:
-            conn.send(("error", "user", f"the evaluation failed on this model: {type(exc).__name__}: {exc}"))
+            conn.send(("error", "user", f"the evaluation failed on this model: {type(exc).__name__}: {exc}", _tail()))
             continue
         except Exception as exc:  # our bug or our environment: worth a retry elsewhere
-            conn.send(("error", "infra", f"{type(exc).__name__}: {exc}"))
+            conn.send(("error", "infra", f"{type(exc).__name__}: {exc}", _tail()))
             continue
         outcome.provenance.setdefault("load_s", round(loaded_s, 3))
         conn.send(("done", outcome))
+
+
+def _tail(lines: int = 20) -> str:
+    """The end of the traceback being handled: what an author needs to see why their model failed."""
+    return "\n".join(traceback.format_exc().rstrip().splitlines()[-lines:])
 
 
 def _tree_rss(pid: int) -> int:
@@ -144,7 +150,7 @@ class EvalProcess:
                 if message and message[0] == "done":
                     return message[1], peak
                 if message and message[0] == "error":
-                    raise EvalFailed(message[1], message[2])
+                    raise EvalFailed(*message[1:])
             if not self.proc.is_alive():
                 code = self.proc.exitcode
                 self.proc = self.conn = None

@@ -5,22 +5,13 @@ from fastapi import APIRouter, Query
 from sqlmodel import Session, select
 
 from api.deps import SessionDep
+from core.eta import eta_seconds, mean_run_seconds
 from core.models import HardwareProfile, Model, Run, Status, Submission, User, utcnow
 
 router = APIRouter(prefix="/queue", tags=["queue"])
 
 LIVE = (Status.queued, Status.running)
 SEEN_RECENTLY = timedelta(minutes=2)
-RECENT_RUNS = 200  # finished runs per hardware class that the duration estimate averages over
-
-
-def _mean_run_seconds(session: Session, hardware_class: str) -> float | None:
-    rows = session.exec(select(Run.started_at, Run.finished_at).join(Submission)
-                        .where(Submission.hardware_class == hardware_class, Run.status == Status.finished,
-                               Run.started_at.is_not(None))
-                        .order_by(Run.finished_at.desc()).limit(RECENT_RUNS)).all()
-    durations = [(end - start).total_seconds() for start, end in rows if end and start]
-    return sum(durations) / len(durations) if durations else None
 
 
 def _live_workers(session: Session) -> dict[str, int]:
@@ -45,7 +36,7 @@ def read_queue(session: SessionDep, failures: int = Query(50, ge=0, le=500)) -> 
                         .where(Submission.status.in_(LIVE)).order_by(Run.queued_at)).all()
     workers = _live_workers(session)
     classes = sorted({s.hardware_class for _, s, _, _ in live})
-    mean_s = {hw: _mean_run_seconds(session, hw) for hw in classes}
+    mean_s = {hw: mean_run_seconds(session, hw) for hw in classes}
     position: dict[str, int] = {}
     submissions: dict = {}
     for run, submission, model, owner in live:
@@ -55,14 +46,11 @@ def read_queue(session: SessionDep, failures: int = Query(50, ge=0, le=500)) -> 
             "suite": submission.suite, "hardware_class": hw, "precision": submission.precision.value,
             "status": submission.status.value, "submitted_at": submission.submitted_at,
             "started_at": submission.started_at, "runs": []})
-        queue_position = eta = None
+        queue_position = None
         if run.status == Status.queued:
             queue_position = position[hw] = position.get(hw, -1) + 1
-            if mean_s[hw] is not None:
-                # Runs ahead are shared among the live workers; then this one runs in full.
-                eta = mean_s[hw] * (queue_position // max(workers.get(hw, 1), 1) + 1)
-        elif run.status == Status.running and mean_s[hw] is not None:
-            eta = mean_s[hw] * (1.0 - run.progress)
+        eta = eta_seconds(mean_s=mean_s[hw], workers=workers.get(hw, 1), status=run.status,
+                          queue_position=queue_position, progress=run.progress)
         entry["runs"].append({"id": str(run.id), "task": run.task, "capability": run.capability,
                               "status": run.status.value, "stage": run.stage, "progress": run.progress,
                               "attempts": run.attempts, "worker": run.worker, "queue_position": queue_position,

@@ -12,6 +12,7 @@ from sqlmodel import select
 from api.deps import CurrentUser, SessionDep
 from core import crud, hub
 from core.catalog import get_suite
+from core.eta import eta_seconds, mean_run_seconds
 from core.config import get_settings
 from core.errors import InvalidRequestError, NotFoundError, RateLimitedError
 from core.models import (
@@ -56,8 +57,11 @@ class RunPublic(BaseModel):
     progress: float
     attempts: int
     queue_position: int | None
+    eta_s: float | None = Field(description="estimated seconds until done; None until a run has finished on the "
+                                            "hardware class")
     error: str | None
     error_kind: str | None
+    log_tail: str | None = Field(description="the end of the evaluation's log, for failures")
     scores: dict[str, float]
 
 
@@ -80,6 +84,9 @@ class SubmissionPublic(BaseModel):
 def submission_public(session, submission: Submission) -> SubmissionPublic:
     model = session.get(Model, submission.model_id)
     runs = crud.runs_of(session=session, submission_id=submission.id)
+    live = any(not r.status.is_terminal for r in runs)
+    mean_s = mean_run_seconds(session, submission.hardware_class) if live else None
+    workers = crud.live_workers(session=session, hardware_class=submission.hardware_class) if live else 0
     scores: dict = {}
     for score in crud.scores_of(session=session, run_ids=[r.id for r in runs]):
         scores.setdefault(score.run_id, {})[score.metric] = score.value
@@ -87,11 +94,17 @@ def submission_public(session, submission: Submission) -> SubmissionPublic:
         id=submission.id, model_name=model.name, suite=submission.suite, hardware_class=submission.hardware_class,
         precision=submission.precision, status=submission.status, submitted_at=submission.submitted_at,
         started_at=submission.started_at, finished_at=submission.finished_at, error=submission.error,
-        runs=[RunPublic(id=r.id, task=r.task, capability=r.capability, status=r.status, stage=r.stage,
-                        progress=r.progress, attempts=r.attempts,
-                        queue_position=crud.queue_position(session=session, run=r),
-                        error=r.error, error_kind=r.error_kind.value if r.error_kind else None,
-                        scores=scores.get(r.id, {})) for r in runs])
+        runs=[_run_public(session, r, submission, scores.get(r.id, {}), mean_s, workers) for r in runs])
+
+
+def _run_public(session, run, submission: Submission, scores: dict, mean_s: float | None, workers: int) -> RunPublic:
+    position = crud.queue_position(session=session, run=run)
+    return RunPublic(id=run.id, task=run.task, capability=run.capability, status=run.status, stage=run.stage,
+                     progress=run.progress, attempts=run.attempts, queue_position=position,
+                     eta_s=eta_seconds(mean_s=mean_s, workers=workers, status=run.status, queue_position=position,
+                                       progress=run.progress),
+                     error=run.error, error_kind=run.error_kind.value if run.error_kind else None,
+                     log_tail=run.provenance.get("log_tail"), scores=scores)
 
 
 @router.post("", response_model=SubmissionPublic, status_code=201)

@@ -171,3 +171,22 @@ def test_no_live_worker_is_a_warning_or_a_refusal_per_setting(client, auth, uplo
     refused = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"], precision="bfloat16"),
                           headers=auth)
     assert refused.status_code == 422 and refused.json()["field"] == "hardware_class"
+
+
+def test_queued_runs_carry_an_eta_from_recent_runs_on_their_class(client, auth, uploaded_checkpoint):
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from core.db import session_scope
+    from core.models import Run, Status, utcnow
+    from tests.seed import seed_scored_model
+    seed_scored_model("earlier", {"world_facts": 0.5})
+    with session_scope() as s:  # that model's run took 10 s on the cpu class
+        run = s.exec(select(Run)).first()
+        run.started_at, run.finished_at, run.status = utcnow() - timedelta(seconds=10), utcnow(), Status.finished
+    submission = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"],
+                                                              tasks=["world_facts", "arithmetic_mc"]),
+                             headers=auth).json()
+    etas = sorted(r["eta_s"] for r in submission["runs"])
+    assert etas == [pytest.approx(10, abs=0.5), pytest.approx(20, abs=1)]  # one worker assumed: one after another

@@ -110,4 +110,5 @@ def test_a_broken_checkpoint_fails_as_the_authors_error_in_words(client, auth, t
     run = failed["runs"][0]
     assert run["error_kind"] == "user" and run["attempts"] == 1  # not retried: retrying cannot help
     assert "could not be loaded" in run["error"]
+    assert "loaders.load" in run["log_tail"] and "Error" in run["log_tail"]  # where and why, from the log's end
     assert "world_facts" in failed["error"]
