@@ -1,4 +1,5 @@
 """Child processes of `evalboard up`: started with logs to files, restarted if they die, stopped together."""
+import os
 import signal
 import subprocess
 import time
@@ -13,9 +14,10 @@ class Launcher:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, tuple[list[str], subprocess.Popen, bool]] = {}
 
-    def start(self, name: str, cmd: list[str], restart: bool = True) -> None:
+    def start(self, name: str, cmd: list[str], restart: bool = True, env: dict | None = None) -> None:
         log = open(self.log_dir / f"{name}.log", "ab")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, **env} if env else None)
         self.procs[name] = (cmd, proc, restart)
 
     def wait_http(self, url: str, timeout_s: float) -> None:
