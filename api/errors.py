@@ -1,9 +1,13 @@
 """Domain errors → RFC 9457 problem+json responses. A database outage is a 503, never a 500."""
+from http import HTTPStatus
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import DataError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import (
     AuthError,
@@ -16,6 +20,20 @@ from core.errors import (
     UnsafeArchiveError,
 )
 from core.hub import HubUnreachableError
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: every error this API returns has this shape."""
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+
+
+PROBLEM = {"model": Problem, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+# Documented on every operation, so clients (and schemathesis) know errors are problem+json.
+PROBLEM_RESPONSES: dict = {"4XX": {"description": "The request was refused; `detail` says why.", **PROBLEM},
+                           "5XX": {"description": "A service the API needs is unavailable.", **PROBLEM}}
 
 STATUS = {AuthError: 401, ForbiddenError: 403, NotFoundError: 404, InvalidRequestError: 422,
           UnsafeArchiveError: 422, InvalidCheckpointError: 422, RateLimitedError: 429, HubUnreachableError: 503}
@@ -42,6 +60,12 @@ def install(app: FastAPI) -> None:
                   for e in exc.errors()]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return problem(422, "Invalid request", detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException):
+        # Framework errors (unparseable body, unknown path, wrong method) in the same problem shape.
+        return problem(exc.status_code, HTTPStatus(exc.status_code).phrase, str(exc.detail),
+                       headers=getattr(exc, "headers", None))
 
     @app.exception_handler(DataError)
     async def out_of_range(_: Request, exc: DataError):

@@ -12,7 +12,7 @@ errors.install(app)
 for router in (health.router, suites.router, hardware.router, checkpoints.router, submissions.router,
                submission_actions.router, submission_results.router, runs.router,
                leaderboard.router, models.router, queue.router, admin.router):
-    app.include_router(router, prefix="/api/v1")
+    app.include_router(router, prefix="/api/v1", responses=errors.PROBLEM_RESPONSES)
 # Build the leaderboard's aggregate in the background now, not in the first viewer's request.
 build_at_startup(app)
 # Prometheus scrapes /metrics at the root, as is customary.

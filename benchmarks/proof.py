@@ -177,9 +177,20 @@ def locust(url: str, tags: str, seconds: int, users: int, prefix: Path) -> dict:
             "requests": int(total["Request Count"]), "failures": int(total["Failure Count"])}
 
 
-def load(report: Report, api: Api, work: Path, base: Path, seconds: int, models: int) -> None:
+def seed_board(models: int) -> None:
+    """10,000 models × 30 tasks by COPY with explicit ids, then the id sequences moved past them."""
+    import psycopg
+
     from benchmarks.leaderboard_load import seed
-    seed(os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://"), models, 30)
+    url = os.environ["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    seed(url, models, 30)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in ("user", "api_token", "model", "checkpoint", "score", "sample", "hardware_profile"):
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                         f"coalesce((SELECT max(id) FROM \"{table}\"), 0) + 1, false)")
+
+
+def load(report: Report, api: Api, work: Path, base: Path, seconds: int, models: int) -> None:
     worker = start([PY, "-m", "cli.main", "worker", "--hardware", "cpu"], work / "load-worker.log")
     busy = [api.submit(api.upload_variant(base, work, 900 + i), f"load-{i}", ["world_facts", "arithmetic_mc"])
             for i in range(3)]  # the worker evaluates while the readers read
@@ -263,6 +274,7 @@ def main() -> None:
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="evb-proof-"))
     setup_services(work, "evalboard_proof")
+    seed_board(1000 if args.quick else 10_000)  # first: it writes explicit ids into the empty tables
     from evaluators.language.tiny_models import build_causal_lm
     base = build_causal_lm(work / "tiny")
     slower = build_causal_lm(work / "slower", n_layer=6, n_embd=384, seed=1)

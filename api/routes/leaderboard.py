@@ -20,7 +20,7 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v.strip() for value in values for v in value.split(",") if v.strip()] if values else None
 
 
-@router.get("")
+@router.get("", responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
 def leaderboard(
     session: SessionDep,
     limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0),

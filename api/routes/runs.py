@@ -21,7 +21,8 @@ def read_run(run_id: uuid.UUID, session: SessionDep) -> dict:
     return run.model_dump(mode="json")
 
 
-@router.get("/{run_id}/samples.jsonl", response_class=StreamingResponse)
+@router.get("/{run_id}/samples.jsonl", response_class=StreamingResponse,
+            responses={200: {"content": {"application/x-ndjson": {}}}})
 def run_samples(run_id: uuid.UUID, session: SessionDep) -> StreamingResponse:
     """Per-sample records (input, target, prediction, per-sample metrics), one JSON object a line."""
     if session.get(Run, run_id) is None:

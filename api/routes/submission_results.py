@@ -21,7 +21,8 @@ class ResultFormat(str, Enum):
     model_index = "model-index"
 
 
-@router.get("/{submission_id}/results")
+@router.get("/{submission_id}/results", responses={200: {"content": {
+    "application/json": {}, "text/csv": {}, "application/yaml": {}}}})
 def submission_results(submission_id: uuid.UUID, session: SessionDep, request: Request,
                        format: ResultFormat = ResultFormat.json) -> Response:
     """Finished tasks' metrics as JSON, CSV, lm-eval's results layout, or a model-index block."""

@@ -38,3 +38,13 @@ def test_the_api_process_never_imports_torch():
 def test_an_id_past_the_database_integer_range_is_422_not_500(client):
     response = client.get("/api/v1/models/19986668963414364")
     assert response.status_code == 422 and "out of range" in response.json()["detail"]
+
+
+def test_framework_errors_are_problem_json_too(client, auth):
+    bad_body = client.post("/api/v1/submissions", content=b"{not json", headers={**auth,
+                                                                                 "Content-Type": "application/json"})
+    unknown = client.get("/api/v1/no-such-route")
+    for response, status in ((bad_body, 422), (unknown, 404)):
+        assert response.status_code == status
+        assert response.headers["content-type"] == "application/problem+json"
+        assert {"title", "status", "detail"} <= set(response.json())
