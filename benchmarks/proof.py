@@ -47,14 +47,15 @@ class Report:
         self.sections.append("\n".join(text))
         print(f"== {title}\n" + "\n".join(f"  {k}: {v}" for k, v in rows), flush=True)
 
-    def write(self, path: Path, started: float) -> None:
+    def write(self, path: Path, started: float, quick: bool) -> None:
         cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                    platform.processor())
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True).stdout.strip()
         head = ["# Evalboard proof report", "",
                 f"Written by `benchmarks/proof.py` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} "
-                f"in {time.monotonic() - started:.0f} s, at commit `{commit}`.", "",
+                f"in {time.monotonic() - started:.0f} s, at commit `{commit}`"
+                + (" — a `--quick` run: smaller counts than the issue asks for." if quick else "."), "",
                 f"Machine: {cpu}, {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
                 f"{platform.system()} {platform.release()}, Python {platform.python_version()}.", ""]
         path.write_text("\n".join(head + self.sections))
@@ -263,7 +264,7 @@ def pytest_counts(report: Report, title: str, paths: list[str], repeat: int = 1,
 def script(report: Report, title: str, args: list[str]) -> None:
     out = subprocess.run([PY, *args], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     lines = [line for line in out.stdout.splitlines() if line.strip()]
-    report.add(title, [(f"line {i + 1}", line.replace("|", "/")) for i, line in enumerate(lines[-8:])]
+    report.add(title, [(f"line {i + 1}", line.replace("|", "/")) for i, line in enumerate(lines[-12:])]
                + [("exit code", out.returncode)])
 
 
@@ -305,7 +306,7 @@ def main() -> None:
     script(report, "Performance: service vs lm_eval CLI on language-core", ["benchmarks/language_service_vs_cli.py"])
     script(report, "Performance: submit→start latency and 1→2 worker speed-up",
            ["benchmarks/runners_latency.py", "--submissions", "5" if args.quick else "20"])
-    report.write(ROOT / "benchmarks" / "REPORT.md", started)
+    report.write(ROOT / "benchmarks" / "REPORT.md", started, args.quick)
     print(f"wrote {ROOT / 'benchmarks' / 'REPORT.md'}")
 
 
