@@ -2,6 +2,7 @@
 
 Redis carries only the run id; everything else is read from Postgres by the job.
 """
+import logging
 import uuid
 from functools import lru_cache
 
@@ -11,6 +12,7 @@ from rq import Callback, Queue, Retry
 from core.config import get_settings
 
 JOB_FUNCTION = "runners.jobs.execute_run"
+log = logging.getLogger("evalboard.dispatch")
 
 
 @lru_cache
@@ -59,3 +61,13 @@ def cancel_job(run_id: uuid.UUID | str, connection: Redis | None = None) -> None
             pass
     else:
         job.cancel()
+
+
+def enqueue_committed_runs(run_ids, hardware_class: str) -> None:
+    """Enqueue runs already committed as queued. If Redis is down now, they stay queued in
+    Postgres and the reconciler enqueues them later: nothing is lost, so nothing is raised."""
+    for run_id in run_ids:
+        try:
+            enqueue_run(run_id, hardware_class)
+        except Exception as exc:
+            log.warning("enqueue of run %s deferred to the reconciler: %s", run_id, exc)

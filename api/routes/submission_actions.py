@@ -14,7 +14,7 @@ from core import crud
 from core.errors import NotFoundError
 from core.models import Model, Role, Sample, Score, Status, Submission, User, utcnow
 from core.webhooks import notify_if_ended
-from runners.dispatch import cancel_job, enqueue_run
+from runners.dispatch import cancel_job, enqueue_committed_runs
 
 log = logging.getLogger("evalboard.api")
 router = APIRouter(prefix="/submissions", tags=["submissions"])
@@ -76,9 +76,5 @@ def rerun_submission(submission_id: uuid.UUID, session: SessionDep, user: Curren
     submission.webhook_sent_at = None  # the re-run ends again, and says so again
     session.get(Model, submission.model_id).hidden = False
     session.commit()
-    for run in runs:
-        try:
-            enqueue_run(run.id, submission.hardware_class)
-        except Exception as exc:
-            log.warning("enqueue of run %s deferred to the reconciler: %s", run.id, exc)
+    enqueue_committed_runs([run.id for run in runs], submission.hardware_class)
     return submission_public(session, submission)

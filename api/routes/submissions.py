@@ -1,5 +1,4 @@
 """Submissions: validated in full before anything is written; enqueued after the commit."""
-import logging
 import uuid
 from datetime import datetime, timedelta
 
@@ -25,9 +24,8 @@ from core.models import (
     Submission,
     utcnow,
 )
-from runners.dispatch import enqueue_run
+from runners.dispatch import enqueue_committed_runs
 
-log = logging.getLogger("evalboard.api")
 router = APIRouter(prefix="/submissions", tags=["submissions"])
 
 
@@ -158,12 +156,7 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
                                               webhook_url=str(body.webhook_url) if body.webhook_url else None,
                                               webhook_secret=body.webhook_secret)
     session.commit()
-    # After the commit: if Redis is down now, the runs stay queued in Postgres and the reconciler enqueues them.
-    for run in runs:
-        try:
-            enqueue_run(run.id, body.hardware_class)
-        except Exception as exc:
-            log.warning("enqueue of run %s deferred to the reconciler: %s", run.id, exc)
+    enqueue_committed_runs([run.id for run in runs], body.hardware_class)
     public = submission_public(session, submission)
     if not live_workers:
         public.warnings.append(f"no {body.hardware_class} worker has been seen in the last minutes: the runs wait "
