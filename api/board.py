@@ -2,8 +2,11 @@
 
 Aggregating 10,000 models × 30 tasks with bootstrap intervals takes a second or two; filtering the
 result takes milliseconds. So the aggregate is cached in-process, keyed by a signature of the data
-it depends on (finished runs, and the models' visible attributes), which costs one cheap query per
-request. Every API worker process keeps its own copy.
+it depends on (finished runs, and the models' visible attributes). Even that query costs more than
+serving a cached page (an md5 over every model row), so it runs at most once per SIGNATURE_TTL_S:
+results that workers (other processes) finish reach the board within that second, and every commit
+made in this process (an admin flagging a model, a submission, a test seeding data) invalidates the
+signature at once. Every API worker process keeps its own copy.
 """
 import logging
 import shlex
@@ -14,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel import Session
 
 from core.aggregate import ModelRow, TaskScore, rank
@@ -137,8 +140,11 @@ def load_board(session: Session) -> Board:
     return Board(signature=(), rows=list(rows.values()), efficiency=efficiency)
 
 
-# The board being served, and the rebuild in flight (signature, future), if any.
-_state: dict = {"board": None, "pending": None}
+# The board being served, the rebuild in flight (signature, future), if any, the last signature read
+# with when it was read (time.monotonic()), and a count of invalidations.
+_state: dict = {"board": None, "pending": None, "signature": None, "signature_at": float("-inf"),
+                "invalidations": 0}
+SIGNATURE_TTL_S = 1.0
 _lock = threading.Lock()
 _builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="board-build")
 # A board that built in under FAST_BUILD_S is rebuilt while the request waits, so small boards are
@@ -148,7 +154,27 @@ FAST_BUILD_S = 1.0
 
 
 def _signature(session: Session) -> tuple:
-    return tuple(session.connection().execute(SIGNATURE_SQL).one())
+    with _lock:
+        if time.monotonic() - _state["signature_at"] < SIGNATURE_TTL_S:
+            return _state["signature"]
+        invalidations, read_at = _state["invalidations"], time.monotonic()
+    signature = tuple(session.connection().execute(SIGNATURE_SQL).one())
+    with _lock:
+        if _state["invalidations"] == invalidations:  # a commit during the read may not be in it
+            _state["signature"], _state["signature_at"] = signature, read_at
+    return signature
+
+
+def invalidate_signature(*_args) -> None:
+    """The next request reads the signature again (called after every commit in this process)."""
+    with _lock:
+        _state["signature_at"] = float("-inf")
+        _state["invalidations"] += 1
+
+
+# Any commit in this process may have changed what the board shows: the session is the one place
+# all of the API's writes (and the tests' seeding) go through.
+event.listen(Session, "after_commit", invalidate_signature)
 
 
 def _build(signature: tuple) -> Board:

@@ -198,3 +198,23 @@ def test_a_model_measured_for_efficiency_only_still_has_its_points(client):
     seed_scored_model("only-fast", {}, efficiency={"tokens_per_s": 1200.0})
     body = client.get(f"{BOARD}/efficiency", params={"metric": "tokens_per_s"}).json()
     assert [(p["model"], p["value"], p["overall"]) for p in body["points"]] == [("only-fast", 1200.0, None)]
+
+
+def test_a_result_finished_elsewhere_reaches_the_board_within_the_signature_ttl(client):
+    # Workers write from other processes, so no commit here tells the board; the signature is
+    # re-read at most once per SIGNATURE_TTL_S, and the new result shows after that.
+    import time
+
+    import psycopg
+
+    from api.board import SIGNATURE_TTL_S
+    from tests.conftest import DATABASE_URL
+
+    seed_scored_model("first", {"world_facts": 0.5})
+    assert names(client.get(BOARD)) == ["first"]
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:  # as another process would
+        conn.execute("UPDATE model SET name = 'renamed'")
+    deadline = time.monotonic() + SIGNATURE_TTL_S + 5
+    while names(client.get(BOARD)) != ["renamed"]:
+        assert time.monotonic() < deadline, "the board never saw the change"
+        time.sleep(0.1)
