@@ -152,6 +152,52 @@ def _free_form(rng: random.Random, make: Callable[[random.Random, str], tuple[st
     return train, test
 
 
+OBJECTS = ["hat", "boat", "kite", "cup", "coat", "lamp", "bag", "drum"]
+
+
+@register("reading_comprehension", "1.0", "Short generated passages about three people (where each went, what "
+          "each has and its colour), then a 4-way multiple-choice question about one of them. The wrong "
+          "choices include what the passage says of the other people, so the answer must be read from the "
+          "passage; people in train and test come from disjoint name pools.", default_seed=5791)
+def reading_comprehension(seed: int) -> tuple[list[dict], list[dict]]:
+    rng = random.Random(seed)
+    questions = {"place": (PLACES, "Where did {n} go?"), "object": (OBJECTS, "What does {n} have?"),
+                 "colour": (COLOURS, "What colour is {n}'s {o}?")}
+
+    def item(names: list[str]) -> tuple[str, str, str, list[str], str]:
+        people = rng.sample(names, 3)
+        facts = {n: {"place": p, "object": o, "colour": c} for n, p, o, c in
+                 zip(people, rng.sample(PLACES, 3), rng.sample(OBJECTS, 3), rng.sample(COLOURS, 3))}
+        sentences = [s for n, f in facts.items()
+                     for s in (f"{n} went to {f['place']}.", f"{n} has a {f['colour']} {f['object']}.")]
+        rng.shuffle(sentences)
+        who, attribute = rng.choice(people), rng.choice(sorted(questions))
+        pool, template = questions[attribute]
+        answer = facts[who][attribute]
+        # Distractors: the other people's values first (the passage mentions them), then the pool.
+        in_passage = [facts[n][attribute] for n in people if n != who]
+        others = in_passage + rng.sample([v for v in pool if v != answer and v not in in_passage], 1)
+        return (" ".join(sentences), template.format(n=who, o=facts[who]["object"]), answer, others,
+                f"{who}-{attribute}")
+
+    train_names, test_names = _people(rng, "train", 60), _people(rng, "test", 60)
+    train = []
+    for _ in range(1500):
+        passage, question, answer, _, _ = item(train_names)
+        train.append({"text": f"Passage: {passage}\nQuestion: {question}\nAnswer: {answer}"})
+    test, seen = [], set()
+    while len(test) < 240:
+        passage, question, answer, others, key = item(test_names)
+        if (passage, question) in seen:
+            continue
+        seen.add((passage, question))
+        choices = [answer] + others
+        rng.shuffle(choices)
+        test.append({"id": f"q{len(test)}-{key}", "passage": passage, "question": question,
+                     "choices": choices, "gold": choices.index(answer)})
+    return train, test
+
+
 @register("weekday_reasoning", "1.0", "Date reasoning: which weekday is k days before or after a named day. "
           "Train shows the days counted one by one; scored by exact match of the weekday extracted "
           "after 'So'.", default_seed=2468)

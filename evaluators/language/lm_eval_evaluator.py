@@ -10,6 +10,7 @@ An optional `fresh_draw_seed` also scores a fresh test draw of a bundled set (it
 run with another seed): the published-minus-fresh gap is a contamination signal.
 """
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -32,6 +33,23 @@ from evaluators.base import (
 from evaluators.loaders import LoadedCausalLM
 
 
+class _TaskYamlLoader(yaml.SafeLoader):
+    """Safe YAML plus lm-eval's `!function module.name`, resolved by import (never eval'd)."""
+
+
+def _import_function(loader: yaml.SafeLoader, node: yaml.Node):
+    module, _, name = loader.construct_scalar(node).rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+_TaskYamlLoader.add_constructor("!function", _import_function)
+
+
+def load_task_yaml(path: Path) -> dict:
+    """A bundled task YAML as lm-eval reads it: `!function` tags become the functions they name."""
+    return yaml.load(path.read_text(), Loader=_TaskYamlLoader)  # noqa: S506 — a SafeLoader subclass
+
+
 def resolve_task_config(args: dict, data_dir: Path | None = None) -> tuple[dict | str, dict | None]:
     """What to hand lm-eval for this task, and the bundled set's manifest (None for a named lm-eval task).
 
@@ -42,7 +60,7 @@ def resolve_task_config(args: dict, data_dir: Path | None = None) -> tuple[dict 
     if "lm_eval_task" in args:
         return args["lm_eval_task"], None
     datasets_dir = get_settings().datasets_dir
-    config = yaml.safe_load((datasets_dir / "lm_eval_tasks" / args["task_yaml"]).read_text())
+    config = load_task_yaml(datasets_dir / "lm_eval_tasks" / args["task_yaml"])
     data_dir = data_dir or datasets_dir / args["dataset"]
     manifest = json.loads((data_dir / "manifest.json").read_text())
     files = config["dataset_kwargs"]["data_files"]
@@ -58,9 +76,16 @@ def resolve_task_config(args: dict, data_dir: Path | None = None) -> tuple[dict 
     return config, manifest
 
 
+def _portable(value: Any) -> str:
+    # A function (a `!function` metric) by its import path: its repr carries a memory address.
+    if callable(value):
+        return f"{value.__module__}.{value.__qualname__}"
+    return str(value)
+
+
 def config_hash(config: dict) -> str:
     """Hash of the task config with machine-specific paths reduced to file names."""
-    portable = json.loads(json.dumps(config, default=str))
+    portable = json.loads(json.dumps(config, default=_portable))
     files = portable.get("dataset_kwargs", {}).get("data_files")
     if files:
         portable["dataset_kwargs"]["data_files"] = {k: Path(v).name for k, v in files.items()}
