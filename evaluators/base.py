@@ -26,6 +26,10 @@ class EvalSpec:
     """Precision the model was loaded in."""
     primary_metric: str | None = None
     """The metric that enters the aggregates."""
+    hardware: dict | None = None
+    """The worker's hardware profile as it measured it at start (device_name, versions, measured
+    GEMM TFLOPS per dtype), passed by the runner: efficiency evaluators take their measured peak
+    from it. None outside a worker."""
 
 
 @dataclass

@@ -15,6 +15,7 @@ EVALUATORS: dict[str, str] = {
     "clip-winoground": "evaluators.multimodal.clip_evaluators:Compositionality",
     "efficiency-inference": "evaluators.efficiency.inference:EfficiencyInferenceEvaluator",
     "efficiency-training": "evaluators.efficiency.training:EfficiencyTrainingEvaluator",
+    "efficiency-clip": "evaluators.efficiency.clip_inference:EfficiencyClipEvaluator",
 }
 
 _instances: dict[str, Evaluator] = {}

@@ -29,6 +29,11 @@ def _best_of(fn, repeats: int) -> float:
     return best
 
 
+def gemm_size(device: str) -> int:
+    """The GEMM side that reaches a device's peak: a 512² product is launch overhead on a GPU."""
+    return 4096 if device.startswith("cuda") else 512
+
+
 def measure_gemm_tflops(torch, device: str, dtype, n: int = 512, repeats: int = 5) -> float:
     a = torch.randn(n, n, device=device, dtype=torch.float32).to(dtype)
     b = torch.randn(n, n, device=device, dtype=torch.float32).to(dtype)
@@ -66,7 +71,9 @@ def measure_profile(device: str = "cpu") -> dict:
         name, count, memory = _cpu_name(), 1, psutil.virtual_memory().total
         dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
         runtime = {"threads": torch.get_num_threads(), "cpus": os.cpu_count()}
-    measured = {f"gemm_tflops_{k}": round(measure_gemm_tflops(torch, device, v), 4) for k, v in dtypes.items()}
+    n = gemm_size(device)
+    measured = {f"gemm_tflops_{k}": round(measure_gemm_tflops(torch, device, v, n=n), 4) for k, v in dtypes.items()}
+    measured["gemm_n"] = n
     measured["copy_bandwidth_gbs"] = round(measure_copy_gbs(torch, device), 2)
     versions = {"torch": torch.__version__, "python": platform.python_version(), **runtime}
     for package in ("transformers", "lm_eval", "open_clip_torch"):

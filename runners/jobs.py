@@ -20,7 +20,17 @@ from core.catalog import get_suite
 from core.config import get_settings
 from core.crud import refresh_submission_status
 from core.db import session_scope
-from core.models import Checkpoint, ErrorKind, Run, Sample, Score, Status, Submission, utcnow
+from core.models import (
+    Checkpoint,
+    ErrorKind,
+    HardwareProfile,
+    Run,
+    Sample,
+    Score,
+    Status,
+    Submission,
+    utcnow,
+)
 from core.webhooks import notify_if_ended
 from evaluators.base import EvalOutcome, EvalSpec
 from evaluators.registry import get_evaluator
@@ -85,9 +95,24 @@ def _start(run_id: uuid.UUID) -> dict | None:
         run.attempts += 1
         run.started_at = run.heartbeat_at = utcnow()
         refresh_submission_status(session=s, submission_id=submission.id)
+        # The worker's measured profile travels with the spec: efficiency evaluators divide MFU by its peak.
+        profile = s.get(HardwareProfile, _profile_id()) if _profile_id() else None
         return {"task": run.task, "suite": submission.suite, "precision": submission.precision.value,
                 "family": checkpoint.family.value, "path": checkpoint.storage_uri, "sha256": checkpoint.sha256,
-                "hardware_class": submission.hardware_class, "submission_id": submission.id}
+                "hardware_class": submission.hardware_class, "submission_id": submission.id,
+                "hardware": _profile_for_evaluators(profile)}
+
+
+def _profile_id() -> int | None:
+    return int(os.environ.get("EVALBOARD_HARDWARE_PROFILE_ID", "0")) or None
+
+
+def _profile_for_evaluators(profile: HardwareProfile | None) -> dict | None:
+    """What an evaluator may use of the worker's profile (its measured peaks), as plain data."""
+    if profile is None:
+        return None
+    return {"id": profile.id, "device_name": profile.device_name, "versions": dict(profile.versions),
+            "measured": dict(profile.measured)}
 
 
 def _finish(run_id: uuid.UUID, outcome: EvalOutcome | None, provenance: dict, *, error: str | None = None,
@@ -122,14 +147,14 @@ def execute_run(run_id: str) -> str:
         return "skipped"
     task = get_suite(claim["suite"]).task(claim["task"])
     spec = EvalSpec(task=task.name, evaluator=task.evaluator, args=task.args, seed=0,
-                    precision=claim["precision"], primary_metric=task.primary_metric)
+                    precision=claim["precision"], primary_metric=task.primary_metric, hardware=claim["hardware"])
     evaluator = get_evaluator(task.evaluator)
     provenance = {
         "checkpoint_sha256": claim["sha256"], "suite": claim["suite"], "task": task.name,
         "task_spec_hash": task.config_hash(), "evaluator": {"name": evaluator.name, "version": evaluator.version},
         "spec": {"args": spec.args, "seed": spec.seed, "precision": spec.precision},
         "hardware_class": claim["hardware_class"], "worker": worker_name(),
-        "hardware_profile_id": int(os.environ.get("EVALBOARD_HARDWARE_PROFILE_ID", "0")) or None,
+        "hardware_profile_id": _profile_id(),
         "python": version("evalboard"),
     }
     heartbeat = _Heartbeat(rid)

@@ -10,6 +10,8 @@ grid, stated in the provenance as `reference`:
 - interactive (first batch size, first prompt length): latency_p50/p90/p99_ms, ttft_ms, tpot_ms;
 - batched (last batch size, last prompt length): tokens_per_s (generated tokens/s, the primary),
   prefill_tokens_per_s and the MFU of the prefill (the compute-bound phase).
+MFU divides by the measured GEMM peak (the worker's hardware profile where it applies, else one
+timed here: runtime.peaks, which provenance["efficiency"]["peak"] records) and by the nominal one.
 Every grid point's full summary (median, min, max, percentiles, stderr) is in provenance["grid"].
 """
 import inspect
@@ -119,7 +121,7 @@ class EfficiencyInferenceEvaluator(Evaluator):
         grid, started = [], time.perf_counter()
         with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
                 rt.track_peak_memory(device, torch) as memory, kernels:
-            peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"])
+            peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"], spec.hardware)
             energy.start()
             for i, (batch, length) in enumerate(points):
                 progress(f"b{batch} l{length}", i / len(points))

@@ -151,16 +151,63 @@ def device_name(device: str, torch) -> str:
     return _cpu_name()
 
 
-def peaks(device: str, precision: str, torch, gemm_n: int | None = None) -> dict:
-    """The peak FLOP/s MFU is measured against: a GEMM timed here, now, on the evaluator's device
-    and dtype (the same method as the worker's hardware profile), and the table's nominal peak."""
-    from runners.hardware import measure_gemm_tflops
-    n = gemm_n or (4096 if is_cuda(device) else 512)  # small GEMMs never reach a GPU's peak
+def profile_peak(profile: dict | None, *, device_name: str, dtype_key: str, cuda: bool,
+                 threads: int) -> tuple[float | None, str]:
+    """The worker's own measured GEMM peak for this dtype, with why it applies or not.
+
+    The worker measures its hardware profile once at start (runners/hardware.py), by the same
+    method as `peaks`. It stands for this run only on the same device, and on a CPU only at the
+    same thread count: a GEMM on all cores is no peak for a run pinned to one."""
+    if not profile:
+        return None, "no worker hardware profile was passed"
+    if profile.get("device_name") != device_name:
+        return None, f"the worker profile is of {profile.get('device_name')!r}, not of this device"
+    profile_threads = (profile.get("versions") or {}).get("threads")
+    if not cuda and profile_threads != threads:
+        return None, f"the worker profile measured with {profile_threads} threads, this run uses {threads}"
+    value = (profile.get("measured") or {}).get(f"gemm_tflops_{dtype_key}")
+    if not value or value <= 0:
+        return None, f"the worker profile has no {dtype_key} GEMM figure"
+    return float(value), "the worker's hardware profile, measured at its start"
+
+
+def peaks(device: str, precision: str, torch, gemm_n: int | None = None, profile: dict | None = None) -> dict:
+    """The peaks MFU is measured against: the measured one — the worker's hardware profile where it
+    applies (see profile_peak), else a GEMM timed here, now, on the evaluator's device, dtype and
+    threads by the same method — and the table's nominal peak. `measured_source` says which."""
+    from runners.hardware import gemm_size, measure_gemm_tflops
+    name, key, cuda = device_name(device, torch), DTYPE_KEYS.get(precision, precision), is_cuda(device)
+    from_profile, why = profile_peak(profile, device_name=name, dtype_key=key, cuda=cuda,
+                                     threads=torch.get_num_threads())
+    out = {"device_name": name, "dtype": key,
+           "nominal_tflops": nominal_peak_tflops(name, precision) if cuda else None}
+    if from_profile is not None:
+        return {**out, "measured_tflops": from_profile, "measured_source": "worker_profile",
+                "profile_id": profile.get("id"), "gemm_n": (profile.get("measured") or {}).get("gemm_n"),
+                "why": why}
+    n = gemm_n or gemm_size(device)
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
-    name = device_name(device, torch)
-    return {"device_name": name, "dtype": DTYPE_KEYS.get(precision, precision), "gemm_n": n,
-            "measured_tflops": round(measure_gemm_tflops(torch, device, dtype, n=n), 4),
-            "nominal_tflops": nominal_peak_tflops(name, precision) if is_cuda(device) else None}
+    return {**out, "measured_tflops": round(measure_gemm_tflops(torch, device, dtype, n=n), 4),
+            "measured_source": "evaluator_gemm", "gemm_n": n, "why": why}
+
+
+def count_flops(torch, fn) -> int:
+    """FLOPs of one call, counted by torch's FlopCounterMode (matmuls, convolutions, attention).
+
+    The fused paths it cannot see are switched off while counting: nn.MultiheadAttention's
+    inference fast path and the fused CPU SDPA kernels would otherwise drop the attention out of
+    the count. The math is the same, so the count is that of the timed (fused) calls."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with torch.inference_mode(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+            fn()
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+    return int(counter.get_total_flops())
 
 
 def maybe_flag_gems(enabled: bool, device: str):

@@ -14,7 +14,8 @@ FlagPerf names, as measured here:
 - throughput_pure_compute_samples_per_s: samples / the summed time of forward + backward +
   optimiser step, warm-up steps left out (the steady-state compute alone).
 train_tokens_per_s (the primary) is the pure-compute figure in tokens; train_mfu is
-6 · params · train_tokens_per_s over the measured GEMM peak (train_mfu_nominal: over the table's).
+6 · params · train_tokens_per_s over the measured GEMM peak — the worker's hardware profile where it
+applies, else one timed here (runtime.peaks) — and train_mfu_nominal over the table's.
 The loss check evaluates a fixed held-out batch before and after training; train_loss_first /
 train_loss_last are the first and last training steps' losses.
 
@@ -78,7 +79,7 @@ class EfficiencyTrainingEvaluator(Evaluator):
         eval_s = 0.0
         with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
                 rt.track_peak_memory(device, torch) as memory:
-            peak = rt.peaks(device, precision, torch, cfg["peak_gemm_n"])
+            peak = rt.peaks(device, precision, torch, cfg["peak_gemm_n"], spec.hardware)
             blocks = token_blocks(model.tokenizer, train_texts(cfg["datasets"]), seq_len, torch)
             order = list(range(len(blocks)))
             rng.shuffle(order)

@@ -1,4 +1,4 @@
-"""Score against efficiency (tokens/s, latency, memory) per hardware class, with the Pareto front."""
+"""Score against efficiency (tokens/s, images/s, latency, memory) per hardware class, with the Pareto front."""
 import pandas as pd
 import streamlit as st
 
@@ -13,8 +13,8 @@ st.caption("Each point is a model on one hardware class: its overall score (norm
 
 metrics = fetch(api.efficiency, "efficiency data")["metrics"]
 if not metrics:
-    st.info("No efficiency measurements yet. They appear here once efficiency runs (throughput in tokens/s, "
-            "latency, peak memory) have finished for scored models; until then there is nothing to plot.")
+    st.info("No efficiency measurements yet. They appear here once efficiency runs (throughput in tokens/s or "
+            "images/s, latency, peak memory) have finished for scored models; until then there is nothing to plot.")
     st.stop()
 
 metric = st.selectbox("Efficiency metric", metrics)

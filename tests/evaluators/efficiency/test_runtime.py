@@ -106,3 +106,44 @@ def test_cpu_peaks_are_measured_and_have_no_nominal_value():
     import torch
     peak = rt.peaks("cpu", "float32", torch, gemm_n=128)
     assert peak["measured_tflops"] > 0 and peak["nominal_tflops"] is None and peak["dtype"] == "fp32"
+
+
+PROFILE = {"id": 3, "device_name": "AMD EPYC", "versions": {"threads": 4},
+           "measured": {"gemm_tflops_fp32": 0.8, "gemm_tflops_bf16": 0.3, "gemm_n": 512}}
+
+
+@pytest.mark.parametrize("profile, kwargs, expected, why", [
+    (PROFILE, {}, 0.8, "worker's hardware profile"),
+    (PROFILE, {"dtype_key": "bf16"}, 0.3, "worker's hardware profile"),
+    (None, {}, None, "no worker hardware profile"),
+    (PROFILE, {"device_name": "Intel Xeon"}, None, "not of this device"),
+    (PROFILE, {"threads": 1}, None, "measured with 4 threads, this run uses 1"),
+    (PROFILE, {"dtype_key": "fp16"}, None, "no fp16 GEMM figure"),
+    # On a GPU the thread count is no part of the peak.
+    ({**PROFILE, "device_name": "NVIDIA H200", "versions": {"cuda": "13.0"}},
+     {"device_name": "NVIDIA H200", "cuda": True, "threads": 1}, 0.8, "worker's hardware profile"),
+])
+def test_the_workers_profile_peak_applies_only_to_the_same_device_threads_and_dtype(profile, kwargs, expected, why):
+    args = {"device_name": "AMD EPYC", "dtype_key": "fp32", "cuda": False, "threads": 4, **kwargs}
+    value, reason = rt.profile_peak(profile, **args)
+    assert value == expected and why in reason
+
+
+def test_peaks_take_the_profile_figure_and_say_so():
+    import torch
+    name = rt.device_name("cpu", torch)
+    profile = {**PROFILE, "device_name": name, "versions": {"threads": torch.get_num_threads()}}
+    peak = rt.peaks("cpu", "float32", torch, profile=profile)
+    assert (peak["measured_tflops"], peak["measured_source"], peak["profile_id"]) == (0.8, "worker_profile", 3)
+    peak = rt.peaks("cpu", "float16", torch, gemm_n=64, profile=profile)  # no fp16 figure: timed here
+    assert peak["measured_source"] == "evaluator_gemm" and peak["gemm_n"] == 64 and peak["measured_tflops"] > 0
+
+
+def test_flops_count_attention_through_the_fused_paths_and_restore_them():
+    import torch
+    attention = torch.nn.MultiheadAttention(16, 2, batch_first=True).eval()
+    x = torch.randn(1, 10, 16)
+    flops = rt.count_flops(torch, lambda: attention(x, x, x, need_weights=False))
+    # QKV and output projections (4 · 16² per token) and scores + weighted sum (2 · 10² · 16), 2 FLOPs a MAC.
+    assert flops == 2 * (10 * 4 * 16 * 16 + 2 * 10 * 10 * 16)
+    assert torch.backends.mha.get_fastpath_enabled()

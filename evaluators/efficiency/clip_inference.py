@@ -1,0 +1,166 @@
+"""`efficiency-clip`: image and text encoding throughput, latency, memory and MFU of an open_clip model.
+
+For every batch size of the grid, on seeded synthetic inputs:
+- images: random RGB images at the vision tower's input size, put through the model's own
+  preprocess and moved to the device once, before timing (that is the data pipeline, not the
+  model), then `encode_image`;
+- texts: seeded word sequences through the model's own tokenizer (padded to its context length,
+  as every open_clip text batch is, so what they say does not change the cost), then `encode_text`.
+Each is run `warmup` times untimed, then `trials` times timed (CUDA events on GPU, perf_counter on
+CPU), with the same instruments as the causal-LM evaluators (runtime.py).
+
+Headline metrics come from two points of the grid, stated in the provenance as `reference`:
+- batched (largest batch): images_per_s (the primary), texts_per_s and the MFU of image encoding;
+- interactive (smallest batch, 1 in the shipped suites): image_/text_latency_p50/p90/p99_ms.
+The latency names carry an `image_`/`text_` prefix because the board keys efficiency figures by
+metric name, and there `latency_p50_ms` is a causal LM's prefill. FLOPs per image and per text are
+counted by torch's FlopCounterMode on one input (runtime.count_flops), omitted when it sees none.
+Every grid point's full summary (median, min, max, percentiles, stderr) is in provenance["grid"].
+"""
+import random
+import time
+
+from evaluators.base import EvalOutcome, EvalSpec, Evaluator, MetricValue, ProgressFn
+from evaluators.efficiency import metrics as m
+from evaluators.efficiency import runtime as rt
+
+DEFAULTS = {"batch_sizes": [1, 8, 32], "warmup": 2, "trials": 5, "threads": None, "flag_gems": False,
+            "peak_gemm_n": None}
+# Caption-like words; any would do, since the tokenizer pads every text to the context length.
+WORDS = ("a", "photo", "of", "the", "red", "blue", "green", "small", "large", "circle", "square", "triangle",
+         "on", "left", "right", "above", "below", "next", "to", "dog", "cat", "car", "tree", "house")
+
+
+def _config(spec: EvalSpec) -> dict:
+    unknown = set(spec.args) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown efficiency-clip args: {', '.join(sorted(unknown))}; known: "
+                         f"{', '.join(sorted(DEFAULTS))}")
+    cfg = {**DEFAULTS, **spec.args}
+    sizes = cfg["batch_sizes"]
+    if cfg["trials"] < 1 or cfg["warmup"] < 0 or not sizes or any(int(b) != b or b < 1 for b in sizes):
+        raise ValueError("efficiency-clip needs trials ≥ 1, warmup ≥ 0 and a non-empty list of batch sizes ≥ 1")
+    return cfg
+
+
+def _image_size(model) -> tuple[int, int]:
+    size = getattr(model.visual, "image_size", 224)  # open_clip towers (ViT, timm, ModifiedResNet) carry it
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
+def synthetic_images(torch, preprocess, size: tuple[int, int], count: int, seed: int):
+    """`count` seeded random RGB images of the tower's size, as the model's preprocess yields them."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (count, size[0], size[1], 3), dtype=np.uint8)
+    return torch.stack([preprocess(Image.fromarray(p)) for p in pixels])
+
+
+def synthetic_texts(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12))) for _ in range(count)]
+
+
+def _timed(timer, fn, warmup: int, trials: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    return [timer.time(fn)[1] for _ in range(trials)]
+
+
+def measure_batch(torch, model, images, tokens, batch: int, cfg: dict, timer) -> dict:
+    """One grid point: encode_image and encode_text latencies and rates over the trials."""
+    x, t = images[:batch], tokens[:batch]
+    with torch.inference_mode():
+        image_s = _timed(timer, lambda: model.encode_image(x), cfg["warmup"], cfg["trials"])
+        text_s = _timed(timer, lambda: model.encode_text(t), cfg["warmup"], cfg["trials"])
+    return {"batch": batch, "image_latency_s": m.summarize(image_s), "text_latency_s": m.summarize(text_s),
+            "images_per_s": m.summarize([m.rate(batch, s) for s in image_s]),
+            "texts_per_s": m.summarize([m.rate(batch, s) for s in text_s])}
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
+
+
+class EfficiencyClipEvaluator(Evaluator):
+    name = "efficiency-clip"
+    version = "1"
+    family = "clip"
+
+    def evaluate(self, model, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
+        import torch
+
+        cfg = _config(spec)
+        clip, device = model.model, model.device
+        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[model.dtype]
+        sizes, largest = cfg["batch_sizes"], max(cfg["batch_sizes"])
+        torch.manual_seed(spec.seed)
+        size = _image_size(clip)
+        images = synthetic_images(torch, model.preprocess, size, largest, spec.seed).to(device, dtype)
+        tokens = model.tokenizer(synthetic_texts(largest, spec.seed)).to(device)
+        params = sum(p.numel() for p in clip.parameters())
+        image_params = sum(p.numel() for p in clip.visual.parameters())
+        # Counted before the memory block: the counting pass is no part of the measured footprint.
+        flops_image = rt.count_flops(torch, lambda: clip.encode_image(images[:1])) or None
+        flops_text = rt.count_flops(torch, lambda: clip.encode_text(tokens[:1])) or None
+        timer = rt.timer_for(device, torch)
+        kernels, kernel_label = rt.maybe_flag_gems(cfg["flag_gems"], device)
+        grid, started = [], time.perf_counter()
+        with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
+                rt.track_peak_memory(device, torch) as memory, kernels:
+            peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"], spec.hardware)
+            for i, batch in enumerate(sizes):
+                progress(f"b{batch}", i / len(sizes))
+                grid.append(measure_batch(torch, clip, images, tokens, batch, cfg, timer))
+            rt.synchronize(device, torch)
+        progress("done", 1.0)
+        interactive = min(grid, key=lambda p: p["batch"])
+        batched = max(grid, key=lambda p: p["batch"])
+        trials = cfg["trials"]
+
+        def metric(name, value, unit, *, hib=True, stderr=None, n=trials):
+            return MetricValue(name=name, value=float(value), stderr=stderr, n=n, higher_is_better=hib,
+                               primary=spec.primary_metric == name, unit=unit)
+
+        out = [metric("images_per_s", batched["images_per_s"]["median"], "images/s",
+                      stderr=batched["images_per_s"]["stderr"]),
+               metric("texts_per_s", batched["texts_per_s"]["median"], "texts/s",
+                      stderr=batched["texts_per_s"]["stderr"])]
+        for side in ("image", "text"):
+            lat = interactive[f"{side}_latency_s"]
+            out += [metric(f"{side}_latency_p50_ms", _ms(lat["p50"]), "ms", hib=False, stderr=_ms(lat["stderr"])),
+                    metric(f"{side}_latency_p90_ms", _ms(lat["p90"]), "ms", hib=False),
+                    metric(f"{side}_latency_p99_ms", _ms(lat["p99"]), "ms", hib=False)]
+        out += [metric("peak_memory_bytes", memory[0].peak_bytes, "bytes", hib=False, n=1),
+                metric("params", params, "params", hib=False, n=1)]
+        mfu = {}
+        for side, flops, unit in (("image", flops_image, "FLOP/image"), ("text", flops_text, "FLOP/text")):
+            if flops is None:
+                continue
+            out.append(metric(f"flops_per_{side}", flops, unit, hib=False, n=1))
+            achieved = flops * batched[f"{side}s_per_s"]["median"]
+            mfu[side] = {"measured": m.mfu(achieved, peak["measured_tflops"]),
+                         "nominal": m.mfu(achieved, peak["nominal_tflops"])}
+        # MFU of image encoding at the largest batch; the text side's is in the provenance.
+        for name, key in (("mfu", "measured"), ("mfu_nominal", "nominal")):
+            if mfu.get("image", {}).get(key) is not None:
+                out.append(metric(name, mfu["image"][key], "fraction"))
+        provenance = {
+            "efficiency": {
+                "device": device, "device_name": peak["device_name"], "dtype": model.dtype,
+                "threads": threads if not rt.is_cuda(device) else None, "timer": timer.kind,
+                "kernels": kernel_label, "batch_sizes": sizes, "warmup": cfg["warmup"], "trials": trials,
+                "image_size": list(size), "context_length": int(tokens.shape[1]),
+                "reference": {"interactive": interactive["batch"], "batched": batched["batch"]},
+                "peak": peak, "memory": {"method": memory[0].method, **memory[0].extra},
+                "params": {"total": params, "image": image_params, "text_and_rest": params - image_params},
+                "flops": {"method": "torch.utils.flop_counter.FlopCounterMode, one input, fused attention off",
+                          "per_image": flops_image, "per_text": flops_text, "mfu_at_largest_batch": mfu},
+                "wall_s": round(time.perf_counter() - started, 3),
+                "grid": grid,
+            },
+            "batch_size": sizes,
+        }
+        return EvalOutcome(metrics=out, samples=[], provenance=provenance)
