@@ -1,5 +1,6 @@
 """GPU check of the efficiency evaluators: the efficiency-gpu suite's tasks on cuda:0 with the tiny
-demo model (built here, nothing downloaded), figures printed with units, plus the CUDA-only
+demo model and the efficiency-clip-gpu suite with a tiny CLIP (both built here, nothing downloaded),
+figures printed with units, plus the CUDA-only
 figures (mfu_nominal, energy_per_token_j where pynvml imports) asserted present/sane.
 
     .venv/bin/python benchmarks/efficiency_gpu_check.py [--device cuda:0] [--precision bfloat16]
@@ -29,16 +30,20 @@ def main() -> int:
     from core.catalog import get_suite
     from evaluators.base import EvalSpec
     from evaluators.language.tiny_models import build_causal_lm
-    from evaluators.loaders import load_causal_lm
+    from evaluators.loaders import load_causal_lm, load_clip
+    from evaluators.multimodal.tiny_clip import build_clip
     from evaluators.registry import get_evaluator
-    model_dir = build_causal_lm(Path(tempfile.mkdtemp()) / "tiny", seed=0)
-    lm = load_causal_lm(model_dir, precision=args.precision, device=args.device)
+    tmp = Path(tempfile.mkdtemp())
+    lm = load_causal_lm(build_causal_lm(tmp / "tiny", seed=0), precision=args.precision, device=args.device)
+    clip = load_clip(build_clip(tmp / "tiny-clip", seed=0), precision=args.precision, device=args.device)
     problems = []
-    for task in get_suite("efficiency-gpu").tasks:
+    runs = [(task, lm) for task in get_suite("efficiency-gpu").tasks]
+    runs += [(task, clip) for task in get_suite("efficiency-clip-gpu").tasks]
+    for task, model in runs:
         spec = EvalSpec(task=task.name, evaluator=task.evaluator, args=task.args, precision=args.precision,
                         primary_metric=task.primary_metric)
         started = time.perf_counter()
-        outcome = get_evaluator(task.evaluator).evaluate(lm, spec, lambda s, f: None)
+        outcome = get_evaluator(task.evaluator).evaluate(model, spec, lambda s, f: None)
         eff = outcome.provenance["efficiency"]
         print(f"== {task.name} ({time.perf_counter() - started:.1f} s) on {eff['device_name']}, {eff['dtype']}, "
               f"timer {eff['timer']}, peak {json.dumps(eff['peak'])}, memory {eff['memory']['method']}")
