@@ -2,20 +2,21 @@
 
 - zero-shot classification: acc1, acc5, mean per-class recall; class prompts per language
   from the set's templates, averaged per class as in CLIP's prompt ensembling.
-- image↔text retrieval: IR@1/5/10 (a caption finds its image), TR@1/5/10 (an image finds its
-  caption) and their mean, MR.
+- image↔text retrieval: IR@1/5/10 (a caption finds its image, averaged over captions), TR@1/5/10
+  (an image finds one of its captions, averaged over images) and their mean, MR.
 - compositionality (Winoground): text, image and group score.
 
-A task names a bundled set (`dataset: multimodal/<set>`) and a `language`. Files are checked
-against the set's manifest before anything is scored; the manifest's sha256, a hash of the
-resolved config and the images/s of the evaluation go into the provenance. A task naming a
-standard set (`clip_benchmark_dataset`, suite clip-open) needs that data on this deployment;
-when it is not there the evaluator refuses with an error that says so.
+A task names a bundled set (`dataset: multimodal/<set>`) or a standard one
+(`clip_benchmark_dataset: <name>`, suite clip-open, read by standard_sets.py from `dataset_root`),
+and a `language`. Bundled files are checked against the set's manifest before anything is scored;
+standard sets are digested file by file. The dataset's identity and digest, a hash of the
+resolved config and the images/s of the evaluation go into the provenance.
 """
 import hashlib
 import json
 import math
 import time
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -31,10 +32,15 @@ from evaluators.base import (
     SampleRecord,
 )
 from evaluators.multimodal.generators import images_digest
+from evaluators.multimodal.standard_sets import (
+    SETS,
+    DatasetUnavailableError,
+    RetrievalSet,
+    ZeroShotSet,
+    open_standard_set,
+)
 
-
-class DatasetUnavailableError(RuntimeError):
-    """A RuntimeError so the runner records it as the submission's task failing, at once, not retried."""
+__all__ = ["Compositionality", "DatasetUnavailableError", "Retrieval", "ZeroShotClassification"]
 
 
 # ---------------------------------------------------------------- data
@@ -67,16 +73,26 @@ def _check(path: Path, sha: str) -> None:
         raise RuntimeError(f"{path} does not match its manifest (sha256 {digest[:12]} ≠ {sha[:12]})")
 
 
-def refuse_standard_set(args: dict) -> None:
-    """clip-open tasks: the data must already be on this machine (nothing is fetched at run time)."""
+def _bundled_provenance(folder: Path, manifest: dict) -> dict:
+    return {"name": manifest["name"], "version": manifest["version"], "seed": manifest["seed"],
+            "manifest_sha256": hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest(),
+            "sha256": {s: v["sha256"] for s, v in manifest["splits"].items()},
+            "images_sha256": manifest["images"]["sha256"]}
+
+
+def _standard(args: dict, language: str, kind: str):
     name = args["clip_benchmark_dataset"]
-    root = Path(args.get("dataset_root", get_settings().data_dir / "clip_benchmark")) / name
-    hint = ("this deployment has no copy of it; an operator downloads it there beforehand with clip_benchmark "
-            "(pip install clip_benchmark) — offline, use the clip-core suite")
-    if not root.is_dir():
-        raise DatasetUnavailableError(f"standard set {name!r} is not available: no data under {root}; {hint}")
-    raise DatasetUnavailableError(f"standard set {name!r}: running clip_benchmark sets needs the connected "
-                                  f"build of this evaluator; {hint}")
+    if name in SETS and SETS[name][0] != kind:
+        raise ValueError(f"{name} is a {SETS[name][0]} set, not a {kind} one")
+    return open_standard_set(name, language, args.get("dataset_root"))
+
+
+@dataclass
+class PairsSet:
+    """Winoground-style pairs: bundled only (clip_benchmark's winoground needs the gated HF set)."""
+    folder: Path
+    rows: list[dict]
+    provenance: dict
 
 
 # ---------------------------------------------------------------- encoding
@@ -89,20 +105,21 @@ class Encoder:
         self.loaded, self.batch_size = loaded, batch_size
         self.image_seconds, self.images = 0.0, 0
 
-    def images_of(self, paths: list[Path]) -> np.ndarray:
+    def images_of(self, images) -> np.ndarray:
+        """Per item a file path or a PIL image (standard sets such as CIFAR hold pixels, not files)."""
         import torch
         from PIL import Image
 
         out = []
         started = time.perf_counter()
-        for i in range(0, len(paths), self.batch_size):
-            pixels = torch.stack([self.loaded.preprocess(Image.open(p).convert("RGB"))
-                                  for p in paths[i:i + self.batch_size]])
+        for i in range(0, len(images), self.batch_size):
+            batch = [Image.open(p) if isinstance(p, Path) else p for p in images[i:i + self.batch_size]]
+            pixels = torch.stack([self.loaded.preprocess(im.convert("RGB")) for im in batch])
             with torch.no_grad():
                 emb = self.loaded.model.encode_image(pixels.to(self.loaded.device, self._dtype()))
             out.append(torch.nn.functional.normalize(emb.float(), dim=-1).cpu().numpy())
         self.image_seconds += time.perf_counter() - started
-        self.images += len(paths)
+        self.images += len(images)
         return np.concatenate(out)
 
     def texts_of(self, texts: list[str]) -> np.ndarray:
@@ -125,6 +142,14 @@ class Encoder:
         return round(self.images / self.image_seconds, 2) if self.image_seconds else 0.0
 
 
+def class_embeddings(encoder: Encoder, classes: list[str], templates: list[str]) -> np.ndarray:
+    """CLIP's prompt ensemble: per class the mean of its normalised prompt embeddings, renormalised."""
+    # format(c, c=c) fills both the bundled sets' `{}` and clip_benchmark's `{c}` templates.
+    prompts = [t.format(c, c=c) for c in classes for t in templates]
+    text = encoder.texts_of(prompts).reshape(len(classes), len(templates), -1).mean(axis=1)
+    return text / np.linalg.norm(text, axis=-1, keepdims=True)
+
+
 # ---------------------------------------------------------------- metrics (pure numpy)
 
 
@@ -142,11 +167,27 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, 
             "mean_per_class_recall": float(np.mean(recalls))}
 
 
-def retrieval_metrics(similarity: np.ndarray) -> dict[str, float]:
-    """similarity[i, j] = image i · caption j, caption i describing image i."""
-    n = len(similarity)
-    text_ranks = ranks_of_targets(similarity, np.arange(n))  # image → its caption (TR)
-    image_ranks = ranks_of_targets(similarity.T, np.arange(n))  # caption → its image (IR)
+def retrieval_ranks(similarity: np.ndarray, caption_image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(per caption the rank of its image, per image the rank of its best-ranked caption).
+
+    similarity[i, j] = image i · caption j; caption j describes image caption_image[j]. Every caption
+    scoring above an image's best caption is a negative, so counting them gives that caption's rank.
+    """
+    image_ranks = ranks_of_targets(similarity.T, caption_image)
+    best = np.full(len(similarity), -np.inf)
+    np.maximum.at(best, caption_image, similarity[caption_image, np.arange(len(caption_image))])
+    text_ranks = (similarity > best[:, None]).sum(axis=1)
+    return image_ranks, text_ranks
+
+
+def retrieval_metrics(similarity: np.ndarray, caption_image: np.ndarray | None = None) -> dict[str, float]:
+    """IR@k over captions, TR@k over images, as CLIP papers and clip_benchmark count them; MR their mean.
+
+    Without caption_image, caption i describes image i.
+    """
+    if caption_image is None:
+        caption_image = np.arange(similarity.shape[1])
+    image_ranks, text_ranks = retrieval_ranks(similarity, caption_image)
     metrics = {}
     for k in (1, 5, 10):
         metrics[f"IR@{k}"] = float((image_ranks < k).mean())
@@ -174,79 +215,104 @@ class _ClipEvaluator(Evaluator):
     version = "1"
 
     def evaluate(self, model, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
-        if "clip_benchmark_dataset" in spec.args:
-            refuse_standard_set(spec.args)
-        folder, manifest, rows = load_bundled_set(spec.args["dataset"])
         language = spec.args.get("language", "en")
+        data = self._load(spec.args, language)  # fails here, before any encoding, when the data is not there
         encoder = Encoder(model, int(spec.args.get("batch_size", 64)))
         progress("encode", 0.0)
-        values, samples, extra = self._score(folder, rows, language, encoder, progress)
-        n = extra.pop("n", len(rows))
+        values, samples, extra = self._score(data, language, encoder, progress)
+        n = len(samples)
         metrics = [MetricValue(name, value, stderr=_binomial_stderr(value, n) if "@" not in name and name != "MR"
                                else None, n=n, primary=name == spec.primary_metric)
                    for name, value in values.items()]
         resolved = {"evaluator": self.name, "args": spec.args, "language": language, **extra}
+        libraries = ["open_clip_torch", "torch", "pillow"]
+        if "clip_benchmark_dataset" in spec.args:
+            libraries += ["torchvision", "clip-benchmark"]
         provenance = {
-            "dataset": {"name": manifest["name"], "version": manifest["version"], "seed": manifest["seed"],
-                        "manifest_sha256": hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest(),
-                        "sha256": {s: v["sha256"] for s, v in manifest["splits"].items()},
-                        "images_sha256": manifest["images"]["sha256"]},
+            "dataset": data.provenance,
             "config_hash": hashlib.sha256(json.dumps(resolved, sort_keys=True, ensure_ascii=False).encode()).hexdigest(),
             "images_per_s": encoder.images_per_s, "images": encoder.images, "batch_size": encoder.batch_size,
             "language": language, "seed": spec.seed, "device": model.device, "precision": model.dtype,
-            "library_versions": {lib: version(lib) for lib in ("open_clip_torch", "torch", "pillow")},
+            "library_versions": {lib: version(lib) for lib in libraries},
         }
         progress("done", 1.0)
         return EvalOutcome(metrics=metrics, samples=samples, provenance=provenance)
 
-    def _score(self, folder, rows, language, encoder, progress):
+    def _load(self, args: dict, language: str):
+        raise NotImplementedError
+
+    def _score(self, data, language, encoder, progress):
         raise NotImplementedError
 
 
 class ZeroShotClassification(_ClipEvaluator):
     name = "clip-zeroshot"
 
-    def _score(self, folder, rows, language, encoder, progress):
-        classes = json.loads((folder / "classes.json").read_text())[language]
-        templates = json.loads((folder / "templates.json").read_text())[language]
-        prompts = [t.format(c) for c in classes for t in templates]
-        text = encoder.texts_of(prompts).reshape(len(classes), len(templates), -1).mean(axis=1)
-        text /= np.linalg.norm(text, axis=-1, keepdims=True)  # CLIP's prompt ensemble: mean, renormalised
+    def _load(self, args, language) -> ZeroShotSet:
+        if "clip_benchmark_dataset" in args:
+            return _standard(args, language, "zero-shot")
+        folder, manifest, rows = load_bundled_set(args["dataset"])
+        return ZeroShotSet(images=[folder / r["image"] for r in rows], labels=np.array([r["label"] for r in rows]),
+                           classes=json.loads((folder / "classes.json").read_text())[language],
+                           templates=json.loads((folder / "templates.json").read_text())[language],
+                           ids=[r["image"] for r in rows], provenance=_bundled_provenance(folder, manifest))
+
+    def _score(self, data: ZeroShotSet, language, encoder, progress):
+        text = class_embeddings(encoder, data.classes, data.templates)
         progress("encode", 0.3)
-        images = encoder.images_of([folder / r["image"] for r in rows])
-        logits = images @ text.T
-        labels = np.array([r["label"] for r in rows])
-        ranks = ranks_of_targets(logits, labels)
-        samples = [SampleRecord(i, r["image"], classes[r["label"]], classes[int(logits[i].argmax())],
-                                {"correct": int(ranks[i] == 0), "rank": int(ranks[i])}) for i, r in enumerate(rows)]
-        return classification_metrics(logits, labels), samples, {"templates": templates, "classes": classes}
+        logits = encoder.images_of(data.images) @ text.T
+        ranks = ranks_of_targets(logits, data.labels)
+        samples = [SampleRecord(i, data.ids[i], data.classes[label], data.classes[int(logits[i].argmax())],
+                                {"correct": int(ranks[i] == 0), "rank": int(ranks[i])})
+                   for i, label in enumerate(data.labels.tolist())]
+        return (classification_metrics(logits, data.labels), samples,
+                {"templates": data.templates, "classes": data.classes})
 
 
 class Retrieval(_ClipEvaluator):
     name = "clip-retrieval"
 
-    def _score(self, folder, rows, language, encoder, progress):
+    def _load(self, args, language) -> RetrievalSet:
+        if "clip_benchmark_dataset" in args:
+            return _standard(args, language, "retrieval")
+        folder, manifest, rows = load_bundled_set(args["dataset"])
         captions = [r["captions"][language] for r in rows]
         if len(set(captions)) != len(captions):
             raise RuntimeError("retrieval needs one distinct caption per image")
-        text = encoder.texts_of(captions)
+        return RetrievalSet(images=[folder / r["image"] for r in rows], captions=[[c] for c in captions],
+                            ids=[r["image"] for r in rows], provenance=_bundled_provenance(folder, manifest))
+
+    def _score(self, data: RetrievalSet, language, encoder, progress):
+        flat = [c for caps in data.captions for c in caps]
+        caption_image = np.repeat(np.arange(len(data.captions)), [len(caps) for caps in data.captions])
+        text = encoder.texts_of(flat)
         progress("encode", 0.3)
-        similarity = encoder.images_of([folder / r["image"] for r in rows]) @ text.T
-        image_ranks = ranks_of_targets(similarity.T, np.arange(len(rows)))
-        text_ranks = ranks_of_targets(similarity, np.arange(len(rows)))
-        samples = [SampleRecord(i, r["image"], captions[i], captions[int(similarity[i].argmax())],
-                                {"text_rank": int(text_ranks[i]), "image_rank": int(image_ranks[i])})
-                   for i, r in enumerate(rows)]
-        return retrieval_metrics(similarity), samples, {}
+        similarity = encoder.images_of(data.images) @ text.T
+        image_ranks, text_ranks = retrieval_ranks(similarity, caption_image)
+        best_image_rank = np.full(len(data.images), np.iinfo(np.int64).max)
+        np.minimum.at(best_image_rank, caption_image, image_ranks)
+        # Per image: its best caption's rank (TR) and its own best rank over its captions (IR).
+        samples = [SampleRecord(i, data.ids[i], caps[0], flat[int(similarity[i].argmax())],
+                                {"text_rank": int(text_ranks[i]), "image_rank": int(best_image_rank[i]),
+                                 "captions": len(caps)})
+                   for i, caps in enumerate(data.captions)]
+        return retrieval_metrics(similarity, caption_image), samples, {}
 
 
 class Compositionality(_ClipEvaluator):
     name = "clip-winoground"
 
-    def _score(self, folder, rows, language, encoder, progress):
+    def _load(self, args, language) -> PairsSet:
+        if "clip_benchmark_dataset" in args:
+            raise ValueError("clip-winoground runs on bundled pair sets only (dataset: multimodal/<set>)")
+        folder, manifest, rows = load_bundled_set(args["dataset"])
+        return PairsSet(folder, rows, _bundled_provenance(folder, manifest))
+
+    def _score(self, data: PairsSet, language, encoder, progress):
+        rows = data.rows
         text = encoder.texts_of([c for r in rows for c in r["captions"][language]]).reshape(len(rows), 2, -1)
         progress("encode", 0.3)
-        images = encoder.images_of([folder / p for r in rows for p in r["images"]]).reshape(len(rows), 2, -1)
+        images = encoder.images_of([data.folder / p for r in rows for p in r["images"]]).reshape(len(rows), 2, -1)
         s = np.einsum("pcd,pid->pci", text, images)
         per_pair = winoground_scores(s)
         samples = [SampleRecord(i, " | ".join(r["images"]), " | ".join(r["captions"][language]),

@@ -108,15 +108,21 @@ def _tokenizer(model_cfg: dict, root: Path | None):
 
 
 def load_clip_folder(path: str | Path, *, precision: str = "float32", device: str = "cpu") -> LoadedClip:
-    import torch
-    from safetensors.torch import load_file
-
     root = Path(path)
     model_cfg, preprocess_cfg = read_clip_config(root)
     # Hub repositories may also carry a transformers-format copy: open_clip's own file wins.
     weights = [root / n for n in OPEN_CLIP_WEIGHTS if (root / n).is_file()][:1] or sorted(root.glob("*.safetensors"))
     if not weights:
         raise ValueError(f"no .safetensors weights in {root.name}")
+    return _load(model_cfg, preprocess_cfg, weights, root, precision=precision, device=device)
+
+
+def _load(model_cfg: dict, preprocess_cfg: dict, weights: list[Path], root: Path, *, precision: str,
+          device: str) -> LoadedClip:
+    """Build from the config, read the weights with safetensors only, and load them strictly."""
+    import torch
+    from safetensors.torch import load_file
+
     model = _build(model_cfg, precision)
     state: dict[str, Any] = {}
     for file in weights:
@@ -133,36 +139,64 @@ def load_clip_folder(path: str | Path, *, precision: str = "float32", device: st
                       precision, model_cfg)
 
 
+# Of a hub repository only what a folder load reads: open_clip's config and weights, and tokenizer
+# files. Not "*.safetensors": repositories often hold a transformers-format copy as well, as big.
+HUB_PATTERNS = ["*.json", "*.txt", "*.model", *OPEN_CLIP_WEIGHTS]
+
+
 def load_clip_by_name(name: str, *, precision: str = "float32", device: str = "cpu",
                       cache_dir: str | None = None) -> LoadedClip:
     """Connected deployments: `hf-hub:org/repo` or `open_clip:<arch>/<pretrained tag>`.
 
-    Only safetensors files are fetched — the hub repository's folder (config JSON + weights),
-    or the safetensors file a pretrained tag names — and then loaded as a submitted folder is.
-    A tag whose weights exist only as a pickle is refused. Not exercised offline.
+    Files come through huggingface_hub's cache (so HF_HUB_OFFLINE=1 reads a populated cache and
+    fetches nothing). Only safetensors weights are fetched — open_clip's hub layout for
+    `hf-hub:`, or the safetensors twin of the file a pretrained tag names — and a tag whose
+    weights exist only as a pickle is refused.
     """
     from huggingface_hub import hf_hub_download, snapshot_download
 
     if name.startswith("hf-hub:"):
-        folder = snapshot_download(name.removeprefix("hf-hub:"), cache_dir=cache_dir,
-                                   allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
+        folder = snapshot_download(name.removeprefix("hf-hub:"), cache_dir=cache_dir, allow_patterns=HUB_PATTERNS)
         return load_clip_folder(folder, precision=precision, device=device)
     if not name.startswith("open_clip:"):
         raise ValueError(f"unknown clip model reference {name!r}: use a folder, hf-hub:org/repo or "
                          f"open_clip:<arch>/<tag>")
     import open_clip
+    from huggingface_hub.errors import RemoteEntryNotFoundError
 
     arch, _, tag = name.removeprefix("open_clip:").partition("/")
     pretrained = open_clip.get_pretrained_cfg(arch, tag)
-    if not pretrained or not pretrained.get("hf_hub"):
+    # Only a registered tag's arch reaches get_model_config, which would also read "hf-hub:"/"local-dir:" names.
+    model_cfg = open_clip.get_model_config(arch) if pretrained.get("hf_hub") else None
+    if model_cfg is None:
         raise ValueError(f"open_clip has no hub-hosted pretrained tag {tag!r} for {arch!r}")
-    repo = pretrained["hf_hub"].rstrip("/")
-    weights = hf_hub_download(repo, "open_clip_model.safetensors", cache_dir=cache_dir)  # no pickle fallback
-    folder = Path(weights).parent
-    config = {"model_cfg": open_clip.get_model_config(arch),
-              "preprocess_cfg": {k: pretrained[k] for k in ("mean", "std", "interpolation", "resize_mode")
-                                 if k in pretrained}}
-    if pretrained.get("quick_gelu"):
-        config["model_cfg"]["quick_gelu"] = True
-    (folder / "open_clip_config.json").write_text(json.dumps(config))
-    return load_clip_folder(folder, precision=precision, device=device)
+    repo, filename = hub_weights_file(pretrained["hf_hub"])
+    try:
+        weights = hf_hub_download(repo, filename, cache_dir=cache_dir)  # no pickle fallback
+    except RemoteEntryNotFoundError as exc:
+        raise ValueError(f"{arch}/{tag}: {repo} has no {filename}, and pickled weights are never loaded") from exc
+    if pretrained.get("quick_gelu"):  # as open_clip's factory: the tag says which activation it was trained with
+        model_cfg["quick_gelu"] = True
+    preprocess_cfg = {k: pretrained[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in pretrained}
+    # Loaded in place: nothing is written into the hub cache (its files are links into shared blobs).
+    return _load(model_cfg, preprocess_cfg, [Path(weights)], Path(weights).parent, precision=precision,
+                 device=device)
+
+
+def hub_weights_file(hf_hub: str) -> tuple[str, str]:
+    """(repo, safetensors file) of an open_clip `hf_hub` entry.
+
+    open_clip writes `org/repo/` for its default file (open_clip_pytorch_model.bin, whose safetensors
+    twin is open_clip_model.safetensors) and `org/repo/file.bin` for a named one (twin: file.safetensors).
+    """
+    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+
+    repo, filename = hf_hub.rsplit("/", 1) if hf_hub.count("/") >= 2 else (hf_hub.rstrip("/"), "")
+    if filename in ("", HF_WEIGHTS_NAME):
+        return repo, HF_SAFE_WEIGHTS_NAME
+    stem, _, ext = filename.rpartition(".")
+    if ext in ("bin", "pth"):  # the same twins open_clip's downloader looks for first
+        return repo, f"{stem}.safetensors"
+    if ext != "safetensors":
+        raise ValueError(f"{hf_hub}: only safetensors weights are loaded, not .{ext}")
+    return repo, filename

@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from core.catalog import get_suite
 from core.config import get_settings
 from evaluators.base import EvalSpec
 from evaluators.loaders import load
 from evaluators.registry import get_evaluator
+from tests.evaluators.multimodal.reference import Reference
 
 CORE = get_suite("clip-core")
 DATA = get_settings().datasets_dir
@@ -19,34 +19,6 @@ DATA = get_settings().datasets_dir
 
 def _spec(task) -> EvalSpec:
     return EvalSpec(task=task.name, evaluator=task.evaluator, args=task.args, primary_metric=task.primary_metric)
-
-
-class Reference:
-    """The model rebuilt from its files with open_clip and safetensors directly, scored as clip_benchmark does."""
-
-    def __init__(self, folder):
-        import open_clip
-        from safetensors.torch import load_file
-
-        raw = json.loads((folder / "open_clip_config.json").read_text())
-        self.model = open_clip.CLIP(**raw["model_cfg"]).eval()
-        self.model.load_state_dict(load_file(folder / "open_clip_model.safetensors"))
-        pp = raw["preprocess_cfg"]
-        self.preprocess = open_clip.image_transform(raw["model_cfg"]["vision_cfg"]["image_size"], is_train=False,
-                                                    mean=pp["mean"], std=pp["std"], interpolation=pp["interpolation"],
-                                                    resize_mode=pp["resize_mode"])
-        self.tokenize = open_clip.tokenizer.SimpleTokenizer(context_length=raw["model_cfg"]["text_cfg"]["context_length"])
-
-    @torch.no_grad()
-    def images(self, paths, batch=64):
-        out = [self.model.encode_image(torch.stack([self.preprocess(Image.open(p).convert("RGB")) for p in paths[i:i + batch]]))
-               for i in range(0, len(paths), batch)]
-        return F.normalize(torch.cat(out), dim=-1)
-
-    @torch.no_grad()
-    def texts(self, texts, batch=64):
-        out = [self.model.encode_text(self.tokenize(texts[i:i + batch])) for i in range(0, len(texts), batch)]
-        return F.normalize(torch.cat(out), dim=-1)
 
 
 def _rows(dataset):
