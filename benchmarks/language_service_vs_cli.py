@@ -23,8 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                   DISABLE_MULTIPROC="1")  # as run_simple_evaluate sets it: same stderr work in both
 
@@ -53,14 +51,17 @@ def run_service(model_dir: Path, tasks, batch_size: int) -> tuple[float, dict[st
 
 
 def run_cli(model_dir: Path, tasks, batch_size: int, work: Path) -> tuple[float, dict[str, float]]:
-    from evaluators.language.lm_eval_evaluator import resolve_task_config
+    from evaluators.language.lm_eval_evaluator import (
+        dump_task_yaml,
+        resolve_task_config,
+    )
 
     include = work / "tasks"
     include.mkdir()
     names = {}
     for task in tasks:
         config, _ = resolve_task_config(_task_args(task, batch_size))  # absolute data_files, checked sha256
-        (include / f"{config['task']}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        (include / f"{config['task']}.yaml").write_text(dump_task_yaml(config))
         names[config["task"]] = task
     command = [str(Path(sys.executable).parent / "lm_eval"), "--model", "hf",
                "--model_args", f"pretrained={model_dir},dtype=float32", "--device", "cpu",

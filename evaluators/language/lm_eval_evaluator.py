@@ -15,6 +15,7 @@ import json
 import math
 import os
 import tempfile
+import types
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,22 @@ _TaskYamlLoader.add_constructor("!function", _import_function)
 
 def load_task_yaml(path: Path) -> dict:
     """A bundled task YAML as lm-eval reads it: `!function` tags become the functions they name."""
-    return yaml.load(path.read_text(), Loader=_TaskYamlLoader)  # noqa: S506 — a SafeLoader subclass
+    return yaml.load(path.read_text(), Loader=_TaskYamlLoader)
+
+
+class _TaskYamlDumper(yaml.SafeDumper):
+    """Writes a resolved task config back as a YAML lm-eval reads (functions as `!function`)."""
+
+
+def _function_tag(dumper: yaml.SafeDumper, fn: Any) -> yaml.Node:
+    return dumper.represent_scalar("!function", f"{fn.__module__}.{fn.__qualname__}")
+
+
+_TaskYamlDumper.add_representer(types.FunctionType, _function_tag)
+
+
+def dump_task_yaml(config: dict) -> str:
+    return yaml.dump(config, Dumper=_TaskYamlDumper, sort_keys=False, allow_unicode=True)
 
 
 def resolve_task_config(args: dict, data_dir: Path | None = None) -> tuple[dict | str, dict | None]:
