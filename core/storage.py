@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 
 import anyio
 
+from core.clip_params import estimate_clip_params
 from core.config import Settings, get_settings
 from core.errors import InvalidCheckpointError, UnsafeArchiveError
 from core.model_config import check_causal_lm_config, estimate_params, read_config
@@ -189,7 +190,7 @@ def check_model_folder(root: Path, family: str, max_params: int) -> int:
     if family == "causal-lm":
         claimed = _check_causal_lm(root)
     elif family == "clip":
-        _check_clip(root)
+        claimed = _check_clip(root)
     params = max(sum(safetensors_param_count(p) for p in weights), claimed)
     if params > max_params:
         raise InvalidCheckpointError(f"the checkpoint has about {params:,} parameters, over this service's cap of "
@@ -203,8 +204,10 @@ def license_in_card(readme: Path) -> bool:
     return text.startswith("---") and any(line.strip().startswith("license:") for line in text.split("---")[1].splitlines())
 
 
-def _check_clip(root: Path) -> None:
-    """An open_clip model config: embed_dim, vision_cfg and text_cfg, bare or under model_cfg (hub layout)."""
+def _check_clip(root: Path) -> int:
+    """An open_clip model config: embed_dim, vision_cfg and text_cfg, bare or under model_cfg (hub layout).
+
+    Returns the parameter count the config implies (0 where it cannot be told from the config alone)."""
     for path in sorted(root.glob("*.json")):
         try:
             raw = json.loads(path.read_text())
@@ -212,7 +215,7 @@ def _check_clip(root: Path) -> None:
             continue
         cfg = raw.get("model_cfg", raw) if isinstance(raw, dict) else None
         if isinstance(cfg, dict) and {"embed_dim", "vision_cfg", "text_cfg"} <= cfg.keys():
-            return
+            return estimate_clip_params(cfg) or 0
     raise InvalidCheckpointError("a clip checkpoint needs an open_clip model config JSON (embed_dim, vision_cfg, "
                                  "text_cfg — bare, or under model_cfg as in open_clip_config.json)")
 

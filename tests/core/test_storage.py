@@ -330,3 +330,22 @@ def test_a_license_in_the_model_card_front_matter_is_enough(model_files, setting
     files = {k: v for k, v in model_files.items() if k != "LICENSE"}
     files["README.md"] = b"---\nlicense: apache-2.0\n---\n# A model\n\nWith a card.\n"
     assert store(tar_archive(files), settings).params > 0
+
+
+def _clip_files(model_cfg: dict) -> dict[str, bytes]:
+    import numpy as np
+    from safetensors.numpy import save
+
+    # A one-number weights file: what the count must come from here is the config.
+    return {"open_clip_config.json": json.dumps({"model_cfg": model_cfg}).encode(),
+            "open_clip_model.safetensors": save({"logit_scale": np.zeros(1, dtype=np.float32)}),
+            "README.md": b"# A CLIP\n\nA tiny CLIP for tests.\n", "LICENSE": b"MIT\n"}
+
+
+def test_a_clip_config_claiming_billions_of_parameters_is_refused_before_loading(settings):
+    from evaluators.multimodal.tiny_clip import TINY_CONFIG
+
+    assert store(tar_archive(_clip_files(TINY_CONFIG)), settings, family="clip").params > 1_000_000
+    huge = {**TINY_CONFIG, "vision_cfg": {**TINY_CONFIG["vision_cfg"], "width": 16384, "layers": 64}}
+    with pytest.raises(InvalidCheckpointError, match="over this service's cap"):
+        store(tar_archive(_clip_files(huge)), settings, family="clip")

@@ -3,7 +3,7 @@ import pytest
 import torch
 from open_clip.factory import _MODEL_CONFIGS
 
-from evaluators.multimodal.clip_params import estimate_clip_params
+from core.clip_params import estimate_clip_params
 from evaluators.multimodal.open_clip_loader import _build
 from evaluators.multimodal.tiny_clip import TINY_CONFIG
 
