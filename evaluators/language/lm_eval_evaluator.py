@@ -9,6 +9,7 @@ made on: manifest sha256 or lm-eval's own task config, version and sample hash.
 An optional `fresh_draw_seed` also scores a fresh test draw of a bundled set (its generator
 run with another seed): the published-minus-fresh gap is a contamination signal.
 """
+import contextlib
 import hashlib
 import importlib
 import json
@@ -31,6 +32,7 @@ from evaluators.base import (
     ProgressFn,
     SampleRecord,
 )
+from evaluators.language.corpus_stats import memoised_segment_statistics
 from evaluators.loaders import LoadedCausalLM
 
 
@@ -115,8 +117,10 @@ def samples_hash(samples: list[dict]) -> str:
 
 
 def run_simple_evaluate(loaded: LoadedCausalLM, config: dict | str, *, batch_size: int, seed: int,
-                        num_fewshot: int | None = None, task_manager: Any = None) -> dict:
-    """The one call into lm-eval: shared by the evaluator and by tests that check it."""
+                        num_fewshot: int | None = None, task_manager: Any = None,
+                        memoise_corpus_stats: bool = True) -> dict:
+    """The one call into lm-eval: shared by the evaluator and by tests that check it (which turn the
+    memo off, to compare against sacrebleu's own recomputation)."""
     import lm_eval
     from lm_eval.models.huggingface import HFLM
 
@@ -126,9 +130,11 @@ def run_simple_evaluate(loaded: LoadedCausalLM, config: dict | str, *, batch_siz
     if isinstance(config, dict):
         num_fewshot = config.get("num_fewshot")
     lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size, device=loaded.device)
-    return lm_eval.simple_evaluate(model=lm, tasks=[config], num_fewshot=num_fewshot,
-                                   log_samples=True, task_manager=task_manager, random_seed=seed,
-                                   numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+    memo = memoised_segment_statistics() if memoise_corpus_stats else contextlib.nullcontext()
+    with memo:  # same BLEU/chrF stderrs, without re-extracting n-grams 100 times
+        return lm_eval.simple_evaluate(model=lm, tasks=[config], num_fewshot=num_fewshot,
+                                       log_samples=True, task_manager=task_manager, random_seed=seed,
+                                       numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
 
 
 def _finite(x: Any) -> float | None:
