@@ -1,5 +1,6 @@
-"""Repeatability of the efficiency evaluators: the efficiency-cpu suite's tasks run twice, back to
-back, on the tiny demo model; prints both runs' figures and whether they agree.
+"""Repeatability of the efficiency evaluators: the efficiency-cpu suite's tasks on the tiny demo
+model and the efficiency-clip-cpu suite on a tiny CLIP, each run twice back to back; prints both
+runs' figures and whether they agree.
 
 Agreement, per figure: the medians differ by at most 2·√(se₁² + se₂²) (the standard errors the
 runs report), and — the looser check — each run's median lies within the other's [min, max].
@@ -17,11 +18,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 FIGURES = {"inference": ["tokens_per_s", "prefill_tokens_per_s", "latency_p50_ms", "ttft_ms", "tpot_ms"],
-           "training": ["train_tokens_per_s", "train_step_ms"]}
+           "training": ["train_tokens_per_s", "train_step_ms"],
+           "clip": ["images_per_s", "texts_per_s", "image_latency_p50_ms", "text_latency_p50_ms"]}
 # Where each figure's min/max live in the provenance (seconds for the latency ones).
 RANGES = {"tokens_per_s": ("grid", -1, "tokens_per_s", 1), "prefill_tokens_per_s": ("grid", -1, "prefill_tokens_per_s", 1),
           "latency_p50_ms": ("grid", 0, "latency_s", 1000), "ttft_ms": ("grid", 0, "ttft_s", 1000),
-          "tpot_ms": ("grid", 0, "tpot_s", 1000)}
+          "tpot_ms": ("grid", 0, "tpot_s", 1000),
+          # efficiency-clip: its grid is ordered by batch size, rates at the largest, latency at the smallest.
+          "images_per_s": ("grid", -1, "images_per_s", 1), "texts_per_s": ("grid", -1, "texts_per_s", 1),
+          "image_latency_p50_ms": ("grid", 0, "image_latency_s", 1000),
+          "text_latency_p50_ms": ("grid", 0, "text_latency_s", 1000)}
 
 
 def value_range(eff: dict, name: str, value: float, stderr: float | None) -> tuple[float, float]:
@@ -35,17 +41,17 @@ def value_range(eff: dict, name: str, value: float, stderr: float | None) -> tup
     return min(steps) * 1000, max(steps) * 1000
 
 
-def run_once(lm) -> dict:
+def run_once(model, suite: str) -> dict:
     from core.catalog import get_suite
     from evaluators.base import EvalSpec
     from evaluators.registry import get_evaluator
     out = {}
-    for task in get_suite("efficiency-cpu").tasks:
+    for task in get_suite(suite).tasks:
         spec = EvalSpec(task=task.name, evaluator=task.evaluator, args=task.args, primary_metric=task.primary_metric)
-        outcome = get_evaluator(task.evaluator).evaluate(lm, spec, lambda s, f: None)
+        outcome = get_evaluator(task.evaluator).evaluate(model, spec, lambda s, f: None)
         eff = outcome.provenance["efficiency"]
         for mv in outcome.metrics:
-            if mv.name in FIGURES[task.name]:
+            if any(mv.name in names for names in FIGURES.values()):
                 out[mv.name] = (mv.value, mv.stderr, value_range(eff, mv.name, mv.value, mv.stderr), mv.unit)
     return out
 
@@ -55,10 +61,13 @@ def main() -> int:
     parser.add_argument("--model", type=Path, help="a causal-LM folder (default: build the tiny demo model)")
     args = parser.parse_args()
     from evaluators.language.tiny_models import build_causal_lm
-    from evaluators.loaders import load_causal_lm
-    model_dir = args.model or build_causal_lm(Path(tempfile.mkdtemp()) / "tiny", seed=0)
-    lm = load_causal_lm(model_dir)
-    first, second = run_once(lm), run_once(lm)
+    from evaluators.loaders import load_causal_lm, load_clip
+    from evaluators.multimodal.tiny_clip import build_clip
+    tmp = Path(tempfile.mkdtemp())
+    lm = load_causal_lm(args.model or build_causal_lm(tmp / "tiny", seed=0))
+    clip = load_clip(build_clip(tmp / "tiny-clip", seed=0))
+    first = run_once(lm, "efficiency-cpu") | run_once(clip, "efficiency-clip-cpu")
+    second = run_once(lm, "efficiency-cpu") | run_once(clip, "efficiency-clip-cpu")
     agree_all = True
     print(f"{'figure':22s} {'run 1':>22s} {'run 2':>22s} {'Δ':>9s} {'2·se':>9s}  stderr-agree  range-agree")
     for name in [n for names in FIGURES.values() for n in names]:

@@ -73,11 +73,27 @@ def _train(model, tokenizer, texts: list[str], steps: int, seed: int, batch_size
     try:
         for _ in range(steps):
             batch = [eos + t + eos for t in rng.sample(texts, batch_size)]
-            enc = tokenizer(batch, return_tensors="pt", padding=True)
-            labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
-            loss = model(**enc, labels=labels).loss
-            loss.backward()
+            _accumulate_batch_gradient(model, tokenizer, batch)
             optimiser.step()
             optimiser.zero_grad()
     finally:
         torch.set_num_threads(threads)
+
+
+def _accumulate_batch_gradient(model, tokenizer, batch: list[str], micro_batches: int = 4) -> None:
+    """The gradient of the batch's mean token loss, computed in micro-batches of similar length.
+
+    Padded to its longest text, a batch that holds one reading-comprehension passage costs the
+    whole batch that length; sorted by length and split, each part pads only to its own longest.
+    Each part's mean loss is weighted by its share of the batch's predicted tokens, so the sum of
+    the parts' gradients is the whole batch's.
+    """
+    lengths = [len(ids) for ids in tokenizer(batch)["input_ids"]]
+    ordered = [text for _, text in sorted(zip(lengths, batch), key=lambda pair: pair[0])]
+    total = sum(n - 1 for n in lengths)  # every token but each text's first is predicted
+    size = -(-len(ordered) // micro_batches)
+    for start in range(0, len(ordered), size):
+        enc = tokenizer(ordered[start:start + size], return_tensors="pt", padding=True)
+        labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+        predicted = int((labels[:, 1:] != -100).sum())
+        (model(**enc, labels=labels).loss * (predicted / total)).backward()

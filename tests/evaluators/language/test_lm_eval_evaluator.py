@@ -20,11 +20,10 @@ def _spec(task, **args) -> EvalSpec:
 
 
 @pytest.fixture(scope="module")
-def trained_lm(tmp_path_factory):
-    """Briefly trained, so scores are neither all zero nor all chance and equality means something."""
-    from evaluators.language.tiny_models import build_causal_lm
+def trained_lm(demo_models_dir):
+    """The briefly trained demo model, so scores are neither all zero nor all chance and equality means something."""
     from evaluators.loaders import load_causal_lm
-    return load_causal_lm(build_causal_lm(tmp_path_factory.mktemp("lm") / "brief", train_steps=400, seed=0))
+    return load_causal_lm(demo_models_dir / "tiny-gpt2-brief")
 
 
 @pytest.fixture(scope="module")
