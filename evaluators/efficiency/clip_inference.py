@@ -24,8 +24,8 @@ from evaluators.base import EvalOutcome, EvalSpec, Evaluator, MetricValue, Progr
 from evaluators.efficiency import metrics as m
 from evaluators.efficiency import runtime as rt
 
-DEFAULTS = {"batch_sizes": [1, 8, 32], "warmup": 2, "trials": 5, "threads": None, "flag_gems": False,
-            "peak_gemm_n": None}
+DEFAULTS = {"batch_sizes": [1, 8, 32], "warmup": 2, "min_warmup_s": 0.2, "trials": 5, "threads": None,
+            "flag_gems": False, "peak_gemm_n": None}
 # Caption-like words; any would do, since the tokenizer pads every text to the context length.
 WORDS = ("a", "photo", "of", "the", "red", "blue", "green", "small", "large", "circle", "square", "triangle",
          "on", "left", "right", "above", "below", "next", "to", "dog", "cat", "car", "tree", "house")
@@ -63,18 +63,17 @@ def synthetic_texts(count: int, seed: int) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12))) for _ in range(count)]
 
 
-def _timed(timer, fn, warmup: int, trials: int) -> list[float]:
-    for _ in range(warmup):
-        fn()
-    return [timer.time(fn)[1] for _ in range(trials)]
+def _timed(torch, timer, fn, cfg: dict, device: str) -> list[float]:
+    rt.warm_up(fn, count=cfg["warmup"], min_seconds=cfg["min_warmup_s"], device=device, torch=torch)
+    return [timer.time(fn)[1] for _ in range(cfg["trials"])]
 
 
 def measure_batch(torch, model, images, tokens, batch: int, cfg: dict, timer) -> dict:
     """One grid point: encode_image and encode_text latencies and rates over the trials."""
     x, t = images[:batch], tokens[:batch]
     with torch.inference_mode():
-        image_s = _timed(timer, lambda: model.encode_image(x), cfg["warmup"], cfg["trials"])
-        text_s = _timed(timer, lambda: model.encode_text(t), cfg["warmup"], cfg["trials"])
+        image_s = _timed(torch, timer, lambda: model.encode_image(x), cfg, str(x.device))
+        text_s = _timed(torch, timer, lambda: model.encode_text(t), cfg, str(x.device))
     return {"batch": batch, "image_latency_s": m.summarize(image_s), "text_latency_s": m.summarize(text_s),
             "images_per_s": m.summarize([m.rate(batch, s) for s in image_s]),
             "texts_per_s": m.summarize([m.rate(batch, s) for s in text_s])}
@@ -151,7 +150,8 @@ class EfficiencyClipEvaluator(Evaluator):
             "efficiency": {
                 "device": device, "device_name": peak["device_name"], "dtype": model.dtype,
                 "threads": threads if not rt.is_cuda(device) else None, "timer": timer.kind,
-                "kernels": kernel_label, "batch_sizes": sizes, "warmup": cfg["warmup"], "trials": trials,
+                "kernels": kernel_label, "batch_sizes": sizes, "warmup": cfg["warmup"],
+                "min_warmup_s": cfg["min_warmup_s"], "trials": trials,
                 "image_size": list(size), "context_length": int(tokens.shape[1]),
                 "reference": {"interactive": interactive["batch"], "batched": batched["batch"]},
                 "peak": peak, "memory": {"method": memory[0].method, **memory[0].extra},

@@ -22,7 +22,8 @@ from evaluators.base import EvalOutcome, EvalSpec, Evaluator, MetricValue, Progr
 from evaluators.efficiency import metrics as m
 from evaluators.efficiency import runtime as rt
 
-DEFAULTS = {"batch_sizes": [1, 4], "prompt_lengths": [16, 32], "new_tokens": 8, "warmup": 2, "trials": 5,
+DEFAULTS = {"batch_sizes": [1, 4], "prompt_lengths": [16, 32], "new_tokens": 8, "warmup": 2, "min_warmup_s": 0.2,
+            "trials": 5,
             "threads": None, "flag_gems": False, "peak_gemm_n": None}
 
 
@@ -71,9 +72,10 @@ def measure_point(torch, model, *, vocab: int, batch: int, length: int, cfg: dic
     ids = _ids(torch, vocab, batch, length, seed, device)
     prefill, ttft, tpot, gen_s = [], [], [], []
     with torch.inference_mode():
-        for _ in range(cfg["warmup"]):
+        def warm_call():
             model(input_ids=ids)
             _generate_steps(torch, model, ids, min(2, cfg["new_tokens"]), timer)
+        rt.warm_up(warm_call, count=cfg["warmup"], min_seconds=cfg["min_warmup_s"], device=device, torch=torch)
         for _ in range(cfg["trials"]):
             prefill.append(timer.time(lambda: model(input_ids=ids))[1])
             steps = _generate_steps(torch, model, ids, cfg["new_tokens"], timer)
@@ -175,7 +177,8 @@ class EfficiencyInferenceEvaluator(Evaluator):
                 "device": device, "device_name": peak["device_name"], "dtype": model.dtype,
                 "threads": threads if not rt.is_cuda(device) else None, "timer": timer.kind,
                 "kernels": kernel_label, "batch_sizes": cfg["batch_sizes"], "prompt_lengths": cfg["prompt_lengths"],
-                "new_tokens": cfg["new_tokens"], "warmup": cfg["warmup"], "trials": trials,
+                "new_tokens": cfg["new_tokens"], "warmup": cfg["warmup"], "min_warmup_s": cfg["min_warmup_s"],
+                "trials": trials,
                 "reference": {"interactive": [interactive["batch"], interactive["prompt_length"]],
                               "batched": [batched["batch"], batched["prompt_length"]]},
                 "peak": peak, "memory": {"method": memory[0].method, **memory[0].extra},

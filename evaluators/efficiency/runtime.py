@@ -55,6 +55,23 @@ def synchronize(device: str, torch) -> None:
         torch.cuda.synchronize(device)
 
 
+def warm_up(fn, *, count: int, min_seconds: float, device: str, torch, max_calls: int = 10_000) -> int:
+    """Call fn at least `count` times and for at least `min_seconds`; return how many calls it took.
+
+    A fixed count is not enough on a CPU: the first point of the first run in a process measured
+    30% slower than the same point a second later (allocator and caches still settling), which
+    broke run-to-run agreement. A time floor lets a fast model run more warm-up calls.
+    """
+    started, calls = time.perf_counter(), 0
+    while calls < max_calls and (calls < count or time.perf_counter() - started < min_seconds):
+        fn()
+        calls += 1
+        if calls % 8 == 0:
+            synchronize(device, torch)  # on a GPU, time the work done, not the launches queued
+    synchronize(device, torch)
+    return calls
+
+
 class _RssSampler(threading.Thread):
     """Samples this process's RSS every few ms: ru_maxrss alone is the lifetime high-water mark
     of a long-lived evaluation child (it includes loading and earlier runs)."""

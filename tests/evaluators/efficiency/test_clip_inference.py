@@ -121,7 +121,7 @@ def test_rates_and_latencies_come_from_the_timed_calls():
     model = types.SimpleNamespace(encode_image=lambda x: calls.append(("image", len(x))),
                                   encode_text=lambda t: calls.append(("text", len(t))))
     point = ci.measure_batch(torch, model, torch.zeros(8, 3, 2, 2), torch.zeros(8, 5), 4,
-                             {"warmup": 2, "trials": 4}, ScriptedTimer())
+                             {"warmup": 2, "min_warmup_s": 0.0, "trials": 4}, ScriptedTimer())
     assert calls == [("image", 4)] * 6 + [("text", 4)] * 6  # two warm-ups, four timed, each on the batch
     assert point["image_latency_s"]["median"] == pytest.approx(0.025)
     assert point["images_per_s"]["median"] == pytest.approx((4 / 0.020 + 4 / 0.030) / 2)

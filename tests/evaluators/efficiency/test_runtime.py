@@ -147,3 +147,18 @@ def test_flops_count_attention_through_the_fused_paths_and_restore_them():
     # QKV and output projections (4 · 16² per token) and scores + weighted sum (2 · 10² · 16), 2 FLOPs a MAC.
     assert flops == 2 * (10 * 4 * 16 * 16 + 2 * 10 * 10 * 16)
     assert torch.backends.mha.get_fastpath_enabled()
+
+
+def test_warm_up_runs_the_count_and_then_until_the_time_floor():
+    import time
+
+    import torch
+
+    from evaluators.efficiency.runtime import warm_up
+
+    calls = []
+    assert warm_up(lambda: calls.append(1), count=3, min_seconds=0.0, device="cpu", torch=torch) == 3
+    started = time.perf_counter()
+    n = warm_up(lambda: time.sleep(0.01), count=2, min_seconds=0.1, device="cpu", torch=torch)
+    assert time.perf_counter() - started >= 0.1 and n >= 5
+    assert warm_up(lambda: None, count=1, min_seconds=60, device="cpu", torch=torch, max_calls=50) == 50
