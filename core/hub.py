@@ -1,4 +1,8 @@
-"""Submissions that name a Hugging Face hub model (`hf://org/name@revision`) on connected deployments.
+"""Submissions that name a Hugging Face hub model on connected deployments.
+
+- `hf://org/name@revision`: a transformers causal LM;
+- `hf-hub:org/name@revision`: an open_clip model in open_clip's hub layout
+  (open_clip_config.json + open_clip_model.safetensors), as open_clip itself names them.
 
 The revision is pinned to its commit at submit time, so the score always points at exact
 weights. The same rules as uploads hold: safetensors only, no remote code, a parameter cap.
@@ -7,12 +11,19 @@ Where the hub cannot be reached the submission is refused at once with that reas
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from core.clip_params import estimate_clip_params
 from core.errors import EvalboardError, InvalidRequestError
 from core.model_config import check_causal_lm_config, estimate_params
 
 HUB_URI = re.compile(r"^hf://(?P<repo>[\w.\-]+/[\w.\-]+)(@(?P<revision>[\w.\-/]+))?$")
+CLIP_HUB_URI = re.compile(r"^hf-hub:(?P<repo>[\w.\-]+/[\w.\-]+)(@(?P<revision>[\w.\-/]+))?$")
+# open_clip's hub layout; a repo may also carry a transformers-format copy, which is not read.
+CLIP_CONFIG = "open_clip_config.json"
+CLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors")
 TIMEOUT_S = 10
 
 
@@ -25,10 +36,11 @@ class PinnedHubModel:
     repo: str
     commit: str
     params: int
+    scheme: str = "hf://"
 
     @property
     def uri(self) -> str:
-        return f"hf://{self.repo}@{self.commit}"
+        return f"{self.scheme}{self.repo}@{self.commit}"
 
     @property
     def sha256(self) -> str:
@@ -36,10 +48,60 @@ class PinnedHubModel:
         return hashlib.sha256(self.uri.encode()).hexdigest()
 
 
+def is_clip_source(uri: str) -> bool:
+    return uri.startswith("hf-hub:")
+
+
 def pin(uri: str, max_params: int) -> PinnedHubModel:
+    """A transformers causal LM named hf://org/name[@revision], pinned to its commit."""
     match = HUB_URI.match(uri)
     if not match:
-        raise InvalidRequestError("a hub source looks like hf://org/name or hf://org/name@revision", field="source")
+        raise InvalidRequestError("a hub source looks like hf://org/name or hf://org/name@revision (a causal LM), "
+                                  "or hf-hub:org/name@revision (an open_clip model)", field="source")
+
+    def check(api, hf_hub_download, info, files: set[str]) -> int:
+        if not any(f.endswith(".safetensors") for f in files):
+            raise InvalidRequestError(f"{info.id} has no safetensors weights; pickle formats are refused",
+                                      field="source")
+        config = json.loads(Path(hf_hub_download(info.id, "config.json", revision=info.sha)).read_text())
+        check_causal_lm_config(config)
+        header_params = api.get_safetensors_metadata(info.id, revision=info.sha).parameter_count
+        return max(sum(header_params.values()), estimate_params(config))
+
+    return _pin(uri, match["repo"], match["revision"], max_params, check, "hf://")
+
+
+def pin_clip(uri: str, max_params: int) -> PinnedHubModel:
+    """An open_clip model named hf-hub:org/name[@revision] (open_clip's hub layout), pinned to its commit."""
+    match = CLIP_HUB_URI.match(uri)
+    if not match:
+        raise InvalidRequestError("an open_clip hub source looks like hf-hub:org/name or hf-hub:org/name@revision",
+                                  field="source")
+
+    def check(api, hf_hub_download, info, files: set[str]) -> int:
+        weights = [w for w in CLIP_WEIGHTS if w in files]
+        if CLIP_CONFIG not in files or not weights:
+            raise InvalidRequestError(f"{info.id} is not in open_clip's hub layout ({CLIP_CONFIG} and "
+                                      f"{CLIP_WEIGHTS[0]}); pickle weights are refused", field="source")
+        raw = json.loads(Path(hf_hub_download(info.id, CLIP_CONFIG, revision=info.sha)).read_text())
+        model_cfg = raw.get("model_cfg") if isinstance(raw, dict) else None
+        if not isinstance(model_cfg, dict) or not {"embed_dim", "vision_cfg", "text_cfg"} <= model_cfg.keys():
+            raise InvalidRequestError(f"{info.id}'s {CLIP_CONFIG} has no open_clip model_cfg "
+                                      f"(embed_dim, vision_cfg, text_cfg)", field="source")
+        if model_cfg.get("text_cfg", {}).get("hf_model_name"):
+            # A Hugging Face text tower is built from its own hub config: code and files beyond this repo.
+            raise InvalidRequestError(f"{info.id} uses a Hugging Face text tower; only self-contained open_clip "
+                                      f"models are evaluated", field="source")
+        # The one weights file open_clip reads; a transformers-format copy beside it would double the count.
+        header = api.parse_safetensors_file_metadata(info.id, weights[0], revision=info.sha)
+        return max(sum(header.parameter_count.values()), estimate_clip_params(model_cfg) or 0)
+
+    return _pin(uri, match["repo"], match["revision"], max_params, check, "hf-hub:")
+
+
+def _pin(uri: str, repo: str, revision: str | None, max_params: int,
+         check: Callable[..., int], scheme: str) -> PinnedHubModel:
+    """Ask the hub for the repo at this revision, check it with `check` (→ parameter count), pin it."""
     from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.errors import (
         OfflineModeIsEnabled,
@@ -47,17 +109,10 @@ def pin(uri: str, max_params: int) -> PinnedHubModel:
         RevisionNotFoundError,
     )
 
-    repo, revision = match["repo"], match["revision"]
     api = HfApi()
     try:
         info = api.model_info(repo, revision=revision, timeout=TIMEOUT_S)
-        files = {s.rfilename for s in info.siblings or []}
-        if not any(f.endswith(".safetensors") for f in files):
-            raise InvalidRequestError(f"{repo} has no safetensors weights; pickle formats are refused",
-                                      field="source")
-        config = json.loads(open(hf_hub_download(repo, "config.json", revision=info.sha)).read())
-        check_causal_lm_config(config)
-        header_params = api.get_safetensors_metadata(repo, revision=info.sha).parameter_count
+        params = check(api, hf_hub_download, info, {s.rfilename for s in info.siblings or []})
     except OfflineModeIsEnabled as exc:
         raise HubUnreachableError("this deployment is offline: hub models cannot be evaluated here; "
                                   "upload the checkpoint instead (POST /api/v1/checkpoints)") from exc
@@ -66,8 +121,7 @@ def pin(uri: str, max_params: int) -> PinnedHubModel:
     except OSError as exc:  # connection errors, timeouts
         raise HubUnreachableError(f"the Hugging Face hub cannot be reached right now ({type(exc).__name__}); "
                                   f"try again later or upload the checkpoint") from exc
-    params = max(sum(header_params.values()), estimate_params(config))
     if params > max_params:
         raise InvalidRequestError(f"{repo} has about {params:,} parameters, over the cap of {max_params:,}",
                                   field="source")
-    return PinnedHubModel(repo, info.sha, params)
+    return PinnedHubModel(repo, info.sha, params, scheme)

@@ -11,9 +11,9 @@ from sqlmodel import select
 from api.deps import CurrentUser, SessionDep
 from core import crud, hub
 from core.catalog import get_suite
-from core.eta import eta_seconds, mean_run_seconds
 from core.config import get_settings
 from core.errors import InvalidRequestError, NotFoundError, RateLimitedError
+from core.eta import eta_seconds, mean_run_seconds
 from core.models import (
     Checkpoint,
     Family,
@@ -33,8 +33,9 @@ class SubmissionCreate(BaseModel):
     model_name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$")
     checkpoint_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$",
                                           description="sha256 returned by POST /checkpoints")
-    source: str | None = Field(default=None, description="instead of an upload: hf://org/name@revision "
-                                                         "(connected deployments; pinned to its commit)")
+    source: str | None = Field(default=None, description="instead of an upload: hf://org/name@revision (a causal "
+                                                         "LM) or hf-hub:org/name@revision (an open_clip model); "
+                                                         "connected deployments; pinned to its commit")
     suite: str
     hardware_class: str = "cpu"
     precision: Precision = Precision.float32
@@ -124,7 +125,8 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
         raise InvalidRequestError(f"hardware class {body.hardware_class!r} cannot run {body.precision.value}; its "
                                   f"workers support: {', '.join(sorted(supported))}", field="precision")
     if (body.checkpoint_sha256 is None) == (body.source is None):
-        raise InvalidRequestError("give either checkpoint_sha256 (an upload) or source (hf://…), not both or neither",
+        raise InvalidRequestError("give either checkpoint_sha256 (an upload) or source (hf://… or hf-hub:…), "
+                                  "not both or neither",
                                   field="checkpoint_sha256")
     if body.source:
         checkpoint = _hub_checkpoint(session, body.source, user)
@@ -165,10 +167,12 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
 
 
 def _hub_checkpoint(session, source: str, user) -> Checkpoint:
-    pinned = hub.pin(source, get_settings().max_params())
+    clip = hub.is_clip_source(source)
+    pinned = (hub.pin_clip if clip else hub.pin)(source, get_settings().max_params())
     checkpoint = crud.get_checkpoint(session=session, sha256=pinned.sha256)
     if checkpoint is None:
-        checkpoint = Checkpoint(sha256=pinned.sha256, family=Family.causal_lm, format="hub", size_bytes=0,
+        family = Family.clip if clip else Family.causal_lm
+        checkpoint = Checkpoint(sha256=pinned.sha256, family=family, format="hub", size_bytes=0,
                                 storage_uri=pinned.uri, params=pinned.params, uploaded_by=user.id)
         session.add(checkpoint)
         session.flush()

@@ -146,7 +146,7 @@ HUB_PATTERNS = ["*.json", "*.txt", "*.model", *OPEN_CLIP_WEIGHTS]
 
 def load_clip_by_name(name: str, *, precision: str = "float32", device: str = "cpu",
                       cache_dir: str | None = None) -> LoadedClip:
-    """Connected deployments: `hf-hub:org/repo` or `open_clip:<arch>/<pretrained tag>`.
+    """Connected deployments: `hf-hub:org/repo[@revision]` or `open_clip:<arch>/<pretrained tag>`.
 
     Files come through huggingface_hub's cache (so HF_HUB_OFFLINE=1 reads a populated cache and
     fetches nothing). Only safetensors weights are fetched — open_clip's hub layout for
@@ -156,7 +156,9 @@ def load_clip_by_name(name: str, *, precision: str = "float32", device: str = "c
     from huggingface_hub import hf_hub_download, snapshot_download
 
     if name.startswith("hf-hub:"):
-        folder = snapshot_download(name.removeprefix("hf-hub:"), cache_dir=cache_dir, allow_patterns=HUB_PATTERNS)
+        # hf-hub:org/repo@<commit> is how a submission pins it (core/hub.py); open_clip's own form has no @.
+        repo, _, revision = name.removeprefix("hf-hub:").partition("@")
+        folder = snapshot_download(repo, revision=revision or None, cache_dir=cache_dir, allow_patterns=HUB_PATTERNS)
         return load_clip_folder(folder, precision=precision, device=device)
     if not name.startswith("open_clip:"):
         raise ValueError(f"unknown clip model reference {name!r}: use a folder, hf-hub:org/repo or "

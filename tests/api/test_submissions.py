@@ -139,11 +139,13 @@ def test_an_author_lists_their_own_submissions_paginated(client, auth, tiny_lm_d
     assert client.get("/api/v1/submissions", headers=other).json()["total"] == 0
 
 
-def test_a_hub_model_on_an_offline_deployment_is_refused_at_once_in_words(client, auth):
+@pytest.mark.parametrize("source, suite", [("hf://openai-community/gpt2@main", "language-core"),
+                                           ("hf-hub:timm/vit_base_patch32_clip_224.openai", "clip-core")])
+def test_a_hub_model_on_an_offline_deployment_is_refused_at_once_in_words(client, auth, source, suite):
     import time
     started = time.monotonic()
     response = client.post("/api/v1/submissions", headers=auth, json={
-        "model_name": "gpt2", "source": "hf://openai-community/gpt2@main", "suite": "language-core"})
+        "model_name": "hub-model", "source": source, "suite": suite})
     assert time.monotonic() - started < 5  # refused, not hung
     assert response.status_code == 503
     assert "offline" in response.json()["detail"] and "upload the checkpoint" in response.json()["detail"]
@@ -152,6 +154,7 @@ def test_a_hub_model_on_an_offline_deployment_is_refused_at_once_in_words(client
 
 @pytest.mark.parametrize("extra, field", [
     ({"source": "https://huggingface.co/gpt2"}, "source"),
+    ({"source": "hf-hub:no-org"}, "source"),
     ({"source": "hf://gpt2", "checkpoint_sha256": "0" * 64}, "checkpoint_sha256"),
     ({}, "checkpoint_sha256"),
 ])

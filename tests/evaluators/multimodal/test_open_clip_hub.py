@@ -78,6 +78,16 @@ def test_hf_hub_name_loads_the_cached_repo(tmp_path, briefly_trained_clip_dir):
     assert _tree(tmp_path / "hub") == before  # read in place, nothing written into the cache
 
 
+def test_hf_hub_name_pinned_to_a_commit_loads_that_snapshot(tmp_path, briefly_trained_clip_dir):
+    # A submission pins hf-hub:org/repo@<commit> (core/hub.py); the worker must load exactly that commit.
+    files = {p.name: p.read_bytes() for p in briefly_trained_clip_dir.iterdir()}
+    pinned = cache_repo(tmp_path / "hub", "evalboard-test/tiny-clip", files, commit="b" * 40)
+    (tmp_path / "hub" / "models--evalboard-test--tiny-clip" / "refs" / "main").write_text("c" * 40)  # main moved on
+    loaded = load_clip_by_name(f"hf-hub:evalboard-test/tiny-clip@{'b' * 40}", cache_dir=str(tmp_path / "hub"))
+    assert Path(loaded.path) == pinned
+    _same_model(loaded, load_clip_folder(briefly_trained_clip_dir))
+
+
 def test_hf_hub_name_not_in_the_cache_fails_offline(tmp_path):
     with pytest.raises(LocalEntryNotFoundError):
         load_clip_by_name("hf-hub:evalboard-test/absent", cache_dir=str(tmp_path / "hub"))
