@@ -10,6 +10,7 @@ signature at once. A board that takes seconds to build (thousands of models) kee
 while its successor builds, and is rebuilt at most every few build times however often results
 arrive. Every API worker process keeps its own copy.
 """
+import json
 import logging
 import shlex
 import threading
@@ -287,6 +288,11 @@ class Filters:
     license: list[str] | None = None
     q: str | None = None
 
+    @property
+    def active(self) -> bool:
+        return any(v is not None and v != [] and v != "" for v in (
+            self.family, self.params_min, self.params_max, self.precision, self.hardware_class, self.license, self.q))
+
     def matcher(self):
         terms = parse_search(self.q or "")
 
@@ -359,6 +365,18 @@ BASE_COLUMNS = ["rank", "rank_range", "band", "model_id", "model", "owner", "fam
 def _points(value: float | None) -> float | None:
     """Display units: ×100, one decimal (normalised 0 = chance, 100 = perfect)."""
     return None if value is None else round(100 * value, 1)
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def fast_json(payload: dict) -> bytes:
+    """JSON as Starlette's JSONResponse writes it (no NaN, compact, UTF-8), without FastAPI's walk."""
+    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                      default=_json_default).encode()
 
 
 def columns_of(board: Board) -> list[str]:

@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from api.board import Filters, column_value, columns_of, current_board, flat_record, sort_rows
+from api.board import (
+    Filters,
+    column_value,
+    columns_of,
+    current_board,
+    fast_json,
+    flat_record,
+    sort_rows,
+)
 from api.deps import SessionDep
 from core.errors import InvalidRequestError
 
@@ -49,13 +57,18 @@ def leaderboard(
                                       field="columns")
     filters = Filters(family=_split(family), precision=_split(precision), hardware_class=_split(hardware_class),
                       license=_split(license), params_min=params_min, params_max=params_max, q=q)
-    keep = filters.matcher()
-    rows = [r for r in board.view(normalised=normalised, include_flagged=include_flagged) if keep(r)]
+    rows = board.view(normalised=normalised, include_flagged=include_flagged)
+    if filters.active:
+        keep = filters.matcher()
+        rows = [r for r in rows if keep(r)]
     rows = sort_rows(rows, sort, normalised)
     page = rows[offset:offset + limit]
     if format is None:
-        return {"total": len(rows), "limit": limit, "offset": offset, "normalised": normalised,
-                "capabilities": board.capabilities, "tasks": board.tasks, "rows": page}
+        # Rows are plain JSON-ready dicts: encoded directly, as FastAPI's generic encoder walked every
+        # value of the page (measured: 55% of a 10,000-model board request).
+        return Response(fast_json({"total": len(rows), "limit": limit, "offset": offset, "normalised": normalised,
+                                   "capabilities": board.capabilities, "tasks": board.tasks, "rows": page}),
+                        media_type="application/json")
     records = [flat_record(r, chosen, normalised) for r in page]
     headers = {"X-Total-Count": str(len(rows)),
                "Content-Disposition": f'attachment; filename="evalboard-leaderboard.{format}"'}
