@@ -281,7 +281,9 @@ def main() -> None:
     slower = build_causal_lm(work / "slower", n_layer=6, n_embd=384, seed=1)
     token = admin_token()
     port = 8765
-    api_proc = start([PY, "-m", "uvicorn", "api.main:app", "--port", str(port), "--workers", "2"], work / "api.log")
+    # The proof submits some 130 runs as one user: the daily per-user limit (50) is raised for it.
+    api_proc = start([PY, "-m", "uvicorn", "api.main:app", "--port", str(port), "--workers", "2"], work / "api.log",
+                     env={"SUBMISSIONS_PER_DAY": "100000"})
     url = f"http://127.0.0.1:{port}"
     report = Report()
     try:
