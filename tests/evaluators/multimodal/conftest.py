@@ -16,3 +16,17 @@ def briefly_trained_clip_dir():
     """A few steps of training, so scores are off chance and equality with a reference means something."""
     from evaluators.multimodal.tiny_clip import build_clip
     return build_clip(DATA_DIR / "models" / "tiny-clip-30", train_steps=30, seed=0)
+
+
+@pytest.fixture(scope="module")
+def reference(briefly_trained_clip_dir):
+    """The independent scorer (tests/evaluators/multimodal/reference.py) on the briefly trained CLIP."""
+    from tests.evaluators.multimodal.reference import Reference
+    return Reference(briefly_trained_clip_dir)
+
+
+@pytest.fixture(scope="module")
+def loaded(briefly_trained_clip_dir):
+    """The briefly trained CLIP as a worker loads it."""
+    from evaluators.loaders import load
+    return load("clip", briefly_trained_clip_dir)

@@ -9,9 +9,7 @@ import torch.nn.functional as F
 from core.catalog import get_suite
 from core.config import get_settings
 from evaluators.base import EvalSpec
-from evaluators.loaders import load
 from evaluators.registry import get_evaluator
-from tests.evaluators.multimodal.reference import Reference
 
 CORE = get_suite("clip-core")
 DATA = get_settings().datasets_dir
@@ -23,16 +21,6 @@ def _spec(task) -> EvalSpec:
 
 def _rows(dataset):
     return [json.loads(line) for line in (DATA / dataset / "test.jsonl").read_text().splitlines()]
-
-
-@pytest.fixture(scope="module")
-def reference(briefly_trained_clip_dir):
-    return Reference(briefly_trained_clip_dir)
-
-
-@pytest.fixture(scope="module")
-def loaded(briefly_trained_clip_dir):
-    return load("clip", briefly_trained_clip_dir)
 
 
 def _run(loaded, task):

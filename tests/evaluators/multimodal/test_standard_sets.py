@@ -14,7 +14,6 @@ from torchvision.datasets import CIFAR10
 from core.catalog import get_suite
 from core.config import get_settings
 from evaluators.base import EvalSpec
-from evaluators.loaders import load
 from evaluators.multimodal.standard_sets import (
     DatasetUnavailableError,
     _packaged,
@@ -23,19 +22,8 @@ from evaluators.multimodal.standard_sets import (
 )
 from evaluators.registry import get_evaluator
 from tests.evaluators.multimodal import fabricate
-from tests.evaluators.multimodal.reference import Reference
 
 OPEN = get_suite("clip-open")
-
-
-@pytest.fixture(scope="module")
-def reference(briefly_trained_clip_dir):
-    return Reference(briefly_trained_clip_dir)
-
-
-@pytest.fixture(scope="module")
-def loaded(briefly_trained_clip_dir):
-    return load("clip", briefly_trained_clip_dir)
 
 
 def _run(loaded, task_name: str, dataset_root: Path, **overrides):
