@@ -6,8 +6,11 @@ For every batch size of the grid, on seeded synthetic inputs:
   model), then `encode_image`;
 - texts: seeded word sequences through the model's own tokenizer (padded to its context length,
   as every open_clip text batch is, so what they say does not change the cost), then `encode_text`.
-Each is run `warmup` times untimed, then `trials` times timed (CUDA events on GPU, perf_counter on
-CPU), with the same instruments as the causal-LM evaluators (runtime.py).
+Each is warmed up (`warmup` calls and at least `min_warmup_s`), then timed in `rounds` blocks of
+at least `min_block_s` and `min_trials` calls, the blocks of all grid points interleaved so each
+point's trials are spread over the whole run (runtime.interleaved_blocks); CUDA events on GPU,
+perf_counter on CPU, the same instruments as the causal-LM evaluators (runtime.py). Medians and
+percentiles are over all trials; standard errors between the block medians.
 
 Headline metrics come from two points of the grid, stated in the provenance as `reference`:
 - batched (largest batch): images_per_s (the primary), texts_per_s and the MFU of image encoding;
@@ -24,8 +27,8 @@ from evaluators.base import EvalOutcome, EvalSpec, Evaluator, MetricValue, Progr
 from evaluators.efficiency import metrics as m
 from evaluators.efficiency import runtime as rt
 
-DEFAULTS = {"batch_sizes": [1, 8, 32], "warmup": 2, "min_warmup_s": 0.2, "trials": 5, "threads": None,
-            "flag_gems": False, "peak_gemm_n": None}
+DEFAULTS = {"batch_sizes": [1, 8, 32], "warmup": 2, "min_warmup_s": 0.2, "rounds": 5, "min_block_s": 0.1,
+            "min_trials": 3, "threads": None, "flag_gems": False, "peak_gemm_n": None}
 # Caption-like words; any would do, since the tokenizer pads every text to the context length.
 WORDS = ("a", "photo", "of", "the", "red", "blue", "green", "small", "large", "circle", "square", "triangle",
          "on", "left", "right", "above", "below", "next", "to", "dog", "cat", "car", "tree", "house")
@@ -38,8 +41,10 @@ def _config(spec: EvalSpec) -> dict:
                          f"{', '.join(sorted(DEFAULTS))}")
     cfg = {**DEFAULTS, **spec.args}
     sizes = cfg["batch_sizes"]
-    if cfg["trials"] < 1 or cfg["warmup"] < 0 or not sizes or any(int(b) != b or b < 1 for b in sizes):
-        raise ValueError("efficiency-clip needs trials ≥ 1, warmup ≥ 0 and a non-empty list of batch sizes ≥ 1")
+    if cfg["rounds"] < 1 or cfg["min_trials"] < 1 or cfg["min_block_s"] < 0 or cfg["warmup"] < 0:
+        raise ValueError("efficiency-clip needs rounds ≥ 1, min_trials ≥ 1, min_block_s ≥ 0 and warmup ≥ 0")
+    if not sizes or any(int(b) != b or b < 1 for b in sizes):
+        raise ValueError("efficiency-clip needs a non-empty list of batch sizes ≥ 1")
     return cfg
 
 
@@ -63,20 +68,24 @@ def synthetic_texts(count: int, seed: int) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12))) for _ in range(count)]
 
 
-def _timed(torch, timer, fn, cfg: dict, device: str) -> list[float]:
-    rt.warm_up(fn, count=cfg["warmup"], min_seconds=cfg["min_warmup_s"], device=device, torch=torch)
-    return [timer.time(fn)[1] for _ in range(cfg["trials"])]
-
-
-def measure_batch(torch, model, images, tokens, batch: int, cfg: dict, timer) -> dict:
-    """One grid point: encode_image and encode_text latencies and rates over the trials."""
-    x, t = images[:batch], tokens[:batch]
+def measure_grid(torch, model, images, tokens, sizes: list[int], cfg: dict, timer, device: str) -> list[dict]:
+    """Every batch size's encode_image and encode_text latencies and rates, in interleaved blocks."""
+    calls = [fn for batch in sizes
+             for fn in (lambda x=images[:batch]: model.encode_image(x), lambda t=tokens[:batch]: model.encode_text(t))]
     with torch.inference_mode():
-        image_s = _timed(torch, timer, lambda: model.encode_image(x), cfg, str(x.device))
-        text_s = _timed(torch, timer, lambda: model.encode_text(t), cfg, str(x.device))
-    return {"batch": batch, "image_latency_s": m.summarize(image_s), "text_latency_s": m.summarize(text_s),
-            "images_per_s": m.summarize([m.rate(batch, s) for s in image_s]),
-            "texts_per_s": m.summarize([m.rate(batch, s) for s in text_s])}
+        for fn in calls:
+            rt.warm_up(fn, count=cfg["warmup"], min_seconds=cfg["min_warmup_s"], device=device, torch=torch)
+        blocks = rt.interleaved_blocks([lambda fn=fn: timer.time(fn)[1] for fn in calls], rounds=cfg["rounds"],
+                                       min_block_s=cfg["min_block_s"], min_trials=cfg["min_trials"],
+                                       device=device, torch=torch)
+    grid = []
+    for i, batch in enumerate(sizes):
+        image_s, text_s = blocks[2 * i], blocks[2 * i + 1]
+        grid.append({"batch": batch, "image_latency_s": m.summarize_blocks(image_s),
+                     "text_latency_s": m.summarize_blocks(text_s),
+                     "images_per_s": m.summarize_blocks([[m.rate(batch, s) for s in b] for b in image_s]),
+                     "texts_per_s": m.summarize_blocks([[m.rate(batch, s) for s in b] for b in text_s])})
+    return grid
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -85,7 +94,7 @@ def _ms(seconds: float | None) -> float | None:
 
 class EfficiencyClipEvaluator(Evaluator):
     name = "efficiency-clip"
-    version = "1"
+    version = "2"  # 2: trials timed in interleaved blocks, stderr between blocks
     family = "clip"
 
     def evaluate(self, model, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
@@ -106,52 +115,51 @@ class EfficiencyClipEvaluator(Evaluator):
         flops_text = rt.count_flops(torch, lambda: clip.encode_text(tokens[:1])) or None
         timer = rt.timer_for(device, torch)
         kernels, kernel_label = rt.maybe_flag_gems(cfg["flag_gems"], device)
-        grid, started = [], time.perf_counter()
+        started = time.perf_counter()
         with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
                 rt.track_peak_memory(device, torch) as memory, kernels:
             peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"], spec.hardware)
-            for i, batch in enumerate(sizes):
-                progress(f"b{batch}", i / len(sizes))
-                grid.append(measure_batch(torch, clip, images, tokens, batch, cfg, timer))
+            progress("timing", 0.0)
+            grid = measure_grid(torch, clip, images, tokens, sizes, cfg, timer, device)
             rt.synchronize(device, torch)
         progress("done", 1.0)
         interactive = min(grid, key=lambda p: p["batch"])
         batched = max(grid, key=lambda p: p["batch"])
-        trials = cfg["trials"]
 
-        def metric(name, value, unit, *, hib=True, stderr=None, n=trials):
+        def metric(name, value, unit, *, hib=True, stderr=None, n=1):
             return MetricValue(name=name, value=float(value), stderr=stderr, n=n, higher_is_better=hib,
                                primary=spec.primary_metric == name, unit=unit)
 
-        out = [metric("images_per_s", batched["images_per_s"]["median"], "images/s",
-                      stderr=batched["images_per_s"]["stderr"]),
-               metric("texts_per_s", batched["texts_per_s"]["median"], "texts/s",
-                      stderr=batched["texts_per_s"]["stderr"])]
+        out = [metric(f"{side}s_per_s", batched[f"{side}s_per_s"]["median"], f"{side}s/s",
+                      stderr=batched[f"{side}s_per_s"]["stderr"], n=batched[f"{side}s_per_s"]["n"])
+               for side in ("image", "text")]
         for side in ("image", "text"):
             lat = interactive[f"{side}_latency_s"]
-            out += [metric(f"{side}_latency_p50_ms", _ms(lat["p50"]), "ms", hib=False, stderr=_ms(lat["stderr"])),
-                    metric(f"{side}_latency_p90_ms", _ms(lat["p90"]), "ms", hib=False),
-                    metric(f"{side}_latency_p99_ms", _ms(lat["p99"]), "ms", hib=False)]
-        out += [metric("peak_memory_bytes", memory[0].peak_bytes, "bytes", hib=False, n=1),
-                metric("params", params, "params", hib=False, n=1)]
+            out += [metric(f"{side}_latency_p50_ms", _ms(lat["p50"]), "ms", hib=False, stderr=_ms(lat["stderr"]),
+                           n=lat["n"]),
+                    metric(f"{side}_latency_p90_ms", _ms(lat["p90"]), "ms", hib=False, n=lat["n"]),
+                    metric(f"{side}_latency_p99_ms", _ms(lat["p99"]), "ms", hib=False, n=lat["n"])]
+        out += [metric("peak_memory_bytes", memory[0].peak_bytes, "bytes", hib=False),
+                metric("params", params, "params", hib=False)]
         mfu = {}
         for side, flops, unit in (("image", flops_image, "FLOP/image"), ("text", flops_text, "FLOP/text")):
             if flops is None:
                 continue
-            out.append(metric(f"flops_per_{side}", flops, unit, hib=False, n=1))
+            out.append(metric(f"flops_per_{side}", flops, unit, hib=False))
             achieved = flops * batched[f"{side}s_per_s"]["median"]
             mfu[side] = {"measured": m.mfu(achieved, peak["measured_tflops"]),
                          "nominal": m.mfu(achieved, peak["nominal_tflops"])}
         # MFU of image encoding at the largest batch; the text side's is in the provenance.
         for name, key in (("mfu", "measured"), ("mfu_nominal", "nominal")):
             if mfu.get("image", {}).get(key) is not None:
-                out.append(metric(name, mfu["image"][key], "fraction"))
+                out.append(metric(name, mfu["image"][key], "fraction", n=batched["images_per_s"]["n"]))
         provenance = {
             "efficiency": {
                 "device": device, "device_name": peak["device_name"], "dtype": model.dtype,
                 "threads": threads if not rt.is_cuda(device) else None, "timer": timer.kind,
                 "kernels": kernel_label, "batch_sizes": sizes, "warmup": cfg["warmup"],
-                "min_warmup_s": cfg["min_warmup_s"], "trials": trials,
+                "min_warmup_s": cfg["min_warmup_s"], "rounds": cfg["rounds"], "min_block_s": cfg["min_block_s"],
+                "min_trials": cfg["min_trials"], "stderr": "between the medians of the rounds' blocks",
                 "image_size": list(size), "context_length": int(tokens.shape[1]),
                 "reference": {"interactive": interactive["batch"], "batched": batched["batch"]},
                 "peak": peak, "memory": {"method": memory[0].method, **memory[0].extra},

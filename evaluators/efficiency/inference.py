@@ -1,9 +1,14 @@
 """`efficiency-inference`: latency, throughput, TTFT/TPOT, memory and MFU of a causal LM, measured.
 
 For every (batch size, prompt length) of the grid, on seeded random token ids:
-- prefill latency: one forward pass over the prompt, `warmup` untimed then `trials` timed;
+- prefill latency: one forward pass over the prompt;
 - greedy generation with the KV cache, `new_tokens` tokens, timed step by step: step 0 is the
   prefill that yields the first token (TTFT), each later step one token per sequence (TPOT).
+A trial is one of each. Every point is warmed up (`warmup` calls and at least `min_warmup_s`),
+then timed in `rounds` blocks of at least `min_block_s` and `min_trials` trials, the blocks of all
+points interleaved so each point's trials are spread over the whole run
+(runtime.interleaved_blocks). Medians and percentiles are over all trials; standard errors
+between the block medians.
 
 Headline metrics (the ones stored as scores and shown on the board) come from two points of the
 grid, stated in the provenance as `reference`:
@@ -23,7 +28,7 @@ from evaluators.efficiency import metrics as m
 from evaluators.efficiency import runtime as rt
 
 DEFAULTS = {"batch_sizes": [1, 4], "prompt_lengths": [16, 32], "new_tokens": 8, "warmup": 2, "min_warmup_s": 0.2,
-            "trials": 5,
+            "rounds": 5, "min_block_s": 0.1, "min_trials": 2,
             "threads": None, "flag_gems": False, "peak_gemm_n": None}
 
 
@@ -61,36 +66,55 @@ def _config(spec: EvalSpec) -> dict:
         raise ValueError(f"unknown efficiency-inference args: {', '.join(sorted(unknown))}; known: "
                          f"{', '.join(sorted(DEFAULTS))}")
     cfg = {**DEFAULTS, **spec.args}
-    if cfg["trials"] < 1 or cfg["new_tokens"] < 1 or not cfg["batch_sizes"] or not cfg["prompt_lengths"]:
-        raise ValueError("efficiency-inference needs trials ≥ 1, new_tokens ≥ 1 and a non-empty grid")
+    if cfg["rounds"] < 1 or cfg["min_trials"] < 1 or cfg["min_block_s"] < 0:
+        raise ValueError("efficiency-inference needs rounds ≥ 1, min_trials ≥ 1 and min_block_s ≥ 0")
+    if cfg["new_tokens"] < 1 or not cfg["batch_sizes"] or not cfg["prompt_lengths"]:
+        raise ValueError("efficiency-inference needs new_tokens ≥ 1 and a non-empty grid")
     return cfg
 
 
-def measure_point(torch, model, *, vocab: int, batch: int, length: int, cfg: dict, device: str, seed: int,
-                  timer) -> dict:
-    """One grid point: prefill latencies and generation step timings over the trials."""
-    ids = _ids(torch, vocab, batch, length, seed, device)
-    prefill, ttft, tpot, gen_s = [], [], [], []
-    with torch.inference_mode():
-        def warm_call():
-            model(input_ids=ids)
-            _generate_steps(torch, model, ids, min(2, cfg["new_tokens"]), timer)
-        rt.warm_up(warm_call, count=cfg["warmup"], min_seconds=cfg["min_warmup_s"], device=device, torch=torch)
-        for _ in range(cfg["trials"]):
-            prefill.append(timer.time(lambda: model(input_ids=ids))[1])
-            steps = _generate_steps(torch, model, ids, cfg["new_tokens"], timer)
-            first, per_token = m.ttft_tpot(steps)
-            ttft.append(first)
-            if per_token is not None:
-                tpot.append(per_token)
-            gen_s.append(sum(steps))
-    tokens_out = batch * cfg["new_tokens"]
+def point_trial(torch, model, ids, new_tokens: int, timer):
+    """One trial of a grid point: (prefill seconds, each generation step's seconds)."""
+    def trial():
+        prefill = timer.time(lambda: model(input_ids=ids))[1]
+        return prefill, _generate_steps(torch, model, ids, new_tokens, timer)
+    return trial
+
+
+def summarize_point(batch: int, length: int, new_tokens: int, blocks: list[list[tuple]]) -> dict:
+    """A grid point's figures from its blocks of (prefill seconds, step seconds) trials."""
+    def per_block(figure):
+        return [[v for v in (figure(trial) for trial in block) if v is not None] for block in blocks]
+    tokens_out = batch * new_tokens
+    tpot = per_block(lambda t: m.ttft_tpot(t[1])[1])
     return {"batch": batch, "prompt_length": length,
-            "latency_s": m.summarize(prefill), "ttft_s": m.summarize(ttft),
-            "tpot_s": m.summarize(tpot) if tpot else None,
-            "prefill_tokens_per_s": m.summarize([m.rate(batch * length, s) for s in prefill]),
-            "tokens_per_s": m.summarize([m.rate(tokens_out, s) for s in gen_s]),
-            "generation_s": m.summarize(gen_s)}
+            "latency_s": m.summarize_blocks(per_block(lambda t: t[0])),
+            "ttft_s": m.summarize_blocks(per_block(lambda t: m.ttft_tpot(t[1])[0])),
+            "tpot_s": m.summarize_blocks(tpot) if any(tpot) else None,
+            "prefill_tokens_per_s": m.summarize_blocks(per_block(lambda t: m.rate(batch * length, t[0]))),
+            "tokens_per_s": m.summarize_blocks(per_block(lambda t: m.rate(tokens_out, sum(t[1])))),
+            "generation_s": m.summarize_blocks(per_block(lambda t: sum(t[1])))}
+
+
+def measure_grid(torch, model, points: list[tuple[int, int]], *, vocab: int, cfg: dict, device: str, seed: int,
+                 timer, before_timing=lambda: None) -> list[dict]:
+    """Every (batch, prompt length) point's prefill and generation timings, in interleaved blocks;
+    `before_timing` is called between the warm-ups and the first block (the energy meter starts there)."""
+    trials = []
+    with torch.inference_mode():
+        for i, (batch, length) in enumerate(points):
+            ids = _ids(torch, vocab, batch, length, seed + i, device)
+
+            def warm_call(ids=ids):
+                model(input_ids=ids)
+                _generate_steps(torch, model, ids, min(2, cfg["new_tokens"]), timer)
+            rt.warm_up(warm_call, count=cfg["warmup"], min_seconds=cfg["min_warmup_s"], device=device, torch=torch)
+            trials.append(point_trial(torch, model, ids, cfg["new_tokens"], timer))
+        before_timing()
+        blocks = rt.interleaved_blocks(trials, rounds=cfg["rounds"], min_block_s=cfg["min_block_s"],
+                                       min_trials=cfg["min_trials"], device=device, torch=torch)
+    return [summarize_point(batch, length, cfg["new_tokens"], point_blocks)
+            for (batch, length), point_blocks in zip(points, blocks)]
 
 
 def _ms(summary: dict, key: str) -> float:
@@ -99,7 +123,7 @@ def _ms(summary: dict, key: str) -> float:
 
 class EfficiencyInferenceEvaluator(Evaluator):
     name = "efficiency-inference"
-    version = "1"
+    version = "2"  # 2: trials timed in interleaved blocks, stderr between blocks
     family = "causal-lm"
 
     def evaluate(self, model, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
@@ -120,15 +144,13 @@ class EfficiencyInferenceEvaluator(Evaluator):
         torch.manual_seed(spec.seed)
         points = [(b, length) for b in cfg["batch_sizes"] for length in cfg["prompt_lengths"]]
         energy = rt.EnergyMeter(device, torch)
-        grid, started = [], time.perf_counter()
+        started = time.perf_counter()
         with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
                 rt.track_peak_memory(device, torch) as memory, kernels:
             peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"], spec.hardware)
-            energy.start()
-            for i, (batch, length) in enumerate(points):
-                progress(f"b{batch} l{length}", i / len(points))
-                grid.append(measure_point(torch, lm, vocab=vocab, batch=batch, length=length, cfg=cfg,
-                                          device=device, seed=spec.seed + i, timer=timer))
+            progress("timing", 0.0)
+            grid = measure_grid(torch, lm, points, vocab=vocab, cfg=cfg, device=device, seed=spec.seed, timer=timer,
+                                before_timing=energy.start)
             rt.synchronize(device, torch)
             joules = energy.joules()
         progress("done", 1.0)
@@ -138,47 +160,49 @@ class EfficiencyInferenceEvaluator(Evaluator):
         # FLOPs/token at the batched point's mean context (half the prompt attends on average).
         fpt = m.flops_per_token(params, n_layer=n_layer, context=batched["prompt_length"] // 2, d_model=d_model)
         prefill_flops = fpt * batched["prefill_tokens_per_s"]["median"]
-        trials = cfg["trials"]
         lat = interactive["latency_s"]
 
-        def metric(name, value, unit, *, hib=True, stderr=None, n=trials, primary=False):
+        def metric(name, value, unit, *, hib=True, stderr=None, n=1, primary=False):
             return MetricValue(name=name, value=float(value), stderr=stderr, n=n, higher_is_better=hib,
                                primary=primary or spec.primary_metric == name, unit=unit)
 
         tps = batched["tokens_per_s"]
         out = [
-            metric("tokens_per_s", tps["median"], "tokens/s", stderr=tps["stderr"]),
+            metric("tokens_per_s", tps["median"], "tokens/s", stderr=tps["stderr"], n=tps["n"]),
             metric("prefill_tokens_per_s", batched["prefill_tokens_per_s"]["median"], "tokens/s",
-                   stderr=batched["prefill_tokens_per_s"]["stderr"]),
-            metric("latency_p50_ms", _ms(lat, "p50"), "ms", hib=False, stderr=_scaled(lat["stderr"])),
-            metric("latency_p90_ms", _ms(lat, "p90"), "ms", hib=False),
-            metric("latency_p99_ms", _ms(lat, "p99"), "ms", hib=False),
+                   stderr=batched["prefill_tokens_per_s"]["stderr"], n=batched["prefill_tokens_per_s"]["n"]),
+            metric("latency_p50_ms", _ms(lat, "p50"), "ms", hib=False, stderr=_scaled(lat["stderr"]), n=lat["n"]),
+            metric("latency_p90_ms", _ms(lat, "p90"), "ms", hib=False, n=lat["n"]),
+            metric("latency_p99_ms", _ms(lat, "p99"), "ms", hib=False, n=lat["n"]),
             metric("ttft_ms", _ms(interactive["ttft_s"], "median"), "ms", hib=False,
-                   stderr=_scaled(interactive["ttft_s"]["stderr"])),
-            metric("peak_memory_bytes", memory[0].peak_bytes, "bytes", hib=False, stderr=None, n=1),
-            metric("params", params, "params", hib=False, n=1),
-            metric("flops_per_token", fpt, "FLOP/token", hib=False, n=1),
+                   stderr=_scaled(interactive["ttft_s"]["stderr"]), n=interactive["ttft_s"]["n"]),
+            metric("peak_memory_bytes", memory[0].peak_bytes, "bytes", hib=False, stderr=None),
+            metric("params", params, "params", hib=False),
+            metric("flops_per_token", fpt, "FLOP/token", hib=False),
         ]
         if interactive["tpot_s"]:
             out.append(metric("tpot_ms", _ms(interactive["tpot_s"], "median"), "ms", hib=False,
-                              stderr=_scaled(interactive["tpot_s"]["stderr"])))
+                              stderr=_scaled(interactive["tpot_s"]["stderr"]), n=interactive["tpot_s"]["n"]))
+        n_batched = batched["prefill_tokens_per_s"]["n"]
         mfu_measured = m.mfu(prefill_flops, peak["measured_tflops"])
         if mfu_measured is not None:
-            out.append(metric("mfu", mfu_measured, "fraction"))
+            out.append(metric("mfu", mfu_measured, "fraction", n=n_batched))
         mfu_nominal = m.mfu(prefill_flops, peak["nominal_tflops"])
         if mfu_nominal is not None:
-            out.append(metric("mfu_nominal", mfu_nominal, "fraction"))
-        tokens_total = sum(p["batch"] * cfg["new_tokens"] * trials for p in grid)
+            out.append(metric("mfu_nominal", mfu_nominal, "fraction", n=n_batched))
+        # Every token generated while the meter ran: the timed trials and each block's one untimed
+        # settling trial, prefill passes included (NVML's counter is too coarse to split them).
+        tokens_total = sum(p["batch"] * cfg["new_tokens"] * (p["tokens_per_s"]["n"] + cfg["rounds"]) for p in grid)
         if joules is not None and tokens_total:
-            # Over the whole timed grid (prefill passes included): NVML's counter is too coarse per step.
-            out.append(metric("energy_per_token_j", joules / tokens_total, "J/token", hib=False, n=1))
+            out.append(metric("energy_per_token_j", joules / tokens_total, "J/token", hib=False))
         provenance = {
             "efficiency": {
                 "device": device, "device_name": peak["device_name"], "dtype": model.dtype,
                 "threads": threads if not rt.is_cuda(device) else None, "timer": timer.kind,
                 "kernels": kernel_label, "batch_sizes": cfg["batch_sizes"], "prompt_lengths": cfg["prompt_lengths"],
                 "new_tokens": cfg["new_tokens"], "warmup": cfg["warmup"], "min_warmup_s": cfg["min_warmup_s"],
-                "trials": trials,
+                "rounds": cfg["rounds"], "min_block_s": cfg["min_block_s"], "min_trials": cfg["min_trials"],
+                "stderr": "between the medians of the rounds' blocks",
                 "reference": {"interactive": [interactive["batch"], interactive["prompt_length"]],
                               "batched": [batched["batch"], batched["prompt_length"]]},
                 "peak": peak, "memory": {"method": memory[0].method, **memory[0].extra},

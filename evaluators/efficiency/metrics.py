@@ -42,6 +42,57 @@ def summarize(values: Sequence[float]) -> dict:
             "mean": sum(values) / len(values), "stderr": stderr_of_mean(values)}
 
 
+def effective_sample_size(series: Sequence[float]) -> float:
+    """How many independent values a time-ordered series is worth: n / (1 + 2·Σ ρ_k), summing the
+    lag-k autocorrelations ρ_k while consecutive pairs (ρ_{2j} + ρ_{2j+1}) stay positive (Geyer's
+    initial positive sequence). n for an uncorrelated series, less where neighbours move together;
+    never below 1 and never above n."""
+    n = len(series)
+    if n < 3:
+        return float(n)
+    mean = sum(series) / n
+    dev = [v - mean for v in series]
+    var = sum(d * d for d in dev) / n
+    if var == 0:
+        return float(n)
+
+    def rho(k: int) -> float:
+        return sum(dev[i] * dev[i + k] for i in range(n - k)) / n / var
+
+    total, k = 0.0, 1
+    while k + 1 < n:
+        pair = rho(k) + rho(k + 1)
+        if pair <= 0:
+            break
+        total += pair
+        k += 2
+    return min(float(n), max(1.0, n / (1.0 + 2.0 * total)))
+
+
+def summarize_blocks(blocks: Sequence[Sequence[float]]) -> dict:
+    """The summary of trials measured in blocks spread over a run, blocks in time order
+    (runtime.interleaved_blocks).
+
+    Median, min, max and percentiles are over all trials pooled. The standard error is taken
+    between the blocks' medians, counted as `effective_blocks` independent values: trials within
+    one block see the host at one moment, and on a shared machine its speed moves in spells of
+    seconds, so neither the trials' scatter nor blocks taken as independent say how far another
+    moment's figure can be. With a single block it falls back to the trials' own."""
+    blocks = [list(b) for b in blocks if len(b)]
+    if not blocks:
+        raise ValueError("no trials to summarise")
+    out = summarize([v for block in blocks for v in block])
+    medians = [median(block) for block in blocks]
+    out.update(blocks=len(medians), block_medians=medians, stderr_method="between trials")
+    if len(medians) > 1:
+        mean = sum(medians) / len(medians)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in medians) / (len(medians) - 1))
+        ess = effective_sample_size(medians)
+        out.update(stderr=sd / math.sqrt(ess), effective_blocks=ess,
+                   stderr_method="between block medians, autocorrelation-corrected")
+    return out
+
+
 def rate(count: float, seconds: float) -> float:
     """Items (tokens, samples) per second."""
     if seconds <= 0:

@@ -72,6 +72,36 @@ def warm_up(fn, *, count: int, min_seconds: float, device: str, torch, max_calls
     return calls
 
 
+def interleaved_blocks(trials, *, rounds: int, min_block_s: float, min_trials: int, device: str,
+                       torch) -> list[list[list]]:
+    """Runs each grid point's `trial()` in `rounds` blocks, interleaved across the points; returns,
+    per point, its blocks, each the list of what its trials returned.
+
+    Round r visits every point once (starting one point further each round, so no point always
+    follows the same one) and runs its trial until `min_block_s` has passed and at least
+    `min_trials` trials ran, after one untimed call (the caches were the previous point's).
+
+    Why blocks: on a shared host the machine's speed moves over seconds. On this project's 2-vCPU
+    VM, batch-1 latency of the tiny CLIP moved between 0.49 and 0.84 ms from one second to the next,
+    while 15 back-to-back trials lasted 8 ms: they saw one speed, their standard error was 3%, and
+    the next run differed by 90%. Blocks spread over the whole run, with the standard error taken
+    between block medians (metrics.summarize_blocks), cover the variation over the time it spans.
+    """
+    if rounds < 1 or min_trials < 1 or min_block_s < 0:
+        raise ValueError("interleaved blocks need rounds ≥ 1, min_trials ≥ 1 and min_block_s ≥ 0")
+    blocks: list[list[list]] = [[] for _ in trials]
+    for r in range(rounds):
+        for k in range(len(trials)):
+            i = (r + k) % len(trials)
+            trials[i]()
+            synchronize(device, torch)
+            results, started = [], time.perf_counter()
+            while len(results) < min_trials or time.perf_counter() - started < min_block_s:
+                results.append(trials[i]())
+            blocks[i].append(results)
+    return blocks
+
+
 class _RssSampler(threading.Thread):
     """Samples this process's RSS every few ms: ru_maxrss alone is the lifetime high-water mark
     of a long-lived evaluation child (it includes loading and earlier runs)."""

@@ -30,8 +30,8 @@ from evaluators.base import EvalOutcome, EvalSpec, Evaluator, MetricValue, Progr
 from evaluators.efficiency import metrics as m
 from evaluators.efficiency import runtime as rt
 
-DEFAULTS = {"steps": 8, "warmup_steps": 2, "batch_size": 8, "seq_len": 64, "lr": 3e-3, "threads": None,
-            "datasets": None, "peak_gemm_n": None}
+DEFAULTS = {"steps": 8, "warmup_steps": 2, "blocks": 4, "batch_size": 8, "seq_len": 64, "lr": 3e-3,
+            "threads": None, "datasets": None, "peak_gemm_n": None}
 
 
 def _config(spec: EvalSpec) -> dict:
@@ -42,7 +42,20 @@ def _config(spec: EvalSpec) -> dict:
     cfg = {**DEFAULTS, **spec.args}
     if cfg["steps"] <= cfg["warmup_steps"] or cfg["batch_size"] < 1 or cfg["seq_len"] < 2:
         raise ValueError("efficiency-training needs steps > warmup_steps, batch_size ≥ 1 and seq_len ≥ 2")
+    if not 1 <= cfg["blocks"] <= cfg["steps"] - cfg["warmup_steps"]:
+        raise ValueError("efficiency-training needs 1 ≤ blocks ≤ the timed steps (steps − warmup_steps)")
     return cfg
+
+
+def consecutive_blocks(values: list, count: int) -> list[list]:
+    """`values` cut into `count` runs of consecutive items, as even as they go (the first ones longer)."""
+    size, extra = divmod(len(values), count)
+    out, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        out.append(values[start:end])
+        start = end
+    return out
 
 
 def token_blocks(tokenizer, texts: list[str], seq_len: int, torch):
@@ -57,7 +70,7 @@ def token_blocks(tokenizer, texts: list[str], seq_len: int, torch):
 
 class EfficiencyTrainingEvaluator(Evaluator):
     name = "efficiency-training"
-    version = "1"
+    version = "2"  # 2: stderr between blocks of steps
     family = "causal-lm"
 
     def evaluate(self, model, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
@@ -122,9 +135,13 @@ class EfficiencyTrainingEvaluator(Evaluator):
         samples_per_step = len(batch)
         timed = step_s[cfg["warmup_steps"]:]
         samples_total = samples_per_step * cfg["steps"]
-        per_step_samples = [m.rate(samples_per_step, s) for s in timed]
-        compute = m.summarize(per_step_samples)
-        tokens = m.summarize([r * seq_len for r in per_step_samples])
+        # Steps depend on the one before (the optimiser's state), so they cannot be interleaved like
+        # inference trials; the standard error is taken between consecutive blocks of steps instead,
+        # which covers the host's drift over the training run (metrics.summarize_blocks).
+        step_blocks = consecutive_blocks(timed, cfg["blocks"])
+        compute = m.summarize_blocks([[m.rate(samples_per_step, s) for s in b] for b in step_blocks])
+        tokens = m.summarize_blocks([[m.rate(samples_per_step, s) * seq_len for s in b] for b in step_blocks])
+        step_ms = m.summarize_blocks([[s * 1000.0 for s in b] for b in step_blocks])
         pure_compute = m.rate(samples_per_step * len(timed), sum(timed))
         flops = m.training_flops_per_s(params, pure_compute * seq_len)
 
@@ -141,8 +158,7 @@ class EfficiencyTrainingEvaluator(Evaluator):
             metric("throughput_raw_samples_per_s", m.rate(samples_total, e2e_s), "samples/s", n=1),
             metric("throughput_no_eval_samples_per_s", m.rate(samples_total, e2e_s - eval_s), "samples/s", n=1),
             metric("throughput_pure_compute_samples_per_s", pure_compute, "samples/s", stderr=compute["stderr"]),
-            metric("train_step_ms", m.median(timed) * 1000.0, "ms", hib=False,
-                   stderr=_ms(m.stderr_of_mean(timed))),
+            metric("train_step_ms", step_ms["median"], "ms", hib=False, stderr=step_ms["stderr"]),
             metric("train_peak_memory_bytes", memory[0].peak_bytes, "bytes", hib=False, n=1),
             metric("train_loss_first", losses[0], "nats/token", hib=False, n=1),
             metric("train_loss_last", losses[-1], "nats/token", hib=False, n=1),
@@ -158,7 +174,8 @@ class EfficiencyTrainingEvaluator(Evaluator):
             "efficiency": {
                 "device": device, "device_name": peak["device_name"], "dtype": precision, "timer": timer.kind,
                 "threads": threads if not rt.is_cuda(device) else None, "steps": cfg["steps"],
-                "warmup_steps": cfg["warmup_steps"], "batch_size": bs, "seq_len": seq_len, "lr": cfg["lr"],
+                "warmup_steps": cfg["warmup_steps"], "blocks": cfg["blocks"],
+                "stderr": "between the medians of consecutive blocks of timed steps", "batch_size": bs, "seq_len": seq_len, "lr": cfg["lr"],
                 "optimizer": "AdamW", "data_blocks": len(blocks), "peak": peak,
                 "memory": {"method": memory[0].method, **memory[0].extra},
                 "step_s": step_s, "losses": losses, "eval_s": round(eval_s, 4),
@@ -169,6 +186,3 @@ class EfficiencyTrainingEvaluator(Evaluator):
         }
         return EvalOutcome(metrics=out, samples=[], provenance=provenance)
 
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1000.0

@@ -10,7 +10,8 @@ from evaluators.efficiency import runtime as rt
 from evaluators.multimodal.tiny_clip import TINY_CONFIG
 from evaluators.registry import get_evaluator
 
-SMALL = {"batch_sizes": [1, 4, 8], "warmup": 1, "trials": 4, "threads": 1}
+SMALL = {"batch_sizes": [1, 4, 8], "warmup": 1, "min_warmup_s": 0.0, "rounds": 2, "min_block_s": 0.0, "min_trials": 2,
+         "threads": 1}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_clip_figures_are_sane_complete_and_carry_units(tiny_clip):
              "flops_per_image": "FLOP/image", "flops_per_text": "FLOP/text", "mfu": "fraction"}
     assert {name: by_name[name].unit for name in units} == units
     for name in ("images_per_s", "texts_per_s"):
-        assert by_name[name].value > 0 and by_name[name].stderr is not None and by_name[name].n == 4
+        assert by_name[name].value > 0 and by_name[name].stderr is not None and by_name[name].n == 4  # 2 rounds × 2
         assert by_name[name].higher_is_better
     for side in ("image", "text"):
         lat = [by_name[f"{side}_latency_p{q}_ms"].value for q in (50, 90, 99)]
@@ -74,7 +75,7 @@ def test_clip_figures_are_sane_complete_and_carry_units(tiny_clip):
     for point in eff["grid"]:
         for key in ("image_latency_s", "text_latency_s", "images_per_s", "texts_per_s"):
             s = point[key]
-            assert s["n"] == 4 and 0 < s["min"] <= s["median"] <= s["max"]
+            assert s["n"] == 4 and s["blocks"] == 2 and 0 < s["min"] <= s["median"] <= s["max"]
     # The headline figures are the reference points' medians.
     assert by_name["images_per_s"].value == eff["grid"][-1]["images_per_s"]["median"]
     assert by_name["image_latency_p50_ms"].value == pytest.approx(eff["grid"][0]["image_latency_s"]["p50"] * 1000)
@@ -106,27 +107,38 @@ def test_mfu_takes_the_workers_profile_peak_when_it_applies(tiny_clip):
     assert peak["measured_source"] == "evaluator_gemm" and "2 threads" in peak["why"]
 
 
-def test_rates_and_latencies_come_from_the_timed_calls():
-    """The grid point's arithmetic on scripted timings: a stand-in model and a timer that says how long."""
+def test_rates_and_latencies_come_from_the_timed_calls_in_interleaved_blocks():
+    """The grid's arithmetic on scripted timings: a stand-in model and a timer that says how long."""
     import torch
-    durations = iter([0.010, 0.020, 0.040, 0.030,  # four encode_image trials of a batch of 4
-                      0.005, 0.005, 0.010, 0.010])  # four encode_text trials
+    # Per side: each block starts with an untimed settling call (0.999 s, which must not count),
+    # then two timed trials.
+    durations = {"image": iter([0.999, 0.010, 0.020, 0.999, 0.040, 0.030]),
+                 "text": iter([0.999, 0.005, 0.005, 0.999, 0.010, 0.010])}
     calls = []
 
     class ScriptedTimer:
         kind = "scripted"
 
         def time(self, fn):
-            return fn(), next(durations)
-    model = types.SimpleNamespace(encode_image=lambda x: calls.append(("image", len(x))),
-                                  encode_text=lambda t: calls.append(("text", len(t))))
-    point = ci.measure_batch(torch, model, torch.zeros(8, 3, 2, 2), torch.zeros(8, 5), 4,
-                             {"warmup": 2, "min_warmup_s": 0.0, "trials": 4}, ScriptedTimer())
-    assert calls == [("image", 4)] * 6 + [("text", 4)] * 6  # two warm-ups, four timed, each on the batch
-    assert point["image_latency_s"]["median"] == pytest.approx(0.025)
+            side = fn()
+            return side, next(durations[side])
+
+    def encoder(side):
+        return lambda batch: calls.append((side, len(batch))) or side
+    model = types.SimpleNamespace(encode_image=encoder("image"), encode_text=encoder("text"))
+    cfg = {"warmup": 2, "min_warmup_s": 0.0, "rounds": 2, "min_block_s": 0.0, "min_trials": 2}
+    (point,) = ci.measure_grid(torch, model, torch.zeros(8, 3, 2, 2), torch.zeros(8, 5), [4], cfg, ScriptedTimer(),
+                               "cpu")
+    # Warm-ups, then round 0 visits image then text, round 1 text then image: 1 settling + 2 timed each.
+    assert calls == ([("image", 4)] * 2 + [("text", 4)] * 2 + [("image", 4)] * 3 + [("text", 4)] * 6
+                     + [("image", 4)] * 3)
+    assert point["image_latency_s"]["median"] == pytest.approx(0.025) and point["image_latency_s"]["max"] == 0.040
+    assert point["image_latency_s"]["block_medians"] == [pytest.approx(0.015), pytest.approx(0.035)]
     assert point["images_per_s"]["median"] == pytest.approx((4 / 0.020 + 4 / 0.030) / 2)
     assert (point["images_per_s"]["min"], point["images_per_s"]["max"]) == (100.0, 400.0)
     assert point["texts_per_s"]["median"] == pytest.approx(600.0) and point["texts_per_s"]["n"] == 4
+    # The standard error is between the two blocks' medians (800 and 400 texts/s), not the four trials.
+    assert point["texts_per_s"]["stderr"] == pytest.approx(200.0)
 
 
 def test_synthetic_inputs_are_seeded_and_what_the_models_preprocess_yields(tiny_clip):
@@ -139,7 +151,7 @@ def test_synthetic_inputs_are_seeded_and_what_the_models_preprocess_yields(tiny_
     assert ci.synthetic_texts(4, seed=0) == ci.synthetic_texts(4, seed=0) != ci.synthetic_texts(4, seed=1)
 
 
-@pytest.mark.parametrize("args, message", [({"trial": 3}, "unknown"), ({"trials": 0}, "trials"),
+@pytest.mark.parametrize("args, message", [({"trials": 3}, "unknown"), ({"rounds": 0}, "rounds"),
                                            ({"batch_sizes": []}, "batch sizes"), ({"batch_sizes": [0]}, "batch sizes")])
 def test_clip_rejects_bad_args_in_words(tiny_clip, args, message):
     with pytest.raises(ValueError, match=message):

@@ -46,7 +46,8 @@ def test_efficiency_run_is_measured_by_a_real_worker_and_shown_on_the_board(clie
         assert provenance[task]["hardware_profile_id"] in profile_ids
         eff = provenance[task]["efficiency"]
         assert eff["threads"] == 1 and eff["device"] == "cpu" and eff["peak"]["measured_tflops"] > 0
-    assert provenance["inference"]["efficiency"]["trials"] == suite.task("inference").args["trials"]
+    assert provenance["inference"]["efficiency"]["rounds"] == suite.task("inference").args["rounds"]
+    assert provenance["training"]["efficiency"]["steps"] == suite.task("training").args["steps"]
 
     board = client.get("/api/v1/leaderboard/efficiency").json()
     assert {"tokens_per_s", "train_tokens_per_s", "latency_p50_ms", "train_mfu"} <= set(board["metrics"])

@@ -4,7 +4,8 @@ import pytest
 from evaluators.base import EvalSpec
 from evaluators.registry import get_evaluator
 
-SMALL = {"batch_sizes": [1, 2], "prompt_lengths": [8, 16], "new_tokens": 4, "warmup": 1, "trials": 3, "threads": 1}
+SMALL = {"batch_sizes": [1, 2], "prompt_lengths": [8, 16], "new_tokens": 4, "warmup": 1, "min_warmup_s": 0.0,
+         "rounds": 3, "min_block_s": 0.0, "min_trials": 2, "threads": 1}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def test_inference_figures_are_sane_and_carry_units(tiny_lm):
     assert [mv.name for mv in outcome.metrics if mv.primary] == ["tokens_per_s"]
     assert all(mv.unit for mv in outcome.metrics)
     assert by_name["tokens_per_s"].unit == "tokens/s" and by_name["tokens_per_s"].value > 0
-    assert by_name["tokens_per_s"].stderr is not None and by_name["tokens_per_s"].n == 3
+    assert by_name["tokens_per_s"].stderr is not None and by_name["tokens_per_s"].n == 6  # 3 rounds × 2 trials
     lat = [by_name[f"latency_p{q}_ms"].value for q in (50, 90, 99)]
     assert 0 < lat[0] <= lat[1] <= lat[2] < 10_000 and by_name["latency_p50_ms"].higher_is_better is False
     assert by_name["ttft_ms"].value > 0 and by_name["tpot_ms"].value > 0
@@ -41,11 +42,12 @@ def test_inference_figures_are_sane_and_carry_units(tiny_lm):
     eff = outcome.provenance["efficiency"]
     assert eff["threads"] == 1 and torch.get_num_threads() == threads_before  # pinned, then restored
     assert eff["device"] == "cpu" and eff["timer"] == "perf_counter" and eff["dtype"] == "float32"
-    assert eff["batch_sizes"] == [1, 2] and eff["trials"] == 3 and eff["kernels"] == "torch"
+    assert eff["batch_sizes"] == [1, 2] and eff["rounds"] == 3 and eff["min_trials"] == 2 and eff["kernels"] == "torch"
     assert eff["peak"]["measured_tflops"] > 0 and eff["peak"]["nominal_tflops"] is None
     assert len(eff["grid"]) == 4 and eff["reference"] == {"interactive": [1, 8], "batched": [2, 16]}
     point = eff["grid"][0]["latency_s"]
-    assert point["min"] <= point["median"] <= point["max"] and point["n"] == 3
+    assert point["min"] <= point["median"] <= point["max"] and point["n"] == 6 and point["blocks"] == 3
+    assert point["stderr_method"].startswith("between block medians")
     assert stages[-1] == 1.0 and stages == sorted(stages)
 
 
@@ -71,7 +73,8 @@ def test_inference_generation_matches_greedy_generate(tiny_lm):
     assert torch.equal(torch.cat(tokens, dim=1), expected)
 
 
-@pytest.mark.parametrize("args, message", [({"trial": 3}, "unknown"), ({"trials": 0}, "trials"),
+@pytest.mark.parametrize("args, message", [({"trials": 3}, "unknown"), ({"rounds": 0}, "rounds"),
+                                           ({"min_trials": 0}, "min_trials"),
                                            ({"prompt_lengths": [200]}, "positions")])
 def test_inference_rejects_bad_args_in_words(tiny_lm, args, message):
     with pytest.raises(ValueError, match=message):

@@ -61,3 +61,33 @@ def test_nominal_peaks_match_device_names_and_skip_cpus():
     assert m.nominal_peak_tflops("NVIDIA A10", "float32") == 31.2
     assert m.nominal_peak_tflops("Tesla V100-SXM2-16GB", "bfloat16") is None  # no bf16 on Volta
     assert m.nominal_peak_tflops("AMD EPYC 7B13", "float32") is None
+
+
+def test_block_summaries_pool_the_trials_and_take_the_stderr_between_blocks():
+    # Two blocks at two speeds: the trials' own scatter is tiny, the blocks' is not.
+    blocks = [[1.00, 1.01, 0.99], [2.00, 2.01, 1.99]]
+    s = m.summarize_blocks(blocks)
+    assert s["n"] == 6 and s["blocks"] == 2 and s["block_medians"] == [1.00, 2.00]
+    assert s["median"] == pytest.approx(1.5) and (s["min"], s["max"]) == (0.99, 2.01)
+    assert s["stderr"] == pytest.approx(math.sqrt(0.5) / math.sqrt(2))  # sd of {1, 2} over √2 blocks
+    assert s["stderr"] > 10 * m.stderr_of_mean([1.00, 1.01, 0.99])
+    assert s["stderr_method"].startswith("between block medians")
+    # One block: the trials' own standard error; empty blocks are no blocks.
+    single = m.summarize_blocks([[1.0, 2.0, 3.0], []])
+    assert single["blocks"] == 1 and single["stderr"] == m.stderr_of_mean([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError):
+        m.summarize_blocks([[], []])
+
+
+def test_effective_sample_size_shrinks_for_spells_and_not_for_alternation():
+    # Independent-looking (alternating) values count fully; a series in two long spells (the host
+    # slow for the first half, fast for the second) is worth far fewer values than its length.
+    alternating = [1.0, 2.0] * 8
+    spells = [1.0] * 8 + [2.0] * 8
+    assert m.effective_sample_size(alternating) == 16
+    assert 1.0 <= m.effective_sample_size(spells) < 4
+    assert m.effective_sample_size([3.0] * 5) == 5 and m.effective_sample_size([1.0, 2.0]) == 2
+    # So the spells' standard error is wider than the same values' taken as independent.
+    s = m.summarize_blocks([[v] for v in spells])
+    sd = m.stderr_of_mean(spells) * math.sqrt(16)
+    assert s["stderr"] == pytest.approx(sd / math.sqrt(s["effective_blocks"])) and s["stderr"] > 2 * sd / 4

@@ -162,3 +162,31 @@ def test_warm_up_runs_the_count_and_then_until_the_time_floor():
     n = warm_up(lambda: time.sleep(0.01), count=2, min_seconds=0.1, device="cpu", torch=torch)
     assert time.perf_counter() - started >= 0.1 and n >= 5
     assert warm_up(lambda: None, count=1, min_seconds=60, device="cpu", torch=torch, max_calls=50) == 50
+
+
+def test_interleaved_blocks_rotate_the_points_and_fill_each_block():
+    import time
+
+    import torch
+
+    from evaluators.efficiency.runtime import interleaved_blocks
+
+    log = []
+
+    def trial(name, seconds=0.0):
+        def run():
+            log.append(name)
+            time.sleep(seconds)
+            return name
+        return run
+    blocks = interleaved_blocks([trial("a"), trial("b"), trial("c")], rounds=3, min_block_s=0.0, min_trials=2,
+                                device="cpu", torch=torch)
+    # Each block: one settling call, then min_trials timed; round r starts at point r.
+    assert "".join(log) == "aaabbbccc" + "bbbcccaaa" + "cccaaabbb"
+    assert blocks == [[["a", "a"]] * 3, [["b", "b"]] * 3, [["c", "c"]] * 3]
+    started = time.perf_counter()
+    (slow,) = interleaved_blocks([trial("s", 0.01)], rounds=2, min_block_s=0.05, min_trials=1, device="cpu",
+                                 torch=torch)
+    assert len(slow) == 2 and all(len(b) >= 5 for b in slow) and time.perf_counter() - started >= 0.1
+    with pytest.raises(ValueError):
+        interleaved_blocks([trial("a")], rounds=0, min_block_s=0.0, min_trials=1, device="cpu", torch=torch)

@@ -35,11 +35,23 @@ def test_training_figures_are_sane_and_the_loaded_model_is_untouched(tiny_lm):
     eff = outcome.provenance["efficiency"]
     assert eff["threads"] == 1 and eff["steps"] == 6 and len(eff["step_s"]) == 6 and eff["optimizer"] == "AdamW"
     assert eff["samples_per_s"]["min"] <= eff["samples_per_s"]["median"] <= eff["samples_per_s"]["max"]
+    # The 5 timed steps in the default 4 consecutive blocks; the stderr is between their medians.
+    assert eff["blocks"] == 4 and eff["samples_per_s"]["blocks"] == 4
+    assert eff["samples_per_s"]["stderr_method"].startswith("between block medians")
     after = tiny_lm.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before) and not tiny_lm.model.training
 
 
-def test_training_rejects_bad_args_in_words(tiny_lm):
-    spec = EvalSpec(task="training", evaluator="efficiency-training", args={"steps": 2, "warmup_steps": 2})
-    with pytest.raises(ValueError, match="steps > warmup_steps"):
+@pytest.mark.parametrize("args, message", [({"steps": 2, "warmup_steps": 2}, "steps > warmup_steps"),
+                                           ({"steps": 4, "warmup_steps": 1, "blocks": 4}, "blocks"),
+                                           ({"blocks": 0}, "blocks"), ({"trials": 3}, "unknown")])
+def test_training_rejects_bad_args_in_words(tiny_lm, args, message):
+    spec = EvalSpec(task="training", evaluator="efficiency-training", args=args)
+    with pytest.raises(ValueError, match=message):
         get_evaluator("efficiency-training").evaluate(tiny_lm, spec, lambda s, f: None)
+
+
+def test_timed_steps_are_cut_into_consecutive_blocks():
+    from evaluators.efficiency.training import consecutive_blocks
+    assert consecutive_blocks(list(range(7)), 3) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert consecutive_blocks([1, 2], 2) == [[1], [2]] and consecutive_blocks([1, 2, 3], 1) == [[1, 2, 3]]
