@@ -15,6 +15,7 @@ the two must do the same work. Prints both wall times, the ratio service/CLI (is
     .venv/bin/python -m benchmarks.language_service_vs_cli [--batch-size 16] [--model tiny-gpt2-brief]
 """
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -99,7 +100,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="evalboard-bench-") as tmp:
         work = Path(tmp)
         model_dir = build_causal_lm(work / args.model, train_steps=DEMO_CAUSAL_LMS[args.model], seed=0)
-        service_s, service_scores = run_service(model_dir, tasks, args.batch_size)
+        # lm-eval prints progress ("bootstrapping for stddev: chrf") on stdout; this script's stdout is
+        # its report (make proof copies its last lines), so the in-process run's chatter goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            service_s, service_scores = run_service(model_dir, tasks, args.batch_size)
         cli_s, cli_scores = run_cli(model_dir, tasks, args.batch_size, work)
 
     print(f"language-core ({len(tasks)} tasks), model {args.model}, batch size {args.batch_size}")
