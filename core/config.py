@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     submissions_per_day: int = 50
     # With no live worker of the requested class: refuse the submission (True) or accept it with a warning.
     refuse_without_live_worker: bool = False
+    # Webhooks go only to public addresses: a submitter's URL naming localhost, a private network or
+    # the cloud metadata address would make the workers call into our own network. A one-machine
+    # or test deployment whose receivers are local turns this on.
+    webhook_allow_private: bool = False
 
     job_timeout_s: int = 3600
     infra_retries: int = 3

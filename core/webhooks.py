@@ -5,9 +5,12 @@ checks `X-Evalboard-Signature: sha256=<hex>` against its own HMAC of the raw bod
 """
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import time
+import urllib.parse
 import uuid
 
 import httpx
@@ -22,6 +25,38 @@ log = logging.getLogger("evalboard.webhooks")
 
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _address_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    for kind in ("loopback", "link_local", "unspecified", "multicast", "reserved", "private"):
+        if getattr(address, f"is_{kind}"):
+            return kind.replace("_", "-")
+    return "non-public"
+
+
+def refusal(url: str, *, allow_private: bool) -> str | None:
+    """Why a webhook may not be sent to `url`, in words, or None when it may.
+
+    Every address the host resolves to must be public (ipaddress's is_global) unless the
+    deployment allows private ones: otherwise a submitter could make our workers POST into our own
+    network (the database, Redis, the cloud metadata address 169.254.169.254). Checked when the
+    submission is made and again before sending, since DNS may have changed in between."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return "it must be an http:// or https:// URL with a host"
+    if allow_private:
+        return None
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        infos = socket.getaddrinfo(parsed.hostname, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
+        return f"its host {parsed.hostname!r} does not resolve ({exc})"
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            return (f"its host {parsed.hostname!r} is {address}, a {_address_kind(address)} address; "
+                    "webhooks go only to public addresses")
+    return None
 
 
 def notify_if_ended(submission_id: uuid.UUID, attempts: int = 3) -> bool:
@@ -39,6 +74,10 @@ def notify_if_ended(submission_id: uuid.UUID, attempts: int = 3) -> bool:
                    "suite": submission.suite, "status": submission.status.value, "error": submission.error,
                    "finished_at": submission.finished_at.isoformat() if submission.finished_at else None,
                    "url": f"{get_settings().api_url}/api/v1/submissions/{submission.id}"}
+    why = refusal(url, allow_private=get_settings().webhook_allow_private)
+    if why:
+        log.warning("webhook %s not sent: %s", url, why)
+        return False
     body = json.dumps(payload, sort_keys=True).encode()
     headers = {"Content-Type": "application/json", "X-Evalboard-Signature": sign(secret, body),
                "X-Evalboard-Event": "submission.ended"}

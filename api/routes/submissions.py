@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from api.deps import CurrentUser, SessionDep
-from core import crud, hub
+from core import crud, hub, webhooks
 from core.catalog import get_suite
 from core.config import get_settings
 from core.errors import InvalidRequestError, NotFoundError, RateLimitedError
@@ -116,6 +116,10 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
     if body.webhook_url and not body.webhook_secret:
         raise InvalidRequestError("a webhook needs a webhook_secret (16+ characters) to sign its calls",
                                   field="webhook_secret")
+    if body.webhook_url:
+        why = webhooks.refusal(str(body.webhook_url), allow_private=get_settings().webhook_allow_private)
+        if why:
+            raise InvalidRequestError(f"webhook_url is refused: {why}", field="webhook_url")
     live_workers = crud.live_workers(session=session, hardware_class=body.hardware_class)
     if not live_workers and get_settings().refuse_without_live_worker:
         raise InvalidRequestError(f"no {body.hardware_class} worker is online; try another hardware class or later",

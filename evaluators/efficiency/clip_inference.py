@@ -68,7 +68,8 @@ def synthetic_texts(count: int, seed: int) -> list[str]:
     return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12))) for _ in range(count)]
 
 
-def measure_grid(torch, model, images, tokens, sizes: list[int], cfg: dict, timer, device: str) -> list[dict]:
+def measure_grid(torch, model, images, tokens, sizes: list[int], cfg: dict, timer, device: str,
+                 on_round=lambda done, rounds: None) -> list[dict]:
     """Every batch size's encode_image and encode_text latencies and rates, in interleaved blocks."""
     calls = [fn for batch in sizes
              for fn in (lambda x=images[:batch]: model.encode_image(x), lambda t=tokens[:batch]: model.encode_text(t))]
@@ -77,7 +78,7 @@ def measure_grid(torch, model, images, tokens, sizes: list[int], cfg: dict, time
             rt.warm_up(fn, count=cfg["warmup"], min_seconds=cfg["min_warmup_s"], device=device, torch=torch)
         blocks = rt.interleaved_blocks([lambda fn=fn: timer.time(fn)[1] for fn in calls], rounds=cfg["rounds"],
                                        min_block_s=cfg["min_block_s"], min_trials=cfg["min_trials"],
-                                       device=device, torch=torch)
+                                       device=device, torch=torch, on_round=on_round)
     grid = []
     for i, batch in enumerate(sizes):
         image_s, text_s = blocks[2 * i], blocks[2 * i + 1]
@@ -119,8 +120,8 @@ class EfficiencyClipEvaluator(Evaluator):
         with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
                 rt.track_peak_memory(device, torch) as memory, kernels:
             peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"], spec.hardware)
-            progress("timing", 0.0)
-            grid = measure_grid(torch, clip, images, tokens, sizes, cfg, timer, device)
+            grid = measure_grid(torch, clip, images, tokens, sizes, cfg, timer, device,
+                                on_round=lambda r, n: progress(f"round {r + 1}/{n}", r / n))
             rt.synchronize(device, torch)
         progress("done", 1.0)
         interactive = min(grid, key=lambda p: p["batch"])

@@ -97,7 +97,7 @@ def summarize_point(batch: int, length: int, new_tokens: int, blocks: list[list[
 
 
 def measure_grid(torch, model, points: list[tuple[int, int]], *, vocab: int, cfg: dict, device: str, seed: int,
-                 timer, before_timing=lambda: None) -> list[dict]:
+                 timer, before_timing=lambda: None, on_round=lambda done, rounds: None) -> list[dict]:
     """Every (batch, prompt length) point's prefill and generation timings, in interleaved blocks;
     `before_timing` is called between the warm-ups and the first block (the energy meter starts there)."""
     trials = []
@@ -112,7 +112,7 @@ def measure_grid(torch, model, points: list[tuple[int, int]], *, vocab: int, cfg
             trials.append(point_trial(torch, model, ids, cfg["new_tokens"], timer))
         before_timing()
         blocks = rt.interleaved_blocks(trials, rounds=cfg["rounds"], min_block_s=cfg["min_block_s"],
-                                       min_trials=cfg["min_trials"], device=device, torch=torch)
+                                       min_trials=cfg["min_trials"], device=device, torch=torch, on_round=on_round)
     return [summarize_point(batch, length, cfg["new_tokens"], point_blocks)
             for (batch, length), point_blocks in zip(points, blocks)]
 
@@ -148,9 +148,8 @@ class EfficiencyInferenceEvaluator(Evaluator):
         with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
                 rt.track_peak_memory(device, torch) as memory, kernels:
             peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"], spec.hardware)
-            progress("timing", 0.0)
             grid = measure_grid(torch, lm, points, vocab=vocab, cfg=cfg, device=device, seed=spec.seed, timer=timer,
-                                before_timing=energy.start)
+                                before_timing=energy.start, on_round=lambda r, n: progress(f"round {r + 1}/{n}", r / n))
             rt.synchronize(device, torch)
             joules = energy.joules()
         progress("done", 1.0)

@@ -73,13 +73,14 @@ def warm_up(fn, *, count: int, min_seconds: float, device: str, torch, max_calls
 
 
 def interleaved_blocks(trials, *, rounds: int, min_block_s: float, min_trials: int, device: str,
-                       torch) -> list[list[list]]:
+                       torch, on_round=lambda done, rounds: None) -> list[list[list]]:
     """Runs each grid point's `trial()` in `rounds` blocks, interleaved across the points; returns,
     per point, its blocks, each the list of what its trials returned.
 
     Round r visits every point once (starting one point further each round, so no point always
     follows the same one) and runs its trial until `min_block_s` has passed and at least
     `min_trials` trials ran, after one untimed call (the caches were the previous point's).
+    `on_round(r, rounds)` is called before each round (progress reporting).
 
     Why blocks: on a shared host the machine's speed moves over seconds. On this project's 2-vCPU
     VM, batch-1 latency of the tiny CLIP moved between 0.49 and 0.84 ms from one second to the next,
@@ -91,6 +92,7 @@ def interleaved_blocks(trials, *, rounds: int, min_block_s: float, min_trials: i
         raise ValueError("interleaved blocks need rounds ≥ 1, min_trials ≥ 1 and min_block_s ≥ 0")
     blocks: list[list[list]] = [[] for _ in trials]
     for r in range(rounds):
+        on_round(r, rounds)
         for k in range(len(trials)):
             i = (r + k) % len(trials)
             trials[i]()

@@ -13,7 +13,19 @@ SECRET = "a-secret-of-sixteen+"
 
 
 @pytest.fixture
-def receiver():
+def private_webhooks_allowed(monkeypatch):
+    """The receivers here listen on 127.0.0.1, which a deployment only allows when told to; the
+    worker processes started meanwhile inherit the setting through the environment."""
+    from core.config import get_settings
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE", "1")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.delenv("WEBHOOK_ALLOW_PRIVATE")
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def receiver(private_webhooks_allowed):
     calls = []
 
     class Hook(BaseHTTPRequestHandler):
@@ -62,3 +74,36 @@ def test_a_webhook_without_a_secret_is_refused(client, auth, uploaded_checkpoint
             "webhook_url": "http://127.0.0.1:9/hook"}
     response = client.post("/api/v1/submissions", json=body, headers=auth)
     assert response.status_code == 422 and response.json()["field"] == "webhook_secret"
+
+
+@pytest.mark.parametrize("url, words", [("http://127.0.0.1:9/hook", "127.0.0.1, a loopback address"),
+                                        ("http://localhost/hook", "a loopback address"),
+                                        ("http://10.0.0.7/hook", "10.0.0.7, a private address"),
+                                        ("http://169.254.169.254/latest/meta-data", "a link-local address"),
+                                        ("http://[::1]:8000/", "::1, a loopback address"),
+                                        ("http://no-such-host.invalid/hook", "does not resolve")])
+def test_a_webhook_into_our_own_network_is_refused_and_nothing_is_queued(client, auth, uploaded_checkpoint,
+                                                                         redis_conn, url, words):
+    from rq import Queue
+    queued = Queue("evalboard-cpu", connection=redis_conn).count
+    body = {"model_name": "tiny", "checkpoint_sha256": uploaded_checkpoint["sha256"], "suite": "language-core",
+            "webhook_url": url, "webhook_secret": SECRET}
+    response = client.post("/api/v1/submissions", json=body, headers=auth)
+    assert response.status_code == 422 and response.json()["field"] == "webhook_url"
+    assert words in response.json()["detail"]
+    assert client.get("/api/v1/submissions", headers=auth).json()["items"] == []
+    assert Queue("evalboard-cpu", connection=redis_conn).count == queued
+
+
+def test_the_address_is_checked_again_before_sending(client, auth, uploaded_checkpoint, receiver, monkeypatch):
+    """Accepted while allowed (or while DNS said public), refused at sending time once it is not."""
+    from core.config import get_settings
+    url, calls = receiver
+    body = {"model_name": "tiny", "checkpoint_sha256": uploaded_checkpoint["sha256"], "suite": "language-core",
+            "webhook_url": url, "webhook_secret": SECRET}
+    submission = client.post("/api/v1/submissions", json=body, headers=auth).json()
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE", "0")
+    get_settings.cache_clear()
+    response = client.post(f"/api/v1/submissions/{submission['id']}/cancel", headers=auth)
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert calls == []
