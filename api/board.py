@@ -61,7 +61,7 @@ SCORES_SQL = text("""
 EFFICIENCY_SQL = text("""
     SELECT DISTINCT ON (m.id, s.hardware_class, sc.metric)
            m.id, m.name, s.hardware_class, s.precision, sc.metric, sc.value, sc.unit, sc.higher_is_better,
-           r.finished_at
+           r.finished_at, sc.stderr, sc.n, r.provenance ->> 'hardware_profile_id' 
     FROM model m JOIN submission s ON s.model_id = m.id
          JOIN run r ON r.submission_id = s.id
          JOIN score sc ON sc.run_id = r.id
@@ -144,10 +144,12 @@ def load_board(session: Session) -> Board:
         if model_id not in latest or finished_at > latest[model_id]:
             latest[model_id] = finished_at
             row.precision, row.hardware_class = precision, hardware
+    # Each figure with its dispersion and the hardware profile it was measured on (DESIGN §5).
     efficiency = [{"model_id": m, "model": name, "hardware_class": hw, "precision": p, "metric": metric, "value": v,
-                   "unit": unit, "higher_is_better": hib, "finished_at": at}
-                  for m, name, hw, p, metric, v, unit, hib, at in connection.execute(EFFICIENCY_SQL,
-                                                                                 {"efficiency": EFFICIENCY})]
+                   "unit": unit, "higher_is_better": hib, "finished_at": at, "stderr": stderr, "n": n,
+                   "hardware_profile_id": int(profile) if profile and profile.isdigit() else None}
+                  for m, name, hw, p, metric, v, unit, hib, at, stderr, n, profile
+                  in connection.execute(EFFICIENCY_SQL, {"efficiency": EFFICIENCY})]
     return Board(signature=(), rows=list(rows.values()), efficiency=efficiency)
 
 

@@ -46,7 +46,8 @@ def radar(capabilities: dict[str, float], title: str = "") -> alt.LayerChart:
 def efficiency_scatter(frame: pd.DataFrame, metric: str, unit: str | None) -> alt.LayerChart:
     """Score against an efficiency metric, one colour per hardware class, the Pareto front joined up.
 
-    `frame` has columns model, hardware_class, value, score and pareto (bool).
+    `frame` has columns model, hardware_class, value, score and pareto (bool), and optionally
+    stderr: each measured figure is drawn with its ±1 standard error as a horizontal bar.
     """
     x_title = f"{metric} ({unit})" if unit else metric
     base = alt.Chart(frame).encode(
@@ -57,4 +58,10 @@ def efficiency_scatter(frame: pd.DataFrame, metric: str, unit: str | None) -> al
         opacity=alt.condition("datum.pareto", alt.value(1.0), alt.value(0.35)))
     front = base.transform_filter("datum.pareto").mark_line(strokeDash=[4, 3]).encode(
         order="value:Q", detail="hardware_class:N")
-    return (dots + front).properties(height=420)
+    layers = dots + front
+    if "stderr" in frame and frame["stderr"].notna().any():
+        bars = alt.Chart(frame.assign(low=frame["value"] - frame["stderr"], high=frame["value"] + frame["stderr"])
+                         .dropna(subset=["stderr"])).mark_rule(opacity=0.6).encode(
+            x="low:Q", x2="high:Q", y="score:Q", color=alt.Color("hardware_class:N", title="hardware"))
+        layers = bars + layers
+    return layers.properties(height=420)

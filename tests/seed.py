@@ -27,11 +27,13 @@ def seed_scored_model(name: str, scores: dict[str, float], *, owner: str = "alic
                       suite: str = "language-core", family: str = "causal-lm", precision: str = "float32",
                       hardware_class: str = "cpu", license: str | None = "MIT", flagged: bool = False,
                       stderr: float | None = 0.03, samples: int = 0,
-                      efficiency: dict[str, float] | None = None) -> int:
+                      efficiency: dict[str, float | tuple[float, float]] | None = None,
+                      hardware_profile_id: int | None = None) -> int:
     """A model with one finished submission whose tasks have these primary `acc` values; returns its id.
 
     `samples` adds that many per-sample records to each run (every third one wrong);
-    `efficiency` adds a finished efficiency run with these metrics (e.g. {"tokens_per_s": 120}).
+    `efficiency` adds a finished efficiency run with these metrics (e.g. {"tokens_per_s": 120}, or
+    {"tokens_per_s": (120, 4.0)} with a stderr), measured on `hardware_profile_id` if given.
     """
     with session_scope() as s:
         user, checkpoint, model = _model(s, name, owner, family, params, license, flagged)
@@ -56,12 +58,14 @@ def seed_scored_model(name: str, scores: dict[str, float], *, owner: str = "alic
                       for i in range(samples))
         if efficiency:
             run = Run(submission_id=submission.id, task="latency", capability="efficiency", status=Status.finished,
-                      finished_at=utcnow(), progress=1.0)
+                      finished_at=utcnow(), progress=1.0,
+                      provenance={"hardware_profile_id": hardware_profile_id} if hardware_profile_id else {})
             s.add(run)
             s.flush()
-            s.add_all(Score(run_id=run.id, metric=metric, value=value, primary=i == 0,
-                            higher_is_better=not metric.endswith(("_ms", "_bytes")))
-                      for i, (metric, value) in enumerate(efficiency.items()))
+            figures = {metric: v if isinstance(v, tuple) else (v, None) for metric, v in efficiency.items()}
+            s.add_all(Score(run_id=run.id, metric=metric, value=value, stderr=err, n=40 if err else 1,
+                            primary=i == 0, higher_is_better=not metric.endswith(("_ms", "_bytes")))
+                      for i, (metric, (value, err)) in enumerate(figures.items()))
         return model.id
 
 

@@ -109,6 +109,7 @@ def efficiency(session: SessionDep, metric: str | None = None) -> dict:
     points = [{"model_id": e["model_id"], "model": e["model"],
                "overall": column_value(by_id[e["model_id"]], "overall") if e["model_id"] in by_id else None,
                "hardware_class": e["hardware_class"], "precision": e["precision"], "metric": e["metric"],
-               "value": e["value"], "unit": e["unit"], "higher_is_better": e["higher_is_better"]}
+               "value": e["value"], "stderr": e["stderr"], "n": e["n"], "unit": e["unit"],
+               "higher_is_better": e["higher_is_better"], "hardware_profile_id": e["hardware_profile_id"]}
               for e in board.efficiency if e["model_id"] not in flagged and (metric is None or e["metric"] == metric)]
     return {"metrics": board.efficiency_metrics, "points": points}

@@ -9,7 +9,9 @@ api = client()
 st.title("Efficiency")
 st.caption("Each point is a model on one hardware class: its overall score (normalised, points) against an "
            "efficiency measurement. Solid points joined by the dashed line are the Pareto front of their class: "
-           "no other model there is both better scoring and more efficient.")
+           "no other model there is both better scoring and more efficient. Horizontal bars are ±1 standard "
+           "error of the measurement; the table names the hardware profile (GET /api/v1/hardware) each figure "
+           "was measured on, so figures from different machines are not silently compared.")
 
 metrics = fetch(api.efficiency, "efficiency data")["metrics"]
 if not metrics:
@@ -32,6 +34,8 @@ for hardware, group in frame.groupby("hardware_class"):
     frame.loc[group.index[front], "pareto"] = True
 st.altair_chart(efficiency_scatter(frame, metric, frame["unit"].dropna().iloc[0] if frame["unit"].notna().any()
                                    else None), width="stretch")
-st.dataframe(frame[["model", "hardware_class", "precision", "value", "score", "pareto"]]
-             .rename(columns={"value": metric}).sort_values("score", ascending=False),
+st.dataframe(frame[["model", "hardware_class", "precision", "value", "stderr", "n", "hardware_profile_id", "score",
+                    "pareto"]]
+             .rename(columns={"value": metric, "stderr": "± stderr", "n": "trials",
+                              "hardware_profile_id": "hardware profile"}).sort_values("score", ascending=False),
              hide_index=True, width="stretch")

@@ -126,13 +126,16 @@ def test_empty_board(client):
     assert client.get(BOARD, params={"format": "csv"}).text.startswith("rank,rank_range,band,model_id,model")
 
 
-def test_efficiency_points_carry_the_overall_score(client):
-    seed_scored_model("fast", {"world_facts": 0.6}, efficiency={"tokens_per_s": 900.0, "latency_p50_ms": 12.0})
+def test_efficiency_points_carry_the_overall_score_dispersion_and_profile(client):
+    seed_scored_model("fast", {"world_facts": 0.6}, efficiency={"tokens_per_s": (900.0, 25.0), "latency_p50_ms": 12.0},
+                      hardware_profile_id=7)
     seed_scored_model("slow", {"world_facts": 0.8})
     body = client.get(f"{BOARD}/efficiency", params={"metric": "tokens_per_s"}).json()
     assert body["metrics"] == ["latency_p50_ms", "tokens_per_s"]
     assert [(p["model"], p["value"], p["overall"]) for p in body["points"]] == [("fast", 900.0, pytest.approx(0.4667,
                                                                                                              abs=1e-3))]
+    (point,) = body["points"]
+    assert (point["stderr"], point["n"], point["hardware_profile_id"]) == (25.0, 40, 7)
     # Efficiency is shown beside the scores, never averaged into them.
     row = client.get(BOARD).json()["rows"][1]
     assert row["model"] == "fast" and set(row["capabilities"]) == {"understanding"}

@@ -101,13 +101,15 @@ def test_efficiency_page_explains_when_there_is_nothing_to_plot(monkeypatch, api
 
 
 def test_efficiency_page_marks_the_pareto_front(monkeypatch, api_url):
-    seed_scored_model("fast", {"world_facts": 0.55}, efficiency={"tokens_per_s": 900.0})
+    seed_scored_model("fast", {"world_facts": 0.55}, efficiency={"tokens_per_s": (900.0, 30.0)}, hardware_profile_id=3)
     seed_scored_model("good", {"world_facts": 0.85}, efficiency={"tokens_per_s": 100.0})
     seed_scored_model("neither", {"world_facts": 0.40}, efficiency={"tokens_per_s": 50.0})
     at = open_page(monkeypatch, api_url, "efficiency")
     assert not at.exception
     table = at.dataframe[0].value.set_index("model")
     assert table["pareto"].to_dict() == {"good": True, "fast": True, "neither": False}
+    # Each figure with its dispersion and the profile it was measured on.
+    assert table.loc["fast", "± stderr"] == 30.0 and table.loc["fast", "hardware profile"] == 3
 
 
 def test_queue_page_shows_live_runs_and_failures(monkeypatch, api_url):

@@ -54,6 +54,9 @@ def test_efficiency_run_is_measured_by_a_real_worker_and_shown_on_the_board(clie
     points = {p["metric"]: p for p in board["points"]}
     assert points["tokens_per_s"]["value"] == values[("inference", "tokens_per_s")]
     assert points["tokens_per_s"]["unit"] == "tokens/s" and points["tokens_per_s"]["hardware_class"] == "cpu"
+    # The board shows each figure with its dispersion and the profile of the worker that measured it.
+    assert points["tokens_per_s"]["stderr"] > 0 and points["tokens_per_s"]["n"] > 1
+    assert points["tokens_per_s"]["hardware_profile_id"] == provenance["inference"]["hardware_profile_id"]
     assert points["latency_p50_ms"]["unit"] == "ms" and points["latency_p50_ms"]["higher_is_better"] is False
     # Efficiency is shown beside the score, never averaged into it.
     (row,) = client.get("/api/v1/leaderboard").json()["rows"]
