@@ -79,3 +79,29 @@ def test_inference_generation_matches_greedy_generate(tiny_lm):
 def test_inference_rejects_bad_args_in_words(tiny_lm, args, message):
     with pytest.raises(ValueError, match=message):
         run(tiny_lm, {**SMALL, **args})
+
+
+def test_energy_per_token_divides_the_metered_joules_by_every_token_generated_meanwhile(tiny_lm, monkeypatch):
+    """NVML stands in here (CPU has none): the meter starts after the warm-ups, and the joules it reads
+    are divided by every token generated while it ran — timed trials and each block's settling trial."""
+    from evaluators.efficiency import inference
+    events = []
+
+    class FakeMeter:
+        def __init__(self, device, torch):
+            pass
+
+        def start(self):
+            events.append("start")
+
+        def joules(self):
+            events.append("read")
+            return 12.0
+    monkeypatch.setattr(inference.rt, "EnergyMeter", FakeMeter)
+    outcome, _ = run(tiny_lm, SMALL)
+    by_name = {mv.name: mv for mv in outcome.metrics}
+    grid, eff = outcome.provenance["efficiency"]["grid"], outcome.provenance["efficiency"]
+    tokens = sum(p["batch"] * eff["new_tokens"] * (p["tokens_per_s"]["n"] + eff["rounds"]) for p in grid)
+    assert events == ["start", "read"]
+    assert by_name["energy_per_token_j"].value == pytest.approx(12.0 / tokens)
+    assert by_name["energy_per_token_j"].unit == "J/token" and not by_name["energy_per_token_j"].higher_is_better
