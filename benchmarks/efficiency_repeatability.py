@@ -58,6 +58,9 @@ def run_once(model, suite: str) -> dict:
         # The GEMM each task times at its start: if the machine itself slowed down between runs
         # (another tenant on a shared host), this moves with the figures and says so.
         out.setdefault("_peaks", []).append(f"{suite}/{task.name} {eff['peak']['measured_tflops']:.4g}")
+        # The host probe timed once per round: a run that fell in a slow spell shows a slower probe.
+        probe = eff.get("host_probe") or {}
+        out.setdefault("_probes", []).append(f"{suite}/{task.name} {probe.get('median_us', float('nan')):.1f}")
         for mv in outcome.metrics:
             if any(mv.name in names for names in FIGURES.values()):
                 out[mv.name] = (mv.value, mv.stderr, mv.unit, value_range(eff, mv.name))
@@ -65,7 +68,7 @@ def run_once(model, suite: str) -> dict:
 
 
 def _merge(a: dict, b: dict) -> dict:
-    return {**a, **b, "_peaks": a["_peaks"] + b["_peaks"]}
+    return {**a, **b, "_peaks": a["_peaks"] + b["_peaks"], "_probes": a["_probes"] + b["_probes"]}
 
 
 def main() -> int:
@@ -104,6 +107,9 @@ def main() -> int:
         print(f"{name:22s} {runs[0][name][2]:9s} {shown:>62s}  {' '.join(f'{z:4.1f}' for z in zs):24s} {ratio:6.2f}")
     for i, run in enumerate(runs):
         print(f"GEMM peak timed at each task's start, run {i + 1} (TFLOPS): " + ", ".join(run["_peaks"]))
+    for i, run in enumerate(runs):
+        print(f"host probe, median over the task's rounds, run {i + 1} (µs per call; higher = slower host): "
+              + ", ".join(run["_probes"]))
     total = len(pairs) * len(ratios)
     print(f"consecutive-run comparisons within 2 combined stderrs: {agreeing}/{total} "
           f"(an honest stderr gives about 95%); each median within the other run's [min, max]: "

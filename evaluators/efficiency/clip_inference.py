@@ -120,8 +120,12 @@ class EfficiencyClipEvaluator(Evaluator):
         with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
                 rt.track_peak_memory(device, torch) as memory, kernels:
             peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"], spec.hardware)
-            grid = measure_grid(torch, clip, images, tokens, sizes, cfg, timer, device,
-                                on_round=lambda r, n: progress(f"round {r + 1}/{n}", r / n))
+            probe = rt.HostProbe(device, torch)
+
+            def on_round(r, n):
+                probe.measure()
+                progress(f"round {r + 1}/{n}", r / n)
+            grid = measure_grid(torch, clip, images, tokens, sizes, cfg, timer, device, on_round=on_round)
             rt.synchronize(device, torch)
         progress("done", 1.0)
         interactive = min(grid, key=lambda p: p["batch"])
@@ -167,7 +171,7 @@ class EfficiencyClipEvaluator(Evaluator):
                 "params": {"total": params, "image": image_params, "text_and_rest": params - image_params},
                 "flops": {"method": "torch.utils.flop_counter.FlopCounterMode, one input, fused attention off",
                           "per_image": flops_image, "per_text": flops_text, "mfu_at_largest_batch": mfu},
-                "wall_s": round(time.perf_counter() - started, 3),
+                "wall_s": round(time.perf_counter() - started, 3), "host_probe": probe.summary(),
                 "grid": grid,
             },
             "batch_size": sizes,

@@ -148,8 +148,13 @@ class EfficiencyInferenceEvaluator(Evaluator):
         with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
                 rt.track_peak_memory(device, torch) as memory, kernels:
             peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"], spec.hardware)
+            probe = rt.HostProbe(device, torch)
+
+            def on_round(r, n):
+                probe.measure()
+                progress(f"round {r + 1}/{n}", r / n)
             grid = measure_grid(torch, lm, points, vocab=vocab, cfg=cfg, device=device, seed=spec.seed, timer=timer,
-                                before_timing=energy.start, on_round=lambda r, n: progress(f"round {r + 1}/{n}", r / n))
+                                before_timing=energy.start, on_round=on_round)
             rt.synchronize(device, torch)
             joules = energy.joules()
         progress("done", 1.0)
@@ -208,6 +213,7 @@ class EfficiencyInferenceEvaluator(Evaluator):
                 "flops_per_token": {"formula": "2*params + 2*n_layer*context*d_model", "params": params,
                                     "n_layer": n_layer, "d_model": d_model, "context": batched["prompt_length"] // 2},
                 "energy_j": joules, "wall_s": round(time.perf_counter() - started, 3),
+                "host_probe": probe.summary(),
                 "grid": grid,
             },
             "batch_size": cfg["batch_sizes"],

@@ -104,6 +104,43 @@ def interleaved_blocks(trials, *, rounds: int, min_block_s: float, min_trials: i
     return blocks
 
 
+class HostProbe:
+    """A fixed small CPU workload, timed once per round: how fast the host ran at that moment.
+
+    Recorded beside the figures (provenance "host_probe"), never used to correct them: when two
+    runs disagree, it tells whether the host itself was slower during one of them. Small matmuls
+    and tanh through Python, like a tiny model's forward, so it moves with the spells that move
+    those figures (a large GEMM barely does). Inert on CUDA devices, where the host is not what is
+    being measured."""
+
+    method = "4 × (64² matmul + tanh) on a 1×64 input, 50 calls, µs per call"
+
+    def __init__(self, device: str, torch, calls: int = 50):
+        self.torch, self.calls, self.active, self.samples_us = torch, calls, not is_cuda(device), []
+        if self.active:
+            generator = torch.Generator().manual_seed(0)
+            self.x = torch.randn(1, 64, generator=generator)
+            self.weights = [torch.randn(64, 64, generator=generator) / 8 for _ in range(4)]
+
+    def measure(self) -> None:
+        if not self.active:
+            return
+        with self.torch.inference_mode():
+            started = time.perf_counter()
+            for _ in range(self.calls):
+                y = self.x
+                for w in self.weights:
+                    y = self.torch.tanh(y @ w)
+            self.samples_us.append((time.perf_counter() - started) / self.calls * 1e6)
+
+    def summary(self) -> dict | None:
+        if not self.samples_us:
+            return None
+        return {"method": self.method, "per_round_us": [round(v, 2) for v in self.samples_us],
+                "median_us": round(sorted(self.samples_us)[len(self.samples_us) // 2], 2),
+                "min_us": round(min(self.samples_us), 2), "max_us": round(max(self.samples_us), 2)}
+
+
 class _RssSampler(threading.Thread):
     """Samples this process's RSS every few ms: ru_maxrss alone is the lifetime high-water mark
     of a long-lived evaluation child (it includes loading and earlier runs)."""

@@ -115,7 +115,11 @@ class EfficiencyTrainingEvaluator(Evaluator):
             loss_before = held_out_loss()
             net.train()
             step_s, losses = [], []
+            probe = rt.HostProbe(device, torch)
+            probe_every = max(1, (cfg["steps"] - cfg["warmup_steps"]) // cfg["blocks"])
             for step in range(cfg["steps"]):
+                if step >= cfg["warmup_steps"] and (step - cfg["warmup_steps"]) % probe_every == 0:
+                    probe.measure()  # between steps, outside their timing: about once per block
                 progress("train", step / cfg["steps"])
                 batch = blocks[rng.sample(pool, min(bs, len(pool)))].to(device)
 
@@ -178,7 +182,7 @@ class EfficiencyTrainingEvaluator(Evaluator):
                 "stderr": "between the medians of consecutive blocks of timed steps", "batch_size": bs, "seq_len": seq_len, "lr": cfg["lr"],
                 "optimizer": "AdamW", "data_blocks": len(blocks), "peak": peak,
                 "memory": {"method": memory[0].method, **memory[0].extra},
-                "step_s": step_s, "losses": losses, "eval_s": round(eval_s, 4),
+                "step_s": step_s, "losses": losses, "eval_s": round(eval_s, 4), "host_probe": probe.summary(),
                 "samples_per_s": compute, "tokens_per_s": tokens,
                 "flops": {"formula": "6*params*tokens_per_s", "params": params},
             },

@@ -79,6 +79,7 @@ def test_clip_figures_are_sane_complete_and_carry_units(tiny_clip):
     # The headline figures are the reference points' medians.
     assert by_name["images_per_s"].value == eff["grid"][-1]["images_per_s"]["median"]
     assert by_name["image_latency_p50_ms"].value == pytest.approx(eff["grid"][0]["image_latency_s"]["p50"] * 1000)
+    assert len(eff["host_probe"]["per_round_us"]) == 2  # the host's speed, once per round
     assert stages == [0.0, 0.5, 1.0]  # progress: before each of the 2 rounds, then done
 
 

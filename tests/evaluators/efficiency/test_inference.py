@@ -48,6 +48,9 @@ def test_inference_figures_are_sane_and_carry_units(tiny_lm):
     point = eff["grid"][0]["latency_s"]
     assert point["min"] <= point["median"] <= point["max"] and point["n"] == 6 and point["blocks"] == 3
     assert point["stderr_method"].startswith("between block medians")
+    # The host's own speed, timed once per round, beside the figures.
+    probe = eff["host_probe"]
+    assert len(probe["per_round_us"]) == 3 and 0 < probe["min_us"] <= probe["median_us"] <= probe["max_us"]
     assert stages == pytest.approx([0.0, 1 / 3, 2 / 3, 1.0])  # before each of the 3 rounds, then done
 
 

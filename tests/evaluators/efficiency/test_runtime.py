@@ -190,3 +190,18 @@ def test_interleaved_blocks_rotate_the_points_and_fill_each_block():
     assert len(slow) == 2 and all(len(b) >= 5 for b in slow) and time.perf_counter() - started >= 0.1
     with pytest.raises(ValueError):
         interleaved_blocks([trial("a")], rounds=0, min_block_s=0.0, min_trials=1, device="cpu", torch=torch)
+
+
+def test_the_host_probe_times_the_cpu_and_stays_out_of_the_way_on_cuda():
+    import torch
+
+    from evaluators.efficiency.runtime import HostProbe
+    probe = HostProbe("cpu", torch, calls=5)
+    assert probe.summary() is None
+    probe.measure()
+    probe.measure()
+    summary = probe.summary()
+    assert len(summary["per_round_us"]) == 2 and summary["min_us"] > 0 and "µs per call" in summary["method"]
+    on_gpu = HostProbe("cuda:0", fake_torch())
+    on_gpu.measure()
+    assert on_gpu.summary() is None

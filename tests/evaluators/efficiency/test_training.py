@@ -37,6 +37,7 @@ def test_training_figures_are_sane_and_the_loaded_model_is_untouched(tiny_lm):
     assert eff["samples_per_s"]["min"] <= eff["samples_per_s"]["median"] <= eff["samples_per_s"]["max"]
     # The 5 timed steps in the default 4 consecutive blocks; the stderr is between their medians.
     assert eff["blocks"] == 4 and eff["samples_per_s"]["blocks"] == 4
+    assert len(eff["host_probe"]["per_round_us"]) == 5  # 5 timed steps in 4 blocks: a probe every step
     assert eff["samples_per_s"]["stderr_method"].startswith("between block medians")
     after = tiny_lm.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before) and not tiny_lm.model.training
