@@ -122,16 +122,20 @@ class HostProbe:
             self.x = torch.randn(1, 64, generator=generator)
             self.weights = [torch.randn(64, 64, generator=generator) / 8 for _ in range(4)]
 
-    def measure(self) -> None:
-        if not self.active:
-            return
+    def workload(self) -> None:
+        """`calls` calls of the probe's work, untimed (benchmarks/host_drift.py times it in windows)."""
         with self.torch.inference_mode():
-            started = time.perf_counter()
             for _ in range(self.calls):
                 y = self.x
                 for w in self.weights:
                     y = self.torch.tanh(y @ w)
-            self.samples_us.append((time.perf_counter() - started) / self.calls * 1e6)
+
+    def measure(self) -> None:
+        if not self.active:
+            return
+        started = time.perf_counter()
+        self.workload()
+        self.samples_us.append((time.perf_counter() - started) / self.calls * 1e6)
 
     def summary(self) -> dict | None:
         if not self.samples_us:
