@@ -61,7 +61,7 @@ SCORES_SQL = text("""
 EFFICIENCY_SQL = text("""
     SELECT DISTINCT ON (m.id, s.hardware_class, sc.metric)
            m.id, m.name, s.hardware_class, s.precision, sc.metric, sc.value, sc.unit, sc.higher_is_better,
-           r.finished_at, sc.stderr, sc.n, r.provenance ->> 'hardware_profile_id' 
+           r.finished_at, sc.stderr, sc.n, r.provenance ->> 'hardware_profile_id'
     FROM model m JOIN submission s ON s.model_id = m.id
          JOIN run r ON r.submission_id = s.id
          JOIN score sc ON sc.run_id = r.id

@@ -121,11 +121,8 @@ class EfficiencyClipEvaluator(Evaluator):
                 rt.track_peak_memory(device, torch) as memory, kernels:
             peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"], spec.hardware)
             probe = rt.HostProbe(device, torch)
-
-            def on_round(r, n):
-                probe.measure()
-                progress(f"round {r + 1}/{n}", r / n)
-            grid = measure_grid(torch, clip, images, tokens, sizes, cfg, timer, device, on_round=on_round)
+            grid = measure_grid(torch, clip, images, tokens, sizes, cfg, timer, device,
+                                on_round=probe.on_round(progress))
             rt.synchronize(device, torch)
         progress("done", 1.0)
         interactive = min(grid, key=lambda p: p["batch"])

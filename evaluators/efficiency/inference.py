@@ -149,12 +149,8 @@ class EfficiencyInferenceEvaluator(Evaluator):
                 rt.track_peak_memory(device, torch) as memory, kernels:
             peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"], spec.hardware)
             probe = rt.HostProbe(device, torch)
-
-            def on_round(r, n):
-                probe.measure()
-                progress(f"round {r + 1}/{n}", r / n)
             grid = measure_grid(torch, lm, points, vocab=vocab, cfg=cfg, device=device, seed=spec.seed, timer=timer,
-                                before_timing=energy.start, on_round=on_round)
+                                before_timing=energy.start, on_round=probe.on_round(progress))
             rt.synchronize(device, torch)
             joules = energy.joules()
         progress("done", 1.0)

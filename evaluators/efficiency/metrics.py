@@ -85,10 +85,8 @@ def summarize_blocks(blocks: Sequence[Sequence[float]]) -> dict:
     medians = [median(block) for block in blocks]
     out.update(blocks=len(medians), block_medians=medians, stderr_method="between trials")
     if len(medians) > 1:
-        mean = sum(medians) / len(medians)
-        sd = math.sqrt(sum((v - mean) ** 2 for v in medians) / (len(medians) - 1))
-        ess = effective_sample_size(medians)
-        out.update(stderr=sd / math.sqrt(ess), effective_blocks=ess,
+        ess = effective_sample_size(medians)  # sd / √ess, i.e. the plain stderr rescaled from n to ess
+        out.update(stderr=stderr_of_mean(medians) * math.sqrt(len(medians) / ess), effective_blocks=ess,
                    stderr_method="between block medians, autocorrelation-corrected")
     return out
 

@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from evaluators.efficiency.metrics import DTYPE_KEYS, nominal_peak_tflops
+from evaluators.efficiency.metrics import DTYPE_KEYS, median, nominal_peak_tflops
 
 
 def is_cuda(device: str) -> bool:
@@ -137,11 +137,18 @@ class HostProbe:
         self.workload()
         self.samples_us.append((time.perf_counter() - started) / self.calls * 1e6)
 
+    def on_round(self, progress):
+        """The evaluators' per-round hook: time the probe, then report progress ("round 3/8")."""
+        def hook(r: int, rounds: int) -> None:
+            self.measure()
+            progress(f"round {r + 1}/{rounds}", r / rounds)
+        return hook
+
     def summary(self) -> dict | None:
         if not self.samples_us:
             return None
         return {"method": self.method, "per_round_us": [round(v, 2) for v in self.samples_us],
-                "median_us": round(sorted(self.samples_us)[len(self.samples_us) // 2], 2),
+                "median_us": round(median(self.samples_us), 2),
                 "min_us": round(min(self.samples_us), 2), "max_us": round(max(self.samples_us), 2)}
 
 
