@@ -27,7 +27,13 @@ COPY cli/ cli/
 COPY migrations/ migrations/
 COPY datasets/ datasets/
 
-RUN pip install . && mkdir -p /data
+# Every process runs as an unprivileged user: a flaw in the API or in a checkpoint's loader
+# gets no root in the container. /data belongs to it, so the named volume mounted there
+# (initialised from this folder) is writable; the code under /app stays root-owned, read-only to it.
+RUN pip install . \
+    && useradd --create-home --uid 10001 --user-group evalboard \
+    && mkdir -p /data && chown evalboard:evalboard /data
+USER evalboard
 
 EXPOSE 8000 8501
 

@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test proof install system-tools clean-data
+.PHONY: run test proof install system-tools clean-data env
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ proof: $(STAMP) system-tools
 	test -x .venv-proof/bin/locust || ($(PYTHON) -m venv .venv-proof && \
 	  .venv-proof/bin/python -m pip install --quiet schemathesis locust)
 	$(PY) benchmarks/proof.py
+
+# compose.yaml's passwords: .env with strong random ones (256 bits each, readable by you only).
+# An existing .env is kept: new passwords would lock compose out of its existing database volume.
+env:
+	@if [ -e .env ]; then echo ".env exists; kept (remove it first to make new passwords)"; else \
+	  umask 077 && $(PYTHON) -c 'import secrets; print(f"POSTGRES_PASSWORD={secrets.token_hex(32)}\nREDIS_PASSWORD={secrets.token_hex(32)}\n# EVALBOARD_BIND=127.0.0.1  (the address API and board are published on)")' > .env && \
+	  echo "wrote .env: PostgreSQL and Redis passwords for docker compose"; fi
 
 clean-data:
 	rm -rf .evalboard

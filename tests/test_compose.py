@@ -1,9 +1,11 @@
 """compose.yaml and the Dockerfile: valid Compose, the services DESIGN §3 names, and commands that exist."""
 import importlib
 import json
+import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import jsonschema
@@ -32,7 +34,9 @@ def _argv(command) -> list[str]:
 
 
 def _commands(compose: dict) -> dict[str, list[str]]:
-    return {name: _argv(svc["command"]) for name, svc in compose["services"].items() if "command" in svc}
+    """Our own services' commands (redis has one too: its password option)."""
+    return {name: _argv(svc["command"]) for name, svc in compose["services"].items()
+            if "command" in svc and name in BUILT}
 
 
 def test_compose_matches_the_compose_spec_schema(compose):
@@ -61,8 +65,9 @@ def test_built_services_share_one_image_and_the_environment(compose):
         assert services[name]["image"] == "evalboard:latest"
     for name in BUILT - {"leaderboard"}:
         env = services[name]["environment"]
-        assert env["DATABASE_URL"] == "postgresql://postgres:postgres@postgres:5432/evalboard"
-        assert env["REDIS_URL"] == "redis://redis:6379/0"
+        assert env["DATABASE_URL"].startswith("postgresql://evalboard:${POSTGRES_PASSWORD:?")
+        assert env["DATABASE_URL"].endswith("@postgres:5432/evalboard")
+        assert env["REDIS_URL"].startswith("redis://:${REDIS_PASSWORD:?")
     assert services["leaderboard"]["environment"]["EVALBOARD_API_URL"] == "http://api:8000"
     assert services["api"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -131,11 +136,76 @@ def test_dockerfile_runs_the_api():
     assert runs and any("api.main:app" in line and "uvicorn" in line for line in runs)
 
 
-def test_docker_compose_accepts_the_file():
+def _docker_compose(*args: str, env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.fail("docker-compose is not on PATH; install it (Debian/Ubuntu: `apt-get install docker-compose`) "
                     "so compose.yaml can be checked with `docker-compose config -q`")
-    result = subprocess.run([binary, "-f", str(COMPOSE), "config", "-q"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
+    # Only PATH from our environment: a developer's own POSTGRES_PASSWORD must not make the check pass.
+    return subprocess.run([binary, "-f", str(COMPOSE), *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120, env={"PATH": os.environ["PATH"], **env})
+
+
+PASSWORDS = {"POSTGRES_PASSWORD": "pg-" + "a" * 40, "REDIS_PASSWORD": "redis-" + "b" * 40}
+
+
+def test_docker_compose_accepts_the_file(tmp_path):
+    result = _docker_compose("--project-directory", str(tmp_path), "config", "-q", env=PASSWORDS)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def resolved() -> dict:
+    """compose.yaml as docker-compose resolves it with the operator's .env values."""
+    result = _docker_compose("config", env=PASSWORDS, cwd=Path(tempfile.mkdtemp()))
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def test_without_passwords_compose_refuses_and_says_make_env(tmp_path):
+    """No default password anywhere: with no .env, compose stops and names the step that writes one."""
+    result = _docker_compose("--project-directory", str(tmp_path), "config", "-q", env={})
+    assert result.returncode != 0 and "make env" in result.stderr
+    assert "postgres:postgres" not in COMPOSE.read_text()
+
+
+def test_passwords_come_from_the_env_file_and_redis_requires_one(resolved):
+    services = resolved["services"]
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == PASSWORDS["POSTGRES_PASSWORD"]
+    assert services["postgres"]["environment"]["POSTGRES_USER"] != "postgres"
+    for name in BUILT - {"leaderboard"}:
+        env = services[name]["environment"]
+        assert f":{PASSWORDS['POSTGRES_PASSWORD']}@postgres:5432/" in env["DATABASE_URL"]
+        assert env["REDIS_URL"] == f"redis://:{PASSWORDS['REDIS_PASSWORD']}@redis:6379/0"
+    redis = services["redis"]
+    assert "--requirepass" in " ".join(redis["command"])
+    assert redis["environment"]["REDIS_PASSWORD"] == PASSWORDS["REDIS_PASSWORD"]
+    assert "REDISCLI_AUTH" in " ".join(redis["healthcheck"]["test"])  # the healthcheck authenticates too
+
+
+def test_api_and_board_are_published_on_loopback_only(resolved):
+    services = resolved["services"]
+    published = [port for svc in services.values() for port in svc.get("ports", [])]
+    assert published and all(str(port).startswith("127.0.0.1:") for port in published), published
+    assert {str(p).split(":")[1] for p in published} == {"8000", "8501"}
+
+
+def test_make_env_writes_strong_passwords_and_keeps_an_existing_file(tmp_path):
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    subprocess.run(["make", "-s", "env"], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    env_file = tmp_path / ".env"
+    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line and not line.startswith("#"))
+    assert set(values) == {"POSTGRES_PASSWORD", "REDIS_PASSWORD"}
+    assert all(len(v) >= 32 for v in values.values()) and values["POSTGRES_PASSWORD"] != values["REDIS_PASSWORD"]
+    assert env_file.stat().st_mode & 0o077 == 0  # readable by the operator only
+    before = env_file.read_text()
+    subprocess.run(["make", "-s", "env"], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    assert env_file.read_text() == before  # never overwritten: the database volume keeps its password
+    # Compose, run where that .env is, reads it.
+    assert _docker_compose("--project-directory", str(tmp_path), "config", "-q", env={}).returncode == 0
+    assert ".env" in (ROOT / ".gitignore").read_text().split() and ".env" in (ROOT / ".dockerignore").read_text().split()
+
+
+def test_the_image_runs_as_a_non_root_user():
+    users = [line.split()[1] for line in DOCKERFILE.read_text().splitlines() if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0"), "the Dockerfile's last USER must be unprivileged"
