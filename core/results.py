@@ -23,14 +23,25 @@ def as_json(submission: dict, results: list[TaskResult]) -> dict:
                        "provenance": r.provenance} for r in results]}
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A text cell made inert for spreadsheets (a leading apostrophe); numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def as_csv(results: list[TaskResult]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["task", "capability", "metric", "value", "stderr", "n", "primary", "unit"])
     for r in results:
         for m in r.metrics:
-            writer.writerow([r.task, r.capability, m["metric"], m["value"], m["stderr"], m["n"], m["primary"],
-                             m.get("unit") or ""])
+            writer.writerow([csv_cell(v) for v in (r.task, r.capability, m["metric"], m["value"], m["stderr"],
+                                                   m["n"], m["primary"], m.get("unit") or "")])
     return out.getvalue()
 
 

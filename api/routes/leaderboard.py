@@ -18,6 +18,7 @@ from api.board import (
 )
 from api.deps import SessionDep
 from core.errors import InvalidRequestError
+from core.results import csv_cell
 
 router = APIRouter(prefix="/leaderboard", tags=["leaderboard"])
 
@@ -77,7 +78,7 @@ def leaderboard(
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=chosen, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(records)
+    writer.writerows({key: csv_cell(value) for key, value in record.items()} for record in records)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
 
 

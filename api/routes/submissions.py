@@ -14,6 +14,7 @@ from core.catalog import get_suite
 from core.config import get_settings
 from core.errors import InvalidRequestError, NotFoundError, RateLimitedError
 from core.eta import eta_seconds, mean_run_seconds
+from core.licenses import SpdxLicense
 from core.models import (
     Checkpoint,
     Family,
@@ -40,7 +41,7 @@ class SubmissionCreate(BaseModel):
     hardware_class: str = "cpu"
     precision: Precision = Precision.float32
     tasks: list[str] | None = Field(default=None, description="run only these tasks of the suite")
-    license: str | None = None
+    license: SpdxLicense | None = Field(default=None, description="an SPDX identifier (Apache-2.0, MIT, …)")
     revision: str | None = None
     webhook_url: AnyHttpUrl | None = Field(default=None, description="POSTed to once when the submission ends")
     webhook_secret: str | None = Field(default=None, min_length=16, max_length=256,

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from leaderboard.charts import radar
-from leaderboard.ui import NO_MODELS, client, fetch, model_label, query_int
+from leaderboard.ui import NO_MODELS, client, fetch, model_label, plain, query_int
 
 api = client()
 st.title("Model")
@@ -29,11 +29,14 @@ model_id = st.selectbox("Model", ids, index=ids.index(wanted) if wanted in ids e
 detail = fetch(lambda: api.model(model_id), "model")
 model, board = detail["model"], detail["board"]
 
-st.header(model["name"])
-st.caption(f"by {model['owner']} · {model['family']} · {model['params'] or '?'} parameters · "
-           f"license {model['license'] or 'not given'}")
+# Names, owners, licences and flag reasons are the author's (or an admin's) words: shown as text, never Markdown.
+st.header(plain(model["name"]))
+st.caption(f"by {plain(model['owner'])} · {plain(model['family'])} · {model['params'] or '?'} parameters · "
+           f"license {plain(model['license']) if model['license'] else 'not given'}")
+if model.get("license_link"):
+    st.caption(f"license text: {plain(model['license_link'])}")
 if model["flagged"]:
-    st.warning(f"Flagged by an admin: {model['flag_reason'] or 'no reason given'}.")
+    st.warning(f"Flagged by an admin: {plain(model['flag_reason']) if model['flag_reason'] else 'no reason given'}.")
 if board is None:
     st.info("This model has no finished scores yet; see the **Queue** page for its runs.")
 else:

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from leaderboard.ui import client, fetch
+from leaderboard.ui import client, fetch, plain
 
 api = client()
 st.title("Queue")
@@ -21,11 +21,12 @@ if not queue["submissions"]:
     st.info("Nothing is waiting or running: the queue is empty.")
 else:
     for hardware, load in queue["hardware"].items():
-        st.caption(f"**{hardware}**: {load['queued']} runs queued, {load['workers_alive']} workers alive")
+        st.caption(f"**{plain(hardware)}**: {load['queued']} runs queued, {load['workers_alive']} workers alive")
     for submission in queue["submissions"]:
         with st.container(border=True):
-            st.markdown(f"**{submission['model']}** by {submission['owner']} · {submission['suite']} on "
-                        f"{submission['hardware_class']} · {submission['status']} · ETA {eta(submission['eta_s'])}")
+            st.markdown(f"**{plain(submission['model'])}** by {plain(submission['owner'])} · "
+                        f"{plain(submission['suite'])} on {plain(submission['hardware_class'])} · "
+                        f"{submission['status']} · ETA {eta(submission['eta_s'])}")
             st.progress(submission["progress"])
             st.dataframe(pd.DataFrame([{
                 "task": r["task"], "status": r["status"], "stage": r["stage"] or ("waiting" if r["status"] == "queued" else ""), "progress": r["progress"],

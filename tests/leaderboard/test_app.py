@@ -1,4 +1,8 @@
 """The Streamlit page, run by AppTest against a real API server on loopback."""
+import html
+import re
+
+from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT, free_port
@@ -46,9 +50,19 @@ def open_page(monkeypatch, url: str, page: str, **query) -> AppTest:
     return at.switch_page(f"pages/{page}.py").run()
 
 
+def rendered(markdown: str) -> str:
+    """The HTML a CommonMark renderer makes of an element's Markdown source (what a visitor's browser gets)."""
+    return MarkdownIt("commonmark").render(markdown)
+
+
+def shown(markdown: str) -> str:
+    """The text a visitor reads: the rendered HTML without its tags."""
+    return html.unescape(re.sub(r"<[^>]+>", "", rendered(markdown))).strip()
+
+
 def text_of(at: AppTest) -> str:
-    return "\n".join(e.value for kind in ("markdown", "caption", "info", "warning", "error", "title", "header",
-                                          "subheader") for e in getattr(at, kind))
+    return "\n".join(shown(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "title",
+                                                 "header", "subheader") for e in getattr(at, kind))
 
 
 def test_filters_search_and_raw_toggle(monkeypatch, api_url):
@@ -72,7 +86,7 @@ def test_model_page_shows_scores_provenance_and_samples(monkeypatch, api_url):
     model_id = seed_scored_model("strong-model", {"world_facts": 0.85, "arithmetic_mc": 0.70}, samples=6)
     at = open_page(monkeypatch, api_url, "model", model_id=str(model_id))
     assert not at.exception
-    assert at.header[0].value == "strong-model"
+    assert shown(at.header[0].value) == "strong-model"
     tasks = at.dataframe[0].value
     assert list(tasks["task"]) == ["world_facts", "arithmetic_mc"] and list(tasks["stderr"]) == [0.03, 0.03]
     assert at.code[0].value.startswith("evalboard submit ./strong-model --name strong-model")
@@ -155,3 +169,47 @@ def test_model_and_compare_pages_on_an_empty_board(monkeypatch, api_url):
         at = open_page(monkeypatch, api_url, page)
         assert not at.exception
         assert "No models have been scored yet" in at.info[0].value
+
+
+HOSTILE_LICENSE = "[x](http://evil.example) ![t](http://evil.example/t.png)"  # the column holds 64
+
+
+def test_names_licences_and_flag_reasons_are_shown_as_text_never_markup(monkeypatch, api_url):
+    """An author-chosen licence (stored before licences were SPDX-checked), owner and an admin's flag reason:
+    every visitor sees the characters typed, and no link, image or auto-link is made of them."""
+    import psycopg
+
+    from tests.conftest import DATABASE_URL
+    model_id = seed_scored_model("evil-model", {"world_facts": 0.85}, owner="www.evil.example/login",
+                                 license=HOSTILE_LICENSE, flagged=True)
+    reason = "see ![pixel](http://evil.example/p.png) or <b>http://evil.example/why</b> :red[**urgent**]"
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        conn.execute("UPDATE model SET flag_reason = %s WHERE id = %s", (reason, model_id))
+    at = open_page(monkeypatch, api_url, "model", model_id=str(model_id))
+    assert not at.exception
+    sources = [e.value for kind in ("header", "caption", "warning", "markdown") for e in getattr(at, kind)]
+    for source in sources:
+        assert "<a" not in rendered(source) and "<img" not in rendered(source), source
+        # GFM auto-links (Streamlit's renderer has them) start at a literal `www.` or `://`; none is left.
+        assert "www." not in source and "://" not in source, source
+    text = text_of(at)
+    assert f"license {HOSTILE_LICENSE}" in text
+    assert "by www.evil.example/login" in text
+    assert f"Flagged by an admin: {reason}." in text
+
+    queue_page = open_page(monkeypatch, api_url, "queue")
+    assert not queue_page.exception
+
+
+def test_csv_exports_defuse_spreadsheet_formulas(client):
+    """A cell starting with = + - @ would run as a formula where the CSV is opened; it gets an apostrophe."""
+    import csv
+    import io
+    seed_scored_model("formula-model", {"world_facts": 0.85}, owner="alice", license="=HYPERLINK(\"http://x\")")
+    seed_scored_model("plain-model", {"world_facts": 0.20}, owner="@bob")
+    response = client.get("/api/v1/leaderboard", params={"format": "csv",
+                                                         "columns": "model,owner,license,overall"})
+    rows = {row["model"]: row for row in csv.DictReader(io.StringIO(response.text))}
+    assert rows["formula-model"]["license"] == "'=HYPERLINK(\"http://x\")"
+    assert rows["plain-model"]["owner"] == "'@bob"
+    assert float(rows["plain-model"]["overall"]) < 0  # a negative score is a number, left as it is
