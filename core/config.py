@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     datasets_dir: Path = PROJECT_ROOT / "datasets"
 
     api_url: str = "http://127.0.0.1:8000"
+    # Where visitors reach the API, for links the service prints (results, model-index blocks); never
+    # taken from a request's Host header, which the caller chooses. Unset: api_url.
+    public_url: str | None = None
     hardware_classes: list[str] = ["cpu", "gpu-h100", "gpu-a100"]
 
     # Archive safety caps (DESIGN §6).
@@ -42,17 +45,32 @@ class Settings(BaseSettings):
     job_timeout_s: int = 3600
     infra_retries: int = 3
 
-    # Worker safety and liveness (runners/sandbox.py, runners/reconciler.py).
+    # Worker safety and liveness (runners/eval_sandbox.py, runners/reconciler.py).
     eval_memory_cap_bytes: int = 16 * 1024**3
     task_timeout_s: float = 1800.0
     heartbeat_s: float = 5.0
     heartbeat_timeout_s: float = 60.0
     reconcile_every_s: float = 30.0
 
+    # The evaluation child's confinement (runners/isolation.py). "auto": bubblewrap when it works here,
+    # else a plain process with a loud warning; "bwrap": refuse to start without it; "process": never use it.
+    eval_isolation: str = "auto"
+    # A root worker runs its children as this uid/gid (no passwd entry needed; pick one no file belongs to).
+    eval_child_uid: int = 64000
+    eval_child_gid: int = 64000
+    eval_child_max_open_files: int = 4096
+    eval_child_max_processes: int = 4096  # threads count too
+    eval_child_max_file_bytes: int = 8 * 1024**3
+    eval_child_address_space_headroom_bytes: int = 16 * 1024**3  # CPU only: torch maps far more than it touches
+
     def max_params(self, precision: str | None = None) -> int:
         if precision:
             return getattr(self, f"max_params_{precision}")
         return max(self.max_params_float32, self.max_params_bfloat16, self.max_params_float16)
+
+    def public_link(self, path: str) -> str:
+        """An absolute link to `path` (starting with /) under the configured public URL."""
+        return (self.public_url or self.api_url).rstrip("/") + path
 
     @property
     def artifact_dir(self) -> Path:

@@ -16,6 +16,8 @@ EVALUATORS: dict[str, str] = {
     "efficiency-inference": "evaluators.efficiency.inference:EfficiencyInferenceEvaluator",
     "efficiency-training": "evaluators.efficiency.training:EfficiencyTrainingEvaluator",
     "efficiency-clip": "evaluators.efficiency.clip_inference:EfficiencyClipEvaluator",
+    # An operator's diagnostic: reports what the evaluation child can reach (tests/runners/test_eval_isolation.py).
+    "isolation-probe": "evaluators.isolation_probe:IsolationProbe",
 }
 
 _instances: dict[str, Evaluator] = {}

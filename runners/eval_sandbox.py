@@ -1,24 +1,50 @@
-"""Evaluations run in a child process that the worker can watch and kill.
+"""The worker's side of the evaluation child: start it confined, feed it, watch it, kill it.
 
-A hostile or broken checkpoint can exhaust memory, hang or crash the interpreter; in a
-child it takes only the child down. The worker watches the child's memory (RSS, its own
-children included) against a cap, the wall clock against the task's limit, and the run's
-status in Postgres for cancellation, and kills the child on any of them. The child keeps
-the last loaded model warm, so the tasks of one submission load it once.
+A hostile or broken checkpoint can exhaust memory, hang, crash the interpreter or (if a
+loader is ever fooled) run code. It does so in a child process that:
+
+- holds nothing worth stealing: its environment is an allow-list (no DATABASE_URL, REDIS_URL,
+  tokens or webhook secrets) and it only speaks JSON over one socket (runners/child_protocol.py),
+  so the worker never unpickles what the child sends;
+- runs confined (runners/isolation.py): under bubblewrap it has no network, sees its own
+  checkpoint read-only, its private working folder and the code it needs, and nothing else;
+  it runs as an unprivileged uid when the worker is root, with rlimits and no_new_privs;
+- serves one checkpoint: a request for another checkpoint starts a fresh child, so no child
+  ever holds two authors' models;
+- is watched from here: its memory (RSS of its whole tree) against a cap, the wall clock
+  against the task's limit, and the run's status in Postgres for cancellation; any of them kills it.
+
+Hub checkpoints are fetched here, in the worker, before the child starts (runners/hub_fetch.py).
 """
 import logging
-import multiprocessing as mp
+import os
+import shutil
+import socket
+import subprocess
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from multiprocessing.connection import Connection
+from pathlib import Path
 
 import psutil
 
+from core.config import get_settings
 from evaluators.base import EvalOutcome, EvalSpec
+from runners import hub_fetch
+from runners.child_protocol import (
+    MAX_MESSAGE_BYTES,
+    ProtocolError,
+    decode,
+    encode,
+    error_from_json,
+    outcome_from_json,
+    progress_from_json,
+    request_to_json,
+)
+from runners.isolation import Isolation, child_command, child_environment, choose_isolation, make_workdir
 
-log = logging.getLogger("evalboard.sandbox")
+log = logging.getLogger("evalboard.eval_sandbox")
 
 POLL_S = 0.1
 
@@ -44,46 +70,6 @@ class EvalRequest:
     spec: EvalSpec
 
 
-def _child_main(conn) -> None:
-    """The child's loop: one request in, progress messages and one result out."""
-    from evaluators import loaders
-    from evaluators.registry import get_evaluator
-
-    warm: dict[tuple, Any] = {}
-    while True:
-        try:
-            request: EvalRequest = conn.recv()
-        except EOFError:
-            return
-        started = time.monotonic()
-        key = (request.family, request.path, request.precision, request.device)
-        try:
-            if key not in warm:
-                warm.clear()
-                warm[key] = loaders.load(request.family, request.path, precision=request.precision,
-                                         device=request.device)
-        except (OSError, ValueError, KeyError, RuntimeError, MemoryError) as exc:
-            conn.send(("error", "user", f"the checkpoint could not be loaded: {type(exc).__name__}: {exc}", _tail()))
-            continue
-        loaded_s = time.monotonic() - started
-        try:
-            evaluator = get_evaluator(request.spec.evaluator)
-            outcome = evaluator.evaluate(warm[key], request.spec, lambda stage, f: conn.send(("progress", stage, f)))
-        except (ValueError, KeyError, IndexError, RuntimeError, MemoryError) as exc:
-            conn.send(("error", "user", f"the evaluation failed on this model: {type(exc).__name__}: {exc}", _tail()))
-            continue
-        except Exception as exc:  # our bug or our environment: worth a retry elsewhere
-            conn.send(("error", "infra", f"{type(exc).__name__}: {exc}", _tail()))
-            continue
-        outcome.provenance.setdefault("load_s", round(loaded_s, 3))
-        conn.send(("done", outcome))
-
-
-def _tail(lines: int = 20) -> str:
-    """The end of the traceback being handled: what an author needs to see why their model failed."""
-    return "\n".join(traceback.format_exc().rstrip().splitlines()[-lines:])
-
-
 def _tree_rss(pid: int) -> int:
     try:
         proc = psutil.Process(pid)
@@ -92,39 +78,104 @@ def _tree_rss(pid: int) -> int:
         return 0
 
 
+def local_checkpoint(path: str) -> Path:
+    """The folder the child will read; hub references are fetched first. Failures are the service's."""
+    settings = get_settings()
+    if hub_fetch.is_hub_source(path):
+        try:
+            return hub_fetch.fetch(path, settings.data_dir / "worker-cache")
+        except hub_fetch.HubFetchError as exc:
+            raise EvalFailed("infra", str(exc)) from exc
+    folder = Path(path)
+    if not folder.is_dir() or not os.access(folder, os.R_OK | os.X_OK):
+        raise EvalFailed("infra", f"the checkpoint is not available on this worker ({folder.name})")
+    return folder
+
+
+def _readable_by_others(folder: Path) -> None:
+    """A child running as another uid must read its checkpoint (and only it: under bubblewrap nothing
+    else of the store is mounted). Files are written 0600 by some savers; the store is immutable, so
+    widening read bits on its own copy changes nothing else."""
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        wanted = mode | (0o555 if path.is_dir() else 0o444)
+        if wanted != mode:
+            path.chmod(wanted)
+
+
 class EvalProcess:
     """The worker's handle on its evaluation child; started on first use, restarted after a kill."""
 
     def __init__(self) -> None:
-        self.proc: mp.Process | None = None
-        self.conn = None
+        self.proc: subprocess.Popen | None = None
+        self.conn: Connection | None = None
+        self.workdir: Path | None = None
+        self.serving: tuple[str, str] | None = None  # (checkpoint folder, device) of the live child
+        self._isolation: Isolation | None = None
 
-    def _ensure(self) -> None:
-        if self.proc is not None and self.proc.is_alive():
+    @property
+    def isolation(self) -> Isolation:
+        if self._isolation is None:
+            self._isolation = choose_isolation(get_settings())
+            (log.warning if self._isolation.missing else log.info)(self._isolation.describe())
+        return self._isolation
+
+    def _alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _ensure(self, checkpoint: Path, device: str) -> None:
+        wanted = (str(checkpoint), device)
+        if self._alive() and self.serving == wanted:
             return
-        # spawn, not fork: the worker has imported torch and runs threads, which fork does not survive safely.
-        ctx = mp.get_context("spawn")
-        self.conn, child_conn = ctx.Pipe()
-        self.proc = ctx.Process(target=_child_main, args=(child_conn,), daemon=True, name="evalboard-eval")
-        self.proc.start()
-        child_conn.close()
+        self.kill()
+        settings = get_settings()
+        isolation = self.isolation
+        if isolation.drop_to_uid is not None:
+            _readable_by_others(checkpoint)
+        self.workdir = make_workdir(settings.data_dir / "eval-children", isolation)
+        parent_end, child_end = socket.socketpair()
+        try:
+            command = child_command(isolation, checkpoint=checkpoint, workdir=self.workdir, device=device,
+                                    settings=settings, fd=child_end.fileno())
+            self.proc = subprocess.Popen(command, env=child_environment(self.workdir, settings), cwd=self.workdir,
+                                         pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        finally:
+            child_end.close()
+        self.conn = Connection(parent_end.detach())
+        self.serving = wanted
 
     def kill(self) -> None:
         if self.proc is not None:
-            for child in psutil.Process(self.proc.pid).children(recursive=True) if self.proc.is_alive() else []:
-                child.kill()
+            try:
+                children = psutil.Process(self.proc.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                children = []
+            for child in children:
+                try:
+                    child.kill()
+                except psutil.NoSuchProcess:
+                    pass
             self.proc.kill()
-            self.proc.join(5)
-        self.proc = self.conn = None
+            self.proc.wait(10)
+        if self.conn is not None:
+            self.conn.close()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        self.proc = self.conn = self.workdir = self.serving = None
 
     def run(self, request: EvalRequest, *, memory_cap_bytes: int, timeout_s: float,
             on_progress: Callable[[str, float], None], is_cancelled: Callable[[], bool],
             cancel_check_every_s: float = 1.0) -> tuple[EvalOutcome, int]:
         """Return the outcome and the child's peak RSS, or raise EvalFailed / EvalCancelled."""
-        self._ensure()
-        self.conn.send(request)
+        checkpoint = local_checkpoint(request.path)
+        self._ensure(checkpoint, request.device)
+        local = EvalRequest(request.family, str(checkpoint), request.precision, request.device, request.spec)
         try:
-            return self._await(request, memory_cap_bytes, timeout_s, on_progress, is_cancelled, cancel_check_every_s)
+            self.conn.send_bytes(encode(["eval", request_to_json(local)]))
+            return self._await(memory_cap_bytes, timeout_s, on_progress, is_cancelled, cancel_check_every_s)
         except (EvalFailed, EvalCancelled):
             raise
         except BaseException:
@@ -133,7 +184,13 @@ class EvalProcess:
             self.kill()
             raise
 
-    def _await(self, request, memory_cap_bytes, timeout_s, on_progress, is_cancelled,
+    def _receive(self) -> list | None:
+        try:
+            return decode(self.conn.recv_bytes(MAX_MESSAGE_BYTES))
+        except (EOFError, OSError):
+            return None
+
+    def _await(self, memory_cap_bytes, timeout_s, on_progress, is_cancelled,
                cancel_check_every_s) -> tuple[EvalOutcome, int]:
         deadline = time.monotonic() + timeout_s
         next_cancel_check = time.monotonic() + cancel_check_every_s
@@ -141,19 +198,23 @@ class EvalProcess:
         while True:
             if self.conn.poll(POLL_S):
                 try:
-                    message = self.conn.recv()
-                except EOFError:
-                    message = None
-                if message and message[0] == "progress":
-                    on_progress(message[1], message[2])
-                    continue
-                if message and message[0] == "done":
-                    return message[1], peak
-                if message and message[0] == "error":
-                    raise EvalFailed(*message[1:])
-            if not self.proc.is_alive():
-                code = self.proc.exitcode
-                self.proc = self.conn = None
+                    message = self._receive()
+                    if message and message[0] == "progress":
+                        on_progress(*progress_from_json(message))
+                        continue
+                    if message and message[0] == "done":
+                        return outcome_from_json(message[1] if len(message) == 2 else None), peak
+                    if message and message[0] == "error":
+                        raise EvalFailed(*error_from_json(message))
+                    if message:
+                        raise ProtocolError(f"unknown message kind {message[0][:40]!r}")
+                except ProtocolError as exc:
+                    # Our own child never sends this: whatever does is the checkpoint's doing.
+                    self.kill()
+                    raise EvalFailed("user", f"the evaluation child sent a malformed answer ({exc})") from exc
+            if not self._alive():
+                code = self.proc.returncode
+                self.kill()
                 raise EvalFailed("infra", f"the evaluation process died unexpectedly (exit code {code})")
             rss = _tree_rss(self.proc.pid)
             peak = max(peak, rss)

@@ -1,7 +1,7 @@
 """RQ job functions: the one place that joins the database, loaders and evaluators.
 
 A job reads its run from Postgres, moves it to `running`, has the evaluation child
-(runners/sandbox.py) load the model and run the evaluator under a memory cap, a time
+(runners/eval_sandbox.py) load the model and run the evaluator under a memory cap, a time
 limit and a watch for cancellation, and writes scores, samples, provenance and the final
 status in one transaction. Running a job twice writes once.
 """
@@ -34,7 +34,7 @@ from core.models import (
 from core.webhooks import notify_if_ended
 from evaluators.base import EvalOutcome, EvalSpec
 from evaluators.registry import get_evaluator
-from runners.sandbox import EvalCancelled, EvalFailed, EvalProcess, EvalRequest
+from runners.eval_sandbox import EvalCancelled, EvalFailed, EvalProcess, EvalRequest
 
 log = logging.getLogger("evalboard.jobs")
 

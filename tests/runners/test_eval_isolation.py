@@ -1,0 +1,168 @@
+"""The evaluation child, seen from inside: it holds nothing worth stealing and reaches nothing.
+
+These run the real child (bubblewrap, uid drop, rlimits, allow-listed environment) with the
+`isolation-probe` evaluator, which tries what hostile checkpoint code would try and reports
+each attempt. bubblewrap is installed by `make system-tools` (Debian's `bubblewrap`).
+"""
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from core.config import Settings, get_settings
+from evaluators.base import EvalSpec
+from runners.child_protocol import ProtocolError, decode, outcome_from_json
+from runners.eval_sandbox import EvalFailed, EvalProcess, EvalRequest
+from runners.isolation import INHERITED_ENV, choose_isolation
+from tests.conftest import DATA_DIR, ROOT, SERVER_URL
+
+SERVICE = urlsplit(SERVER_URL)
+# What the child may know: the allow-list of runners/isolation.py, and nothing that names a service.
+ALLOWED_ENV = set(INHERITED_ENV) | {
+    "PATH", "HOME", "TMPDIR", "USER", "LOGNAME", "PWD", "XDG_CACHE_HOME", "HF_HOME", "HF_DATASETS_CACHE",
+    "TORCHINDUCTOR_CACHE_DIR", "MPLCONFIGDIR", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE",
+    "HF_HUB_DISABLE_TELEMETRY", "TOKENIZERS_PARALLELISM", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE",
+    "PYTHONNOUSERSITE", "DATASETS_DIR", "DATA_DIR"}
+
+
+@pytest.fixture(scope="module")
+def store_checkpoints(tiny_lm_dir) -> tuple[Path, Path]:
+    """Two checkpoints side by side in the store, as two authors' would be."""
+    root = DATA_DIR / "artifacts" / "checkpoints"
+    mine, theirs = root / ("a" * 64), root / ("b" * 64)
+    for folder in (mine, theirs):
+        if not folder.exists():
+            shutil.copytree(tiny_lm_dir, folder)
+    return mine, theirs
+
+
+def probe(process: EvalProcess, checkpoint: Path, **args) -> dict:
+    spec = EvalSpec(task="probe", evaluator="isolation-probe", args=args)
+    outcome, _ = process.run(EvalRequest("causal-lm", str(checkpoint), "float32", "cpu", spec),
+                             memory_cap_bytes=8 * 2**30, timeout_s=300, on_progress=lambda *a: None,
+                             is_cancelled=lambda: False)
+    return outcome.provenance["isolation"]
+
+
+def test_the_evaluation_child_holds_no_credentials_and_reaches_nothing(store_checkpoints, monkeypatch):
+    assert shutil.which("bwrap"), "bubblewrap is missing: run `make system-tools` (apt-get install bubblewrap)"
+    monkeypatch.setenv("WEBHOOK_SECRET", "s3cret-webhook-value")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cret-aws-value")
+    mine, theirs = store_checkpoints
+    process = EvalProcess()
+    assert not process.isolation.missing, process.isolation.describe()
+    try:
+        seen = probe(process, mine,
+                     tcp=[[SERVICE.hostname, SERVICE.port or 5432], ["127.0.0.1", 6379], ["1.1.1.1", 443]],
+                     unix=["/var/run/postgresql/.s.PGSQL.5432", "/run/postgresql/.s.PGSQL.5432"],
+                     write=[str(DATA_DIR / "child-was-here"), str(ROOT / "child-was-here"), str(mine / "x"),
+                            "/etc/child-was-here"],
+                     read=[str(theirs), str(ROOT / ".git"), str(ROOT / "tests"), str(ROOT / ".evalboard")])
+    finally:
+        process.kill()
+
+    assert set(seen["env_names"]) <= ALLOWED_ENV, set(seen["env_names"]) - ALLOWED_ENV
+    assert "DATABASE_URL" not in seen["env_names"] and "REDIS_URL" not in seen["env_names"]
+    assert all(result != "ok" for result in seen["tcp"].values()), seen["tcp"]  # no network at all
+    assert all(result != "ok" for result in seen["unix"].values()), seen["unix"]  # nor the database's socket
+    if os.geteuid() == 0:
+        assert seen["uid"] != 0 and seen["euid"] != 0 and seen["gid"] != 0
+    assert seen["no_new_privs"] == "1"
+    assert seen["write"].pop("probe-in-cwd.txt") == "ok"  # its own private folder is writable …
+    assert all(result != "ok" for result in seen["write"].values()), seen["write"]  # … nothing else is
+    assert seen["read"][str(theirs)].startswith("FileNotFoundError"), seen["read"]  # another author's model
+    assert all(result != "ok" for result in seen["read"].values()), seen["read"]
+    assert not Path(seen["cwd"]).exists()  # the private folder went with the child
+    assert not (DATA_DIR / "child-was-here").exists() and not (ROOT / "child-was-here").exists()
+
+
+def test_without_bubblewrap_the_child_still_has_no_credentials_and_the_worker_says_what_is_missing(
+        store_checkpoints, monkeypatch):
+    mine, _ = store_checkpoints
+    isolation = choose_isolation(Settings(eval_isolation="process"))
+    assert isolation.bwrap is None
+    assert "network namespace" in isolation.describe() and "MISSING" in isolation.describe()
+    process = EvalProcess()
+    process._isolation = isolation
+    try:
+        seen = probe(process, mine)
+    finally:
+        process.kill()
+    assert "DATABASE_URL" not in seen["env_names"] and "REDIS_URL" not in seen["env_names"]
+    assert set(seen["env_names"]) <= ALLOWED_ENV
+    assert seen["no_new_privs"] == "1"
+
+
+def test_a_required_sandbox_that_cannot_run_stops_the_worker(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")  # no bwrap on the PATH
+    with pytest.raises(RuntimeError, match="EVAL_ISOLATION=bwrap"):
+        choose_isolation(Settings(eval_isolation="bwrap"))
+
+
+def test_code_a_checkpoint_ships_never_runs_in_the_child(tiny_lm_dir, tmp_path):
+    """auto_map + a modeling .py, written straight into the store (no upload check): the loader runs none of it.
+
+    Without bubblewrap and as the worker's own uid, the child could write the marker if the code ran."""
+    folder = DATA_DIR / "artifacts" / "checkpoints" / ("c" * 64)
+    shutil.copytree(tiny_lm_dir, folder, dirs_exist_ok=True)
+    marker = tmp_path / "code-ran"
+    payload = f"open({str(marker)!r}, 'w').write('pwned')\n"
+    (folder / "modeling_evil.py").write_text(payload + "from transformers import GPT2LMHeadModel as EvilModel\n")
+    (folder / "configuration_evil.py").write_text(payload + "from transformers import GPT2Config as EvilConfig\n")
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "configuration_evil.EvilConfig",
+                          "AutoModelForCausalLM": "modeling_evil.EvilModel"}
+    (folder / "config.json").write_text(json.dumps(config))
+    process = EvalProcess()
+    process._isolation = choose_isolation(Settings(eval_isolation="process", eval_child_uid=os.geteuid(),
+                                                   eval_child_gid=os.getegid()))
+    spec = EvalSpec(task="probe", evaluator="isolation-probe")
+    try:
+        with pytest.raises(EvalFailed) as failed:
+            process.run(EvalRequest("causal-lm", str(folder), "float32", "cpu", spec), memory_cap_bytes=8 * 2**30,
+                        timeout_s=300, on_progress=lambda *a: None, is_cancelled=lambda: False)
+    finally:
+        process.kill()
+    assert failed.value.kind == "user"  # the author's, never retried elsewhere
+    assert "could not be loaded" in failed.value.message
+    assert not marker.exists()
+
+
+def test_a_checkpoint_missing_on_the_worker_is_the_services_error_not_the_authors():
+    process = EvalProcess()
+    spec = EvalSpec(task="probe", evaluator="isolation-probe")
+    with pytest.raises(EvalFailed) as failed:
+        process.run(EvalRequest("causal-lm", str(DATA_DIR / "no-such-checkpoint"), "float32", "cpu", spec),
+                    memory_cap_bytes=2**30, timeout_s=10, on_progress=lambda *a: None, is_cancelled=lambda: False)
+    assert failed.value.kind == "infra"
+
+
+@pytest.mark.parametrize("data", [
+    pickle.dumps(["done", {"metrics": []}]),  # the worker never unpickles what a child sends
+    b"[" * 100_000 + b"]" * 100_000,  # nesting past the parser's depth
+    b'{"kind": "done"}',
+    b"[]",
+])
+def test_a_child_message_outside_the_protocol_is_refused(data):
+    with pytest.raises(ProtocolError):
+        decode(data)
+
+
+@pytest.mark.parametrize("outcome", [
+    {"metrics": [{"name": "acc", "value": "0.9"}]},
+    {"metrics": [{"name": {"__class__": "x"}, "value": 1.0}]},
+    {"metrics": [], "samples": [{"index": 0, "input": 1, "target": "", "prediction": ""}]},
+    {"metrics": [], "provenance": ["not", "a", "dict"]},
+    "not an object",
+])
+def test_an_outcome_of_the_wrong_shape_is_refused_field_by_field(outcome):
+    with pytest.raises(ProtocolError):
+        outcome_from_json(outcome)
+
+
+def test_the_worker_confines_children_by_default():
+    assert get_settings().eval_isolation == "auto"
