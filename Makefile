@@ -21,10 +21,11 @@ run: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(VENV)/bin/evalboard up
 
 # Debian packages the tests use: docker-compose validates compose.yaml (no engine needed),
-# chromium renders the leaderboard in the browser test.
+# chromium renders the leaderboard in the browser test, bubblewrap confines the evaluation child.
 system-tools:
 	@missing=""; command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	if [ -n "$$missing" ]; then echo "installing$$missing"; apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
