@@ -1,15 +1,18 @@
 """The FastAPI app. It never imports torch: heavy libraries live in evaluators/ and runners/jobs."""
 from fastapi import FastAPI
 
-from api import errors
+from api import docs, errors
 from api.board import build_at_startup
-from api.routes import (admin, checkpoints, hardware, health, leaderboard, metrics, models, queue, runs,
-                        submission_actions, submission_results, submissions, suites)
+from api.routes import (admin, checkpoints, hardware, health, leaderboard, metrics, models, preflight, queue,
+                        runs, submission_actions, submission_results, submissions, suites)
 
 app = FastAPI(title="Evalboard", version="0.1.0",
-              description="Submit checkpoints, follow their evaluation, read the leaderboard.")
+              description="Submit checkpoints, follow their evaluation, read the leaderboard.",
+              docs_url=None, redoc_url=None)  # /docs is served from local assets (api/docs.py)
 errors.install(app)
-for router in (health.router, suites.router, hardware.router, checkpoints.router, submissions.router,
+docs.install(app)
+for router in (health.router, suites.router, hardware.router, checkpoints.router, preflight.router,
+               submissions.router,
                submission_actions.router, submission_results.router, runs.router,
                leaderboard.router, models.router, queue.router, admin.router):
     app.include_router(router, prefix="/api/v1", responses=errors.PROBLEM_RESPONSES)

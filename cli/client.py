@@ -1,5 +1,6 @@
 """HTTP client for model authors: pack a folder, stream it up, submit, follow the submission."""
 import hashlib
+import io
 import tarfile
 import tempfile
 import time
@@ -17,11 +18,20 @@ class ApiError(Exception):
         self.status, self.detail = status, detail
 
 
-def pack_folder(folder: Path, out: Path) -> Path:
+def pack_folder(folder: Path, out: Path, license: str | None = None) -> Path:
+    """A .tar.gz of the folder's files. `license` (an SPDX id) adds a LICENSE file naming it when the
+    folder states no licence itself: the author's --license is then part of the checkpoint."""
     with tarfile.open(out, "w:gz") as tar:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
                 tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+        if license is not None:
+            from core.license_text import folder_license, spdx_license_file
+            if folder_license(folder) is None:
+                text = spdx_license_file(license).encode()
+                info = tarfile.TarInfo("LICENSE")
+                info.size, info.mode, info.mtime = len(text), 0o644, int(time.time())
+                tar.addfile(info, io.BytesIO(text))
     return out
 
 
@@ -47,9 +57,10 @@ class EvalboardClient:
             raise ApiError(response.status_code, str(detail))
         return response.json()
 
-    def upload_checkpoint(self, folder: Path, family: str, on_progress: Callable[[int], None] | None = None) -> dict:
+    def upload_checkpoint(self, folder: Path, family: str, on_progress: Callable[[int], None] | None = None,
+                          license: str | None = None) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
-            archive = pack_folder(folder, Path(tmp) / "checkpoint.tar.gz")
+            archive = pack_folder(folder, Path(tmp) / "checkpoint.tar.gz", license=license)
             if archive.stat().st_size > RESUMABLE_ABOVE:
                 return self.upload_resumable(archive, family, on_progress)
             return self._json(self.http.post("/checkpoints", params={"family": family},
@@ -91,6 +102,35 @@ class EvalboardClient:
         return self._json(self.http.post("/submissions", json={
             "model_name": model_name, "checkpoint_sha256": checkpoint_sha256, "suite": suite,
             "hardware_class": hardware_class, "precision": precision, "license": license, "tasks": tasks}))
+
+    def check(self, *, model_name: str, suite: str, family: str, hardware_class: str = "cpu",
+              precision: str = "float32", license: str | None = None, tasks: list[str] | None = None) -> dict:
+        """Pre-flight: would this submission be accepted? Raises ApiError as the submission itself would."""
+        return self._json(self.http.post("/submissions/check", json={
+            "model_name": model_name, "suite": suite, "family": family, "hardware_class": hardware_class,
+            "precision": precision, "license": license, "tasks": tasks}))
+
+    def submissions(self, limit: int = 20, offset: int = 0) -> dict:
+        return self._json(self.http.get("/submissions", params={"limit": limit, "offset": offset}))
+
+    def standing(self, submission: dict) -> dict | None:
+        """The board's row for the submission's model (rank, band, overall, capabilities), None if not on it.
+
+        The board is found by name, and the row is the one whose model lists this submission
+        (two owners may use one name)."""
+        try:
+            board = self._json(self.http.get("/leaderboard", params={"q": f"model:{submission['model_name']}",
+                                                                     "limit": 50}))
+            for row in board.get("rows", []):
+                if row.get("model") != submission["model_name"]:
+                    continue
+                model = self._json(self.http.get(f"/models/{row['model_id']}"))
+                if any(s.get("id") == submission["id"] for s in model.get("submissions", [])):
+                    everyone = self._json(self.http.get("/leaderboard", params={"limit": 1}))
+                    return {**(model.get("board") or {}), "of": everyone.get("total")}
+        except (ApiError, KeyError, TypeError, ValueError):
+            return None  # the summary is printed without a rank rather than not at all
+        return None
 
     def submission(self, submission_id: str) -> dict:
         return self._json(self.http.get(f"/submissions/{submission_id}"))

@@ -29,7 +29,8 @@ class Launcher:
             except httpx.HTTPError:
                 pass
             time.sleep(0.5)
-        raise RuntimeError(f"{url} did not answer within {timeout_s}s; see {self.log_dir}")
+        from cli.errors import EXIT_FAILED, CliError
+        raise CliError(f"{url} did not answer within {timeout_s:g} s: see the logs in {self.log_dir}", EXIT_FAILED)
 
     def supervise(self, poll_s: float = 2.0) -> None:
         while True:

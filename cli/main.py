@@ -7,14 +7,44 @@ import sys
 import time
 from pathlib import Path
 
+import re
+import uuid
+
 import typer
 from rich import print as rich_print
 
-app = typer.Typer(help="Evalboard: evaluation-as-a-service leaderboard.", no_args_is_help=True)
+from cli.errors import EXIT_FAILED, EXIT_REJECTED, START_HINT, CliError, explain
+
+
+class _Evalboard(typer.Typer):
+    """The app, with expected failures (services down, a refused request) said in one line, not a traceback."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as exc:
+            explained = explain(exc)
+            if explained is None:
+                raise  # a bug: its traceback is what a report needs
+            typer.echo(explained[0], err=True)
+            sys.exit(explained[1])
+
+
+app = _Evalboard(help="Evalboard: evaluation-as-a-service leaderboard.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
-EXIT_FAILED, EXIT_REJECTED = 1, 2
+USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")  # as POST /admin/users accepts
+FORMATS = ("table", "json", "csv", "lm-eval", "model-index")
+
+
+@app.callback()
+def _find_running_services(ctx: typer.Context) -> None:
+    # Every command but `up` itself uses the services of the `up` running for this project folder
+    # wherever the environment names none (README: `make run`, then commands in a second terminal).
+    if ctx.invoked_subcommand != "up":
+        from cli.running import adopt
+        adopt(_settings().data_dir)
 
 
 def _settings():
@@ -22,10 +52,36 @@ def _settings():
     return get_settings()
 
 
+def _api_url(option: str | None) -> str:
+    return option or os.environ.get("EVALBOARD_API_URL") or _settings().api_url
+
+
+def _require_database() -> None:
+    if not _settings().database_url:
+        raise CliError(f"no Evalboard is running for {_settings().data_dir} and DATABASE_URL is not set: "
+                       f"{START_HINT} in another terminal, then run this again", EXIT_FAILED)
+
+
+def _require_token(token: str | None) -> str:
+    if not token:
+        raise CliError("an API token is required: create one with `evalboard token create --user NAME`, then "
+                       "`export EVALBOARD_TOKEN=evb_...` (or pass --token)")
+    return token
+
+
+def _submission_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        raise CliError(f"{value!r} is not a submission id (ids look like 1b4e28ba-2fa1-11d2-883f-0016d3cca427; "
+                       f"`evalboard list` shows yours)") from None
+
+
 @app.command()
 def migrate() -> None:
     """Apply database migrations (alembic upgrade head)."""
     from cli.embedded import migrate as run_migrations
+    _require_database()
     run_migrations()
 
 
@@ -33,6 +89,10 @@ def migrate() -> None:
 def token_create(user: str = typer.Option(..., "--user", help="user name; created if new"),
                  admin: bool = typer.Option(False, help="give the user the admin role")) -> None:
     """Create an API token and print it. It is shown this once: only its hash is stored."""
+    if not USER_NAME.match(user):
+        raise CliError(f"{user!r} is not a valid user name: 1-64 letters, digits, '.', '_' or '-', starting with a "
+                       f"letter or digit")
+    _require_database()
     from core.crud import create_token, create_user
     from core.db import session_scope
     from core.models import Role
@@ -99,34 +159,67 @@ def demo_models(out: Path = typer.Option(None, help="folder for the checkpoints"
 def submit(path: Path = typer.Argument(..., exists=True, file_okay=False, help="model folder"),
            suite: str = typer.Option(..., "--suite"), model_name: str = typer.Option(None, "--name"),
            task: list[str] = typer.Option(None, "--task", help="only these tasks of the suite (repeatable)"),
-           family: str = typer.Option("causal-lm"), hardware: str = typer.Option("cpu", "--hardware"),
-           precision: str = typer.Option("float32"), license: str = typer.Option(None),
-           api_url: str = typer.Option(None), token: str = typer.Option(..., envvar="EVALBOARD_TOKEN"),
-           wait: bool = typer.Option(False, help="wait until it finishes")) -> None:
-    """Upload a model folder and submit it for evaluation."""
+           family: str = typer.Option("causal-lm", help="causal-lm or clip"),
+           hardware: str = typer.Option("cpu", "--hardware"),
+           precision: str = typer.Option("float32", help="float32, bfloat16 or float16"),
+           license: str = typer.Option(None, "--license", help="the model's licence as an SPDX id (Apache-2.0, MIT, "
+                                       "…) or `other`; a folder without a LICENSE file gets one naming it"),
+           api_url: str = typer.Option(None), token: str = typer.Option(None, envvar="EVALBOARD_TOKEN"),
+           wait: bool = typer.Option(False, help="wait until it finishes, then print its results")) -> None:
+    """Upload a model folder and submit it for evaluation (checked by the API before anything is uploaded)."""
     from rich.console import Console
     from rich.progress import DownloadColumn, Progress
 
-    from cli.client import ApiError, EvalboardClient
-    client = EvalboardClient(api_url or _settings().api_url, token)
-    try:
-        # The bar goes to stderr, so stdout carries only what scripts read (the submission id).
-        with Progress(*Progress.get_default_columns(), DownloadColumn(), console=Console(stderr=True)) as bar:
-            upload = bar.add_task("uploading", total=None)
-            checkpoint = client.upload_checkpoint(path, family, on_progress=lambda n: bar.advance(upload, n))
-        sub = client.submit(model_name=model_name or path.name, checkpoint_sha256=checkpoint["sha256"], suite=suite,
-                            hardware_class=hardware, precision=precision, license=license, tasks=task or None)
-    except ApiError as exc:
-        typer.echo(f"rejected: {exc.detail}", err=True)
-        raise typer.Exit(EXIT_REJECTED if 400 <= exc.status < 500 else EXIT_FAILED)
+    from cli.client import EvalboardClient
+    from core.errors import InvalidRequestError
+    from core.license_text import folder_license
+    from core.licenses import check_license
+
+    token = _require_token(token)
+    if license is not None:
+        try:
+            license = check_license(license)
+        except InvalidRequestError as exc:
+            raise CliError(f"--license {license!r}: {exc.message}") from None
+    if license is None and folder_license(path) is None:
+        raise CliError(f"{path} has no licence: add a LICENSE file or a `license:` line in README.md's front matter, "
+                       f"or pass --license SPDX-ID (e.g. --license Apache-2.0)")
+    client = EvalboardClient(_api_url(api_url), token)
+    request = {"model_name": model_name or path.name, "suite": suite, "hardware_class": hardware,
+               "precision": precision, "license": license, "tasks": task or None}
+    # Token, suite, tasks, hardware, precision, family and licence are checked before a byte is uploaded.
+    checked = client.check(family=family, **request)
+    for warning in checked.get("warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
+    # The bar goes to stderr, so stdout carries only what scripts read (the submission id).
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), console=Console(stderr=True)) as bar:
+        upload = bar.add_task("uploading", total=None)
+        checkpoint = client.upload_checkpoint(path, family, on_progress=lambda n: bar.advance(upload, n),
+                                              license=license)
+    sub = client.submit(checkpoint_sha256=checkpoint["sha256"], **request)
     typer.echo(f"submission {sub['id']} {sub['status']}")
     if wait:
         sub = client.wait(sub["id"])
-        typer.echo(f"submission {sub['id']} {sub['status']}")
-        for run in sub["runs"]:
-            typer.echo(f"  {run['task']}: {run['status']} {run['scores'] or run['error'] or ''}")
-        if sub["status"] != "finished":
-            raise typer.Exit(EXIT_FAILED)
+        _print_outcome(client, sub)
+
+
+def _print_outcome(client, sub: dict) -> None:
+    """A finished submission's runs and results, as `status` and `results` print them."""
+    from cli.render import submission_table
+    rich_print(submission_table(sub))
+    if any(run["status"] == "finished" for run in sub["runs"]):
+        _print_results(client, sub["id"])
+    if sub["status"] != "finished":
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _print_results(client, submission_id: str) -> None:
+    from cli.render import results_legend, results_summary, results_table
+    payload = json.loads(client.results(submission_id, "json"))
+    standing = client.standing(payload["submission"])
+    rich_print(results_summary(payload, standing))
+    rich_print(results_table(payload))
+    rich_print(results_legend(payload))
 
 
 @app.command()
@@ -135,21 +228,17 @@ def status(submission_id: str, api_url: str = typer.Option(None),
     """Show a submission's status and its runs (stage, progress, queue position, errors)."""
     from rich.live import Live
 
-    from cli.client import ApiError, EvalboardClient
+    from cli.client import EvalboardClient
     from cli.render import submission_table
-    client = EvalboardClient(api_url or _settings().api_url)
-    try:
-        sub = client.submission(submission_id)
-    except ApiError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(EXIT_REJECTED)
+    client = EvalboardClient(_api_url(api_url))
+    sub = client.submission(_submission_id(submission_id))
     if not watch:
         rich_print(submission_table(sub))
     else:
         with Live(submission_table(sub), refresh_per_second=4) as live:
             while sub["status"] not in ("finished", "failed", "cancelled"):
                 time.sleep(1)
-                sub = client.submission(submission_id)
+                sub = client.submission(sub["id"])
                 live.update(submission_table(sub))
     if sub["status"] in ("failed", "cancelled"):
         raise typer.Exit(EXIT_FAILED)
@@ -157,32 +246,49 @@ def status(submission_id: str, api_url: str = typer.Option(None),
 
 @app.command()
 def results(submission_id: str, api_url: str = typer.Option(None),
-            format: str = typer.Option("table", "--format", help="table, json, csv, lm-eval or model-index")) -> None:
+            format: str = typer.Option("table", "--format", help=f"{', '.join(FORMATS)} (default: table, a "
+                                       "summary with overall, capabilities, rank and band, then every metric)")
+            ) -> None:
     """Print a submission's results."""
-    from cli.client import ApiError, EvalboardClient
-    from cli.render import results_table
-    client = EvalboardClient(api_url or _settings().api_url)
-    try:
-        if format == "table":
-            rich_print(results_table(json.loads(client.results(submission_id, "json"))))
-        else:
-            typer.echo(client.results(submission_id, format), nl=False)
-    except ApiError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(EXIT_REJECTED if 400 <= exc.status < 500 else EXIT_FAILED)
+    from cli.client import EvalboardClient
+    if format not in FORMATS:
+        raise CliError(f"--format {format!r} is not one of: {', '.join(FORMATS)}")
+    client = EvalboardClient(_api_url(api_url))
+    if format == "table":
+        _print_results(client, _submission_id(submission_id))
+    else:
+        typer.echo(client.results(_submission_id(submission_id), format), nl=False)
+
+
+@app.command("list")
+def list_submissions(api_url: str = typer.Option(None), token: str = typer.Option(None, envvar="EVALBOARD_TOKEN"),
+                     limit: int = typer.Option(20, min=1, max=200, help="how many, newest first")) -> None:
+    """List your submissions, newest first (an admin token lists everyone's)."""
+    from cli.client import EvalboardClient
+    from cli.render import submissions_table
+    page = EvalboardClient(_api_url(api_url), _require_token(token)).submissions(limit=limit)
+    if not page["items"]:
+        typer.echo("no submissions yet: `evalboard submit ./my-model --suite language-core` makes one")
+        return
+    rich_print(submissions_table(page))
 
 
 @app.command()
 def cancel(submission_id: str, api_url: str = typer.Option(None),
-           token: str = typer.Option(..., envvar="EVALBOARD_TOKEN")) -> None:
+           token: str = typer.Option(None, envvar="EVALBOARD_TOKEN")) -> None:
     """Cancel a submission's remaining runs (a running evaluation stops within seconds)."""
-    from cli.client import ApiError, EvalboardClient
-    try:
-        sub = EvalboardClient(api_url or _settings().api_url, token).cancel(submission_id)
-    except ApiError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(EXIT_REJECTED)
-    typer.echo(f"submission {sub['id']} {sub['status']}")
+    from cli.client import EvalboardClient
+    client = EvalboardClient(_api_url(api_url), _require_token(token))
+    submission_id = _submission_id(submission_id)
+    before = client.submission(submission_id)
+    pending = {run["id"] for run in before["runs"] if run["status"] in ("queued", "running")}
+    if not pending:
+        raise CliError(f"nothing was cancelled: submission {submission_id} has already ended ({before['status']})",
+                       EXIT_FAILED)
+    sub = client.cancel(submission_id)
+    stopped = sum(1 for run in sub["runs"] if run["id"] in pending and run["status"] == "cancelled")
+    finished = sum(1 for run in sub["runs"] if run["status"] == "finished")
+    typer.echo(f"submission {sub['id']} {sub['status']}: {stopped} run(s) cancelled, {finished} already finished")
 
 
 @app.command()
@@ -198,33 +304,45 @@ def up(api_port: int = typer.Option(8000), board_port: int = typer.Option(8501),
     # from a shell that had SIGINT ignored (a background job).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    from cli.running import read_state, remove_state, write_state
+
     settings = _settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    running = read_state(settings.data_dir)
+    if running is not None:
+        raise CliError(f"evalboard up is already running for {settings.data_dir} (pid {running['pid']}): its API is "
+                       f"at {running.get('api_url')}; stop it with Ctrl-C first", EXIT_FAILED)
     services = start_missing(settings.data_dir)
     run_migrations(services.database_url)
-    api_url = f"http://127.0.0.1:{api_port}"
+    api_url, board_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{board_port}"
     os.environ["EVALBOARD_API_URL"] = os.environ["API_URL"] = api_url
     launcher = Launcher(settings.data_dir / "logs")
+    # Every service listens on loopback only: this is one person's machine, not a server.
     launcher.start("api", [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
                            "--port", str(api_port)])
     for i in range(workers):
         launcher.start(f"worker-{i}", [sys.executable, "-m", "cli.main", "worker", "--hardware", "cpu"])
     launcher.start("leaderboard", [sys.executable, "-m", "streamlit", "run", "leaderboard/app.py",
-                                   "--server.port", str(board_port), "--server.headless", "true",
-                                   "--browser.gatherUsageStats", "false"])
+                                   "--server.address", "127.0.0.1", "--server.port", str(board_port),
+                                   "--server.headless", "true", "--browser.gatherUsageStats", "false"])
     try:
         launcher.wait_http(f"{api_url}/api/v1/health", timeout_s=60)
-        typer.echo(f"API          {api_url}/docs\nLeaderboard  http://127.0.0.1:{board_port}\n"
+        # Commands in a second terminal (`evalboard token create`, …) find these services here.
+        write_state(settings.data_dir, database_url=services.database_url, redis_url=services.redis_url,
+                    api_url=api_url, board_url=board_url)
+        typer.echo(f"API          {api_url}/docs\nLeaderboard  {board_url}\n"
                    f"Logs         {settings.data_dir / 'logs'}\nPress Ctrl-C to stop.")
         marker = settings.data_dir / "demo-submitted"
         if demo and not marker.exists():
+            # The token goes through the environment: a command line is readable by every local user (ps).
             launcher.start("demo", [sys.executable, "-m", "cli.main", "demo-models", "--submit",
-                                    "--api-url", api_url, "--token", _demo_token()], restart=False)
+                                    "--api-url", api_url], restart=False, env={"EVALBOARD_TOKEN": _demo_token()})
             marker.touch()
         launcher.supervise()
     except KeyboardInterrupt:
         typer.echo("stopping …")
     finally:
+        remove_state(settings.data_dir)
         launcher.stop_all()
         stop(services.handles)
 

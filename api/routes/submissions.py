@@ -14,6 +14,7 @@ from core.catalog import get_suite
 from core.config import get_settings
 from core.errors import InvalidRequestError, NotFoundError, RateLimitedError
 from core.eta import eta_seconds, mean_run_seconds
+from core.license_text import checkpoint_license
 from core.licenses import SpdxLicense
 from core.models import (
     Checkpoint,
@@ -156,7 +157,8 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
         return JSONResponse(submission_public(session, duplicate).model_dump(mode="json"), status_code=200)
     _check_rate_limit(session, user)
     model = crud.get_or_create_model(session=session, owner=user, name=body.model_name, family=checkpoint.family,
-                                     license=body.license, params=checkpoint.params)
+                                     license=body.license or checkpoint_license(checkpoint.storage_uri),
+                                     params=checkpoint.params)
     submission, runs = crud.create_submission(session=session, model=model, checkpoint=checkpoint, suite=suite,
                                               tasks=tasks, user=user, hardware_class=body.hardware_class,
                                               precision=body.precision, revision=body.revision,
