@@ -2,10 +2,14 @@
 import hashlib
 import hmac
 import json
+import socket
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
 import pytest
+
+from core import webhooks
 
 from tests.conftest import run_worker_burst
 
@@ -66,6 +70,7 @@ def test_cancelling_also_calls_the_webhook(client, auth, uploaded_checkpoint, re
             "webhook_url": url, "webhook_secret": SECRET}
     submission = client.post("/api/v1/submissions", json=body, headers=auth).json()
     client.post(f"/api/v1/submissions/{submission['id']}/cancel", headers=auth)
+    assert webhooks.wait_idle(15)  # sent in the background, not inside the request
     assert [json.loads(b)["status"] for _, b in calls] == ["cancelled"]
 
 
@@ -106,4 +111,77 @@ def test_the_address_is_checked_again_before_sending(client, auth, uploaded_chec
     get_settings.cache_clear()
     response = client.post(f"/api/v1/submissions/{submission['id']}/cancel", headers=auth)
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert webhooks.wait_idle(15)
     assert calls == []
+
+
+def test_a_slow_receiver_does_not_hold_the_cancel_request(client, auth, uploaded_checkpoint, private_webhooks_allowed):
+    """The receiver takes 3 s to answer; cancel answers at once and the webhook still arrives."""
+    calls, release = [], threading.Event()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self):
+            release.wait(3)
+            calls.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        body = {"model_name": "tiny", "checkpoint_sha256": uploaded_checkpoint["sha256"], "suite": "language-core",
+                "webhook_url": f"http://127.0.0.1:{server.server_port}/hook", "webhook_secret": SECRET}
+        submission = client.post("/api/v1/submissions", json=body, headers=auth).json()
+        started = time.monotonic()
+        response = client.post(f"/api/v1/submissions/{submission['id']}/cancel", headers=auth)
+        took = time.monotonic() - started
+        assert response.status_code == 200 and took < 1.5, f"cancel took {took:.1f} s"
+        release.set()
+        assert webhooks.wait_idle(15)
+        assert [c["status"] for c in calls] == ["cancelled"]
+    finally:
+        release.set()
+        server.shutdown()
+
+
+def test_the_address_checked_is_the_address_connected_to(receiver, monkeypatch):
+    """DNS rebinding: the name answers the receiver's address when checked, another address after that.
+    The POST goes to the checked address, carrying the name in its Host header."""
+    url, calls = receiver
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    answers = iter(["127.0.0.1"])  # one answer; a second lookup would get 127.0.0.2, where nothing listens
+    real_getaddrinfo = socket.getaddrinfo
+    lookups = []
+
+    def rebinding_dns(host, *args, **kwargs):
+        if host != "hooks.rebind.test":
+            return real_getaddrinfo(host, *args, **kwargs)
+        lookups.append(host)
+        ip = next(answers, "127.0.0.2")
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (ip, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding_dns)
+    assert webhooks.deliver(f"http://hooks.rebind.test:{port}/hook", SECRET, {"event": "test"}, attempts=1)
+    assert lookups == ["hooks.rebind.test"]  # resolved once: the check and the connection agree
+    headers, _ = calls[0]
+    assert headers["Host"] == f"hooks.rebind.test:{port}"
+
+
+@pytest.mark.parametrize("address, inner", [("::127.0.0.1", "127.0.0.1"), ("::ffff:127.0.0.1", None),
+                                            ("64:ff9b::7f00:1", "127.0.0.1"),
+                                            ("64:ff9b::a9fe:a9fe", "169.254.169.254"),
+                                            ("2002:7f00:1::1", "127.0.0.1"), ("2002:a00:7::", "10.0.0.7"),
+                                            ("::ffff:0:a00:7", "10.0.0.7")])
+def test_ipv6_forms_embedding_ipv4_are_judged_by_the_ipv4_inside(address, inner):
+    why = webhooks.refusal(f"http://[{address}]:8080/hook", allow_private=False)
+    assert why is not None and "webhooks go only to public addresses" in why
+    if inner:
+        assert f"embeds {inner}" in why or f"{inner}" in why
+
+
+@pytest.mark.parametrize("address", ["2606:4700:4700::1111", "2002:808:808::1", "64:ff9b::808:808"])
+def test_public_ipv6_and_public_embedded_ipv4_are_allowed(address):
+    assert webhooks.refusal(f"http://[{address}]/hook", allow_private=False) is None
