@@ -44,10 +44,14 @@ def spdx_id(value: str) -> str:
 
 
 def from_text(text: str) -> str:
-    """The SPDX id of a licence text: its SPDX-License-Identifier line, a recognised text, else `other`."""
+    """The SPDX id of a licence text: its SPDX-License-Identifier line, a first line that is an id, a
+    recognised text, else `other`."""
     declared = _SPDX_LINE.search(text)
     if declared:
         return spdx_id(declared.group(1))
+    first_line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if spdx_id(first_line) != OTHER:
+        return spdx_id(first_line)  # a file that is just the identifier ("Apache-2.0")
     folded = " ".join(text.lower().split())
     for spdx, needed, excluded in _TEXTS:
         if all(p in folded for p in needed) and not any(p in folded for p in excluded):
