@@ -32,6 +32,17 @@ def get_current_user(session: SessionDep, authorization: Annotated[str | None, H
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
+def get_optional_user(session: SessionDep, authorization: Annotated[str | None, Header()] = None) -> User | None:
+    """The caller on a public read: anonymous without a token; a token sent must be valid (a stale one
+    says so, rather than silently showing the public view of the caller's own private data)."""
+    if authorization is None:
+        return None
+    return get_current_user(session, authorization)
+
+
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+
+
 def get_admin_user(user: CurrentUser) -> User:
     from core.errors import ForbiddenError
     from core.models import Role

@@ -3,16 +3,21 @@ import uuid
 from datetime import timedelta
 
 from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
+from core import visibility
 from core.catalog import Suite, TaskSpec
-from core.errors import NotFoundError
+from core.config import get_settings
+from core.errors import NotFoundError, RateLimitedError
 from core.models import (
     ApiToken,
     Checkpoint,
+    CheckpointUploader,
     Family,
     HardwareProfile,
     Model,
+    Rerun,
     Role,
     Run,
     Score,
@@ -61,6 +66,35 @@ def get_checkpoint(*, session: Session, sha256: str) -> Checkpoint | None:
     return session.exec(select(Checkpoint).where(Checkpoint.sha256 == sha256)).first()
 
 
+def record_uploader(*, session: Session, checkpoint: Checkpoint, user: User) -> None:
+    """The user has these bytes (uploaded them, again or first): they may submit the checkpoint."""
+    session.exec(insert(CheckpointUploader).values(checkpoint_id=checkpoint.id, user_id=user.id,
+                                                   first_uploaded_at=utcnow())
+                 .on_conflict_do_nothing(index_elements=["checkpoint_id", "user_id"]))
+
+
+def checkpoint_of_uploader(*, session: Session, sha256: str, user: User) -> Checkpoint | None:
+    """The checkpoint with this content if the user uploaded it; None alike for "never uploaded by
+    you" and "does not exist", so a sha256 seen elsewhere (every reproduce command prints one) is no key."""
+    return session.exec(select(Checkpoint).join(CheckpointUploader, CheckpointUploader.checkpoint_id == Checkpoint.id)
+                        .where(Checkpoint.sha256 == sha256, CheckpointUploader.user_id == user.id)).first()
+
+
+def check_daily_limit(*, session: Session, user: User) -> None:
+    """At most N new submissions and re-runs together per user in any rolling 24 hours (duplicates are free)."""
+    limit = get_settings().submissions_per_day
+    window_start = utcnow() - timedelta(days=1)
+    submitted = session.exec(select(Submission.submitted_at).where(
+        Submission.submitted_by == user.id, Submission.submitted_at > window_start)).all()
+    reran = session.exec(select(Rerun.requested_at).where(
+        Rerun.user_id == user.id, Rerun.requested_at > window_start)).all()
+    recent = sorted([*submitted, *reran])
+    if len(recent) >= limit:
+        retry_after = int((recent[len(recent) - limit] - window_start).total_seconds()) + 1
+        raise RateLimitedError(f"at most {limit} submissions per day (re-runs count as submissions); the next is "
+                               f"accepted in {retry_after} s", retry_after_s=retry_after)
+
+
 def create_submission(*, session: Session, model: Model, checkpoint: Checkpoint, suite: Suite,
                       tasks: list[TaskSpec], user: User, hardware_class: str, precision: str, revision: str | None,
                       webhook_url: str | None = None, webhook_secret: str | None = None,
@@ -81,6 +115,25 @@ def get_submission(*, session: Session, submission_id: uuid.UUID) -> Submission:
     if submission is None:
         raise NotFoundError(f"no submission {submission_id}")
     return submission
+
+
+def visible_submission(*, session: Session, submission_id: uuid.UUID, viewer: User | None
+                       ) -> tuple[Submission, Model]:
+    """The submission and its model, if the viewer may see them; a private one is as absent as an unknown id."""
+    submission = session.get(Submission, submission_id)
+    model = session.get(Model, submission.model_id) if submission else None
+    if model is None or not visibility.can_see(model, viewer):
+        raise NotFoundError(f"no submission {submission_id}")
+    return submission, model
+
+
+def visible_run(*, session: Session, run_id: uuid.UUID, viewer: User | None) -> tuple[Run, Model]:
+    run = session.get(Run, run_id)
+    submission = session.get(Submission, run.submission_id) if run else None
+    model = session.get(Model, submission.model_id) if submission else None
+    if model is None or not visibility.can_see(model, viewer):
+        raise NotFoundError(f"no run {run_id}")
+    return run, model
 
 
 def runs_of(*, session: Session, submission_id: uuid.UUID) -> list[Run]:

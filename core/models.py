@@ -94,10 +94,16 @@ class ModelBase(SQLModel):
 
 
 class Model(ModelBase, table=True):
+    """`hidden` is what the board and the public read: off the board and private, because an admin hid
+    the model (`hidden_by_admin`, moderation: only admins change it) or its owner withdrew it
+    (`withdrawn`, the owner's). core.visibility keeps the three consistent."""
     __table_args__ = (UniqueConstraint("owner_id", "name"),)
     id: int | None = Field(default=None, primary_key=True)
     owner_id: int = Field(foreign_key="user.id", index=True)
     hidden: bool = False
+    hidden_by_admin: bool = False
+    hidden_reason: str | None = Field(default=None, max_length=500, description="the admin's words, shown to the owner")
+    withdrawn: bool = False
     flagged: bool = False
     flag_reason: str | None = None
     created_at: datetime = _now()
@@ -113,6 +119,15 @@ class Checkpoint(SQLModel, table=True):
     params: int | None = Field(default=None, sa_type=BigInteger)
     uploaded_by: int = Field(foreign_key="user.id")
     created_at: datetime = _now()
+
+
+class CheckpointUploader(SQLModel, table=True):
+    """Who has uploaded a checkpoint's bytes: only they may submit it (uploading the same bytes again
+    proves possession). `Checkpoint.uploaded_by` is only the first of them."""
+    __tablename__ = "checkpoint_uploader"
+    checkpoint_id: int = Field(foreign_key="checkpoint.id", primary_key=True)
+    user_id: int = Field(foreign_key="user.id", primary_key=True, index=True)
+    first_uploaded_at: datetime = _now()
 
 
 class SubmissionBase(SQLModel):
@@ -135,6 +150,14 @@ class Submission(SubmissionBase, table=True):
     webhook_url: str | None = Field(default=None, max_length=2048, description="called once when the submission ends")
     webhook_secret: str | None = Field(default=None, max_length=256, description="HMAC key signing the webhook body")
     webhook_sent_at: datetime | None = _ts()
+
+
+class Rerun(SQLModel, table=True):
+    """One owner's re-run of a submission: it counts against the daily submission limit like a new one."""
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: uuid.UUID = Field(foreign_key="submission.id", index=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    requested_at: datetime = _now()
 
 
 class Run(SQLModel, table=True):

@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from api.deps import AdminUser, SessionDep
-from core import crud
+from core import crud, visibility
 from core.errors import InvalidRequestError, NotFoundError
 from core.models import ApiToken, Model, Role, User
 
@@ -98,15 +98,22 @@ def unflag_model(model_id: int, session: SessionDep, _: AdminUser) -> dict:
     return {"model_id": model.id, "flagged": False}
 
 
+class HideRequest(BaseModel):
+    reason: str | None = Field(default=None, min_length=3, max_length=500, description="shown to the model's owner")
+
+
 @router.post("/models/{model_id}/hide")
-def hide_model(model_id: int, session: SessionDep, _: AdminUser) -> dict:
-    _model(session, model_id).hidden = True
+def hide_model(model_id: int, session: SessionDep, _: AdminUser, body: HideRequest | None = None) -> dict:
+    """Off the board and private (owner and admins only) until an admin lifts it; owners cannot."""
+    visibility.admin_hide(_model(session, model_id), reason=body.reason if body else None)
     session.commit()
     return {"model_id": model_id, "hidden": True}
 
 
 @router.delete("/models/{model_id}/hide")
 def unhide_model(model_id: int, session: SessionDep, _: AdminUser) -> dict:
-    _model(session, model_id).hidden = False
+    """Lifts the admin's hide; a model its owner withdrew stays off the board."""
+    model = _model(session, model_id)
+    visibility.admin_unhide(model)
     session.commit()
-    return {"model_id": model_id, "hidden": False}
+    return {"model_id": model_id, "hidden": model.hidden}

@@ -5,7 +5,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, SessionDep
 from core import uploads
-from core.crud import get_checkpoint
+from core.crud import get_checkpoint, record_uploader
 from core.models import Checkpoint, Family
 from core.storage import StoredCheckpoint, store_upload
 
@@ -32,14 +32,18 @@ async def upload_checkpoint(request: Request, session: SessionDep, user: Current
 
 
 def _register(session, user, family: Family, stored: StoredCheckpoint) -> JSONResponse:
-    """One checkpoint row per content: the same bytes uploaded again answer 200 with the existing one."""
+    """One checkpoint row per content: the same bytes uploaded again answer 200 with the existing one.
+
+    Either way the uploader is recorded: having sent the bytes is what lets a user submit them."""
     row = get_checkpoint(session=session, sha256=stored.sha256)
     known = row is not None  # the database, not the file store, says whether this checkpoint is new
     if not known:
         row = Checkpoint(sha256=stored.sha256, family=family, format=stored.format, size_bytes=stored.size_bytes,
                          storage_uri=str(stored.path), params=stored.params, uploaded_by=user.id)
         session.add(row)
-        session.commit()
+        session.flush()
+    record_uploader(session=session, checkpoint=row, user=user)
+    session.commit()
     body = CheckpointPublic(sha256=row.sha256, family=row.family, format=row.format, size_bytes=row.size_bytes,
                             params=row.params, already_stored=known)
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if known else 201)

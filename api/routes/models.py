@@ -7,7 +7,8 @@ from fastapi import APIRouter, Query
 from sqlmodel import Session, select
 
 from api.board import capability_sort_key, current_board
-from api.deps import SessionDep
+from api.deps import OptionalUser, SessionDep
+from core import crud, visibility
 from core.aggregate import normalise
 from core.catalog import load_suites
 from core.errors import InvalidRequestError, NotFoundError
@@ -55,10 +56,13 @@ def _latest_runs(session: Session, model_id: int) -> list[tuple[Run, Submission]
     return list({run.task: (run, submission) for run, submission in pairs}.values())
 
 
-def model_detail(session: Session, model_id: int) -> dict:
+def model_detail(session: Session, model_id: int, viewer: User | None = None) -> dict:
+    """The model as `viewer` may read it: a hidden or withdrawn one is its owner's and admins' only, and
+    they alone read failures whole; anyone else reads each failure as one line without host paths."""
     model = session.get(Model, model_id)
-    if model is None or model.hidden:
+    if model is None or not visibility.can_see(model, viewer):
         raise NotFoundError(f"no model {model_id}")
+    privileged = visibility.is_privileged(model, viewer)
     owner = session.get(User, model.owner_id)
     pairs = _latest_runs(session, model_id)
     scores: dict = {}
@@ -81,7 +85,8 @@ def model_detail(session: Session, model_id: int) -> dict:
             "raw": primary.value if primary else None, "stderr": primary.stderr if primary else None,
             "n": primary.n if primary else None, "random_baseline": baseline,
             "normalised": normalise(primary.value, baseline) if primary else None,
-            "metrics": metrics, "provenance": run.provenance,
+            "metrics": metrics,
+            "provenance": run.provenance if privileged else visibility.public_provenance(run.provenance),
             "reproduce": reproduce_command(model, submission, checkpoints[submission.checkpoint_id], run.provenance),
             "samples_url": f"/api/v1/runs/{run.id}/samples.jsonl",
         })
@@ -90,24 +95,29 @@ def model_detail(session: Session, model_id: int) -> dict:
     return {
         "model": {"id": model.id, "name": model.name, "owner": owner.name, "family": model.family.value,
                   "params": model.params, "license": model.license, "flagged": model.flagged,
-                  "flag_reason": model.flag_reason, "created_at": model.created_at},
+                  "flag_reason": model.flag_reason, "created_at": model.created_at,
+                  "visibility": visibility.visibility(model),
+                  "hidden_reason": model.hidden_reason if privileged else None},
         "board": _board_row(session, model),
         "tasks": tasks,
         "submissions": [{"id": str(s.id), "suite": s.suite, "status": s.status.value, "precision": s.precision.value,
                          "hardware_class": s.hardware_class, "submitted_at": s.submitted_at,
-                         "finished_at": s.finished_at, "error": s.error} for s in submissions],
+                         "finished_at": s.finished_at,
+                         "error": s.error if privileged else visibility.public_submission_error(
+                             s.error, crud.runs_of(session=session, submission_id=s.id) if s.error else [])}
+                        for s in submissions],
     }
 
 
 @router.get("/models/{model_id}")
-def read_model(model_id: int, session: SessionDep) -> dict:
+def read_model(model_id: int, session: SessionDep, viewer: OptionalUser) -> dict:
     """Per-task scores with stderr, capabilities with intervals, the provenance of every run and a
     command that reproduces each number."""
-    return model_detail(session, model_id)
+    return model_detail(session, model_id, viewer)
 
 
 @router.get("/compare")
-def compare(session: SessionDep,
+def compare(session: SessionDep, viewer: OptionalUser,
             ids: Annotated[str, Query(description="two to four model ids, comma-separated; the first is the reference")]
             ) -> dict:
     """Models side by side; each delta is a model's score minus the first (reference) model's."""
@@ -117,7 +127,7 @@ def compare(session: SessionDep,
         raise InvalidRequestError("ids must be model ids separated by commas, e.g. ids=1,2", field="ids") from None
     if not 2 <= len(model_ids) <= 4 or len(set(model_ids)) != len(model_ids):
         raise InvalidRequestError("compare two to four different models, e.g. ids=1,2", field="ids")
-    details = [model_detail(session, i) for i in model_ids]
+    details = [model_detail(session, i, viewer) for i in model_ids]
     by_task = [{t["task"]: t for t in d["tasks"]} for d in details]
     task_names = sorted({name for tasks in by_task for name in tasks},
                         key=lambda n: next((capability_sort_key(t[n]["capability"]), n) for t in by_task if n in t))

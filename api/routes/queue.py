@@ -4,7 +4,8 @@ from datetime import timedelta
 from fastapi import APIRouter, Query
 from sqlmodel import Session, select
 
-from api.deps import SessionDep
+from api.deps import OptionalUser, SessionDep
+from core import visibility
 from core.eta import eta_seconds, mean_run_seconds
 from core.models import HardwareProfile, Model, Run, Status, Submission, User, utcnow
 
@@ -22,13 +23,20 @@ def _live_workers(session: Session) -> dict[str, int]:
     return counts
 
 
+def _error(error: str | None, model: Model, viewer: User | None) -> str | None:
+    return error if visibility.is_privileged(model, viewer) else visibility.public_reason(error)
+
+
 @router.get("")
-def read_queue(session: SessionDep, failures: int = Query(50, ge=0, le=500)) -> dict:
+def read_queue(session: SessionDep, viewer: OptionalUser, failures: int = Query(50, ge=0, le=500)) -> dict:
     """Live submissions with each run's stage, progress, queue position and an ETA; recent failures.
 
     Queue position counts the runs of the same hardware class queued earlier (0 = next). The ETA
     assumes the recent mean run time on that hardware class and the workers seen in the last two
     minutes; it is an estimate, absent until a run has finished on that class.
+
+    A hidden or withdrawn model's submissions are listed to its owner and admins only (positions still
+    count them); failures read as their kind and one line, whole only to the model's owner and admins.
     """
     live = session.exec(select(Run, Submission, Model, User)
                         .join(Submission, Submission.id == Run.submission_id)
@@ -41,20 +49,22 @@ def read_queue(session: SessionDep, failures: int = Query(50, ge=0, le=500)) -> 
     submissions: dict = {}
     for run, submission, model, owner in live:
         hw = submission.hardware_class
+        queue_position = None
+        if run.status == Status.queued:
+            queue_position = position[hw] = position.get(hw, -1) + 1
+        if not visibility.can_see(model, viewer):
+            continue
         entry = submissions.setdefault(submission.id, {
             "id": str(submission.id), "model_id": model.id, "model": model.name, "owner": owner.name,
             "suite": submission.suite, "hardware_class": hw, "precision": submission.precision.value,
             "status": submission.status.value, "submitted_at": submission.submitted_at,
             "started_at": submission.started_at, "runs": []})
-        queue_position = None
-        if run.status == Status.queued:
-            queue_position = position[hw] = position.get(hw, -1) + 1
         eta = eta_seconds(mean_s=mean_s[hw], workers=workers.get(hw, 1), status=run.status,
                           queue_position=queue_position, progress=run.progress)
         entry["runs"].append({"id": str(run.id), "task": run.task, "capability": run.capability,
                               "status": run.status.value, "stage": run.stage, "progress": run.progress,
                               "attempts": run.attempts, "worker": run.worker, "queue_position": queue_position,
-                              "eta_s": eta, "error": run.error})
+                              "eta_s": eta, "error": _error(run.error, model, viewer)})
     for entry in submissions.values():
         runs = entry["runs"]
         entry["progress"] = sum(r["progress"] if r["status"] != "finished" else 1.0 for r in runs) / len(runs)
@@ -70,7 +80,7 @@ def read_queue(session: SessionDep, failures: int = Query(50, ge=0, le=500)) -> 
         "hardware": {hw: {"queued": position.get(hw, -1) + 1, "workers_alive": workers.get(hw, 0),
                           "mean_run_s": mean_s[hw]} for hw in classes},
         "failures": [{"run_id": str(r.id), "submission_id": str(s.id), "model_id": m.id, "model": m.name,
-                      "task": r.task, "hardware_class": s.hardware_class, "error": r.error,
+                      "task": r.task, "hardware_class": s.hardware_class, "error": _error(r.error, m, viewer),
                       "error_kind": r.error_kind.value if r.error_kind else None, "attempts": r.attempts,
                       "finished_at": r.finished_at} for r, s, m in failed],
     }

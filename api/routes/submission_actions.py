@@ -1,6 +1,7 @@
 """What an owner (or an admin) can do to a submission: cancel, withdraw, re-run.
 
-Another author's submission answers 404, not 403, so submission ids do not leak.
+Another author's submission answers 404, not 403, so submission ids do not leak. None of these
+touches moderation (an admin's hide and flag): core.visibility keeps the owner's withdrawal apart.
 """
 import logging
 import uuid
@@ -10,9 +11,9 @@ from sqlmodel import delete
 
 from api.deps import CurrentUser, SessionDep
 from api.routes.submissions import SubmissionPublic, submission_public
-from core import crud
-from core.errors import NotFoundError
-from core.models import Model, Role, Sample, Score, Status, Submission, User, utcnow
+from core import crud, visibility
+from core.errors import InvalidRequestError, NotFoundError
+from core.models import Model, Rerun, Role, Sample, Score, Status, Submission, User, utcnow
 from core.webhooks import notify_if_ended
 from runners.dispatch import cancel_job, enqueue_committed_runs
 
@@ -45,26 +46,30 @@ def cancel_submission(submission_id: uuid.UUID, session: SessionDep, user: Curre
             cancel_job(run.id)
         except Exception as exc:
             log.warning("could not stop job of run %s: %s", run.id, exc)
-    return submission_public(session, submission)
+    return submission_public(session, submission, user)
 
 
 @router.post("/{submission_id}/withdraw", response_model=SubmissionPublic)
 def withdraw_submission(submission_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> SubmissionPublic:
     """Take the model off the board (its scores stay stored); cancels what is still to run."""
     submission = owned_submission(session, submission_id, user)
-    session.get(Model, submission.model_id).hidden = True
+    visibility.withdraw(session.get(Model, submission.model_id))
     session.commit()
     return cancel_submission(submission_id, session, user)
 
 
 @router.post("/{submission_id}/rerun", response_model=SubmissionPublic)
 def rerun_submission(submission_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> SubmissionPublic:
-    """Evaluate every task again (after an infrastructure failure, say); old results are replaced."""
+    """Evaluate every task again (after an infrastructure failure, say); old results are replaced.
+
+    It counts against the daily submission limit, and puts back on the board what its owner withdrew
+    (never what an admin hid)."""
     submission = owned_submission(session, submission_id, user)
     runs = crud.runs_of(session=session, submission_id=submission_id)
     if any(not r.status.is_terminal for r in runs):
-        from core.errors import InvalidRequestError
         raise InvalidRequestError("the submission is still queued or running; cancel it first", field="status")
+    crud.check_daily_limit(session=session, user=user)
+    session.add(Rerun(submission_id=submission.id, user_id=user.id))
     for run in runs:
         session.exec(delete(Score).where(Score.run_id == run.id))
         session.exec(delete(Sample).where(Sample.run_id == run.id))
@@ -74,7 +79,7 @@ def rerun_submission(submission_id: uuid.UUID, session: SessionDep, user: Curren
         session.add(run)
     submission.status, submission.error, submission.started_at, submission.finished_at = Status.queued, None, None, None
     submission.webhook_sent_at = None  # the re-run ends again, and says so again
-    session.get(Model, submission.model_id).hidden = False
+    visibility.republish(session.get(Model, submission.model_id))
     session.commit()
     enqueue_committed_runs([run.id for run in runs], submission.hardware_class)
-    return submission_public(session, submission)
+    return submission_public(session, submission, user)

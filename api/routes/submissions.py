@@ -1,6 +1,6 @@
 """Submissions: validated in full before anything is written; enqueued after the commit."""
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -8,11 +8,11 @@ from pydantic import AnyHttpUrl, BaseModel, Field
 from sqlalchemy import func
 from sqlmodel import select
 
-from api.deps import CurrentUser, SessionDep
-from core import crud, hub, webhooks
+from api.deps import CurrentUser, OptionalUser, SessionDep
+from core import crud, hub, visibility, webhooks
 from core.catalog import get_suite
 from core.config import get_settings
-from core.errors import InvalidRequestError, NotFoundError, RateLimitedError
+from core.errors import InvalidRequestError, NotFoundError
 from core.eta import eta_seconds, mean_run_seconds
 from core.license_text import checkpoint_license
 from core.licenses import SpdxLicense
@@ -24,7 +24,7 @@ from core.models import (
     Role,
     Status,
     Submission,
-    utcnow,
+    User,
 )
 from runners.dispatch import enqueue_committed_runs
 
@@ -62,7 +62,8 @@ class RunPublic(BaseModel):
                                             "hardware class")
     error: str | None
     error_kind: str | None
-    log_tail: str | None = Field(description="the end of the evaluation's log, for failures")
+    log_tail: str | None = Field(description="the end of the evaluation's log, for failures; its owner's and "
+                                             "admins' only (the public reads `error`, one line without paths)")
     scores: dict[str, float]
 
 
@@ -78,12 +79,19 @@ class SubmissionPublic(BaseModel):
     finished_at: datetime | None
     error: str | None
     runs: list[RunPublic]
+    visibility: str = Field(default="public", description="public, hidden (by an admin) or withdrawn (by its owner); "
+                                                          "only the owner and admins see a submission that is not "
+                                                          "public")
+    hidden_reason: str | None = Field(default=None, description="why an admin hid the model, for its owner")
     warnings: list[str] = Field(default_factory=list, description="things the submitter should know, e.g. no "
                                                                   "worker of the class is online")
 
 
-def submission_public(session, submission: Submission) -> SubmissionPublic:
+def submission_public(session, submission: Submission, viewer: User | None = None) -> SubmissionPublic:
+    """The submission as `viewer` may read it: its owner and admins get failures whole, with the log
+    tail; anyone else the error kind and one line without host paths."""
     model = session.get(Model, submission.model_id)
+    privileged = visibility.is_privileged(model, viewer)
     runs = crud.runs_of(session=session, submission_id=submission.id)
     live = any(not r.status.is_terminal for r in runs)
     mean_s = mean_run_seconds(session, submission.hardware_class) if live else None
@@ -94,24 +102,40 @@ def submission_public(session, submission: Submission) -> SubmissionPublic:
     return SubmissionPublic(
         id=submission.id, model_name=model.name, suite=submission.suite, hardware_class=submission.hardware_class,
         precision=submission.precision, status=submission.status, submitted_at=submission.submitted_at,
-        started_at=submission.started_at, finished_at=submission.finished_at, error=submission.error,
-        runs=[_run_public(session, r, submission, scores.get(r.id, {}), mean_s, workers) for r in runs])
+        started_at=submission.started_at, finished_at=submission.finished_at,
+        error=submission.error if privileged else visibility.public_submission_error(submission.error, runs),
+        runs=[_run_public(session, r, submission, scores.get(r.id, {}), mean_s, workers, privileged) for r in runs],
+        visibility=visibility.visibility(model), hidden_reason=model.hidden_reason if privileged else None)
 
 
-def _run_public(session, run, submission: Submission, scores: dict, mean_s: float | None, workers: int) -> RunPublic:
+def _run_public(session, run, submission: Submission, scores: dict, mean_s: float | None, workers: int,
+                privileged: bool) -> RunPublic:
     position = crud.queue_position(session=session, run=run)
     return RunPublic(id=run.id, task=run.task, capability=run.capability, status=run.status, stage=run.stage,
                      progress=run.progress, attempts=run.attempts, queue_position=position,
                      eta_s=eta_seconds(mean_s=mean_s, workers=workers, status=run.status, queue_position=position,
                                        progress=run.progress),
-                     error=run.error, error_kind=run.error_kind.value if run.error_kind else None,
-                     log_tail=run.provenance.get("log_tail"), scores=scores)
+                     error=run.error if privileged else visibility.public_reason(run.error),
+                     error_kind=run.error_kind.value if run.error_kind else None,
+                     log_tail=run.provenance.get("log_tail") if privileged else None, scores=scores)
+
+
+def resolve_tasks(suite, names: list[str] | None) -> list:
+    """The suite's tasks a submission runs: all, or those named, each once (a name twice is a 422 naming it)."""
+    if not names:
+        return list(suite.tasks)
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InvalidRequestError(f"task {name!r} is listed twice in tasks; name each task once", field="tasks")
+        seen.add(name)
+    return [suite.task(name) for name in names]
 
 
 @router.post("", response_model=SubmissionPublic, status_code=201)
 def create_submission(body: SubmissionCreate, session: SessionDep, user: CurrentUser) -> JSONResponse:
     suite = get_suite(body.suite)
-    tasks = [suite.task(name) for name in body.tasks] if body.tasks else list(suite.tasks)
+    tasks = resolve_tasks(suite, body.tasks)
     if body.hardware_class not in get_settings().hardware_classes:
         raise InvalidRequestError(f"unknown hardware class {body.hardware_class!r}; known: "
                                   f"{', '.join(get_settings().hardware_classes)}", field="hardware_class")
@@ -137,11 +161,12 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
     if body.source:
         checkpoint = _hub_checkpoint(session, body.source, user)
     else:
-        checkpoint = crud.get_checkpoint(session=session, sha256=body.checkpoint_sha256)
+        # Only the user's own uploads: another author's sha256 answers exactly as an unknown one.
+        checkpoint = crud.checkpoint_of_uploader(session=session, sha256=body.checkpoint_sha256, user=user)
     if checkpoint is None:
-        raise InvalidRequestError("no uploaded checkpoint has this sha256; "
-                                  "upload it first with POST /api/v1/checkpoints",
-                                  field="checkpoint_sha256")
+        raise NotFoundError("none of your uploaded checkpoints has this sha256; "
+                            "upload it first with POST /api/v1/checkpoints",
+                            field="checkpoint_sha256")
     if checkpoint.family.value != suite.family:
         raise InvalidRequestError(f"suite {suite.name!r} evaluates {suite.family} models, but the checkpoint is "
                                   f"{checkpoint.family.value}", field="suite")
@@ -149,12 +174,13 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
         raise InvalidRequestError(f"the checkpoint has {checkpoint.params:,} parameters, over the cap of "
                                   f"{get_settings().max_params(body.precision.value):,} for {body.precision.value}; "
                                   f"a lower precision may fit", field="precision")
+    # Per owner: the same configuration submitted by someone else is theirs, never handed over.
     duplicate = session.exec(select(Submission).where(
-        Submission.checkpoint_id == checkpoint.id, Submission.suite == suite.name,
+        Submission.submitted_by == user.id, Submission.checkpoint_id == checkpoint.id, Submission.suite == suite.name,
         Submission.precision == body.precision, Submission.hardware_class == body.hardware_class,
         Submission.status != Status.cancelled)).first()
     if duplicate is not None:
-        return JSONResponse(submission_public(session, duplicate).model_dump(mode="json"), status_code=200)
+        return JSONResponse(submission_public(session, duplicate, user).model_dump(mode="json"), status_code=200)
     _check_rate_limit(session, user)
     model = crud.get_or_create_model(session=session, owner=user, name=body.model_name, family=checkpoint.family,
                                      license=body.license or checkpoint_license(checkpoint.storage_uri),
@@ -166,7 +192,7 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
                                               webhook_secret=body.webhook_secret)
     session.commit()
     enqueue_committed_runs([run.id for run in runs], body.hardware_class)
-    public = submission_public(session, submission)
+    public = submission_public(session, submission, user)
     if not live_workers:
         public.warnings.append(f"no {body.hardware_class} worker has been seen in the last minutes: the runs wait "
                                f"in the queue until one starts")
@@ -183,20 +209,13 @@ def _hub_checkpoint(session, source: str, user) -> Checkpoint:
                                 storage_uri=pinned.uri, params=pinned.params, uploaded_by=user.id)
         session.add(checkpoint)
         session.flush()
+    crud.record_uploader(session=session, checkpoint=checkpoint, user=user)  # hub weights are anyone's to name
     return checkpoint
 
 
 def _check_rate_limit(session, user) -> None:
-    """At most N new submissions per user in any rolling 24 hours (duplicates are free)."""
-    limit = get_settings().submissions_per_day
-    window_start = utcnow() - timedelta(days=1)
-    recent = session.exec(select(Submission.submitted_at).where(
-        Submission.submitted_by == user.id, Submission.submitted_at > window_start)
-        .order_by(Submission.submitted_at)).all()
-    if len(recent) >= limit:
-        retry_after = int((recent[len(recent) - limit] - window_start).total_seconds()) + 1
-        raise RateLimitedError(f"at most {limit} submissions per day; the next is accepted in {retry_after} s",
-                               retry_after_s=retry_after)
+    """At most N new submissions (re-runs included) per user in any rolling 24 hours (duplicates are free)."""
+    crud.check_daily_limit(session=session, user=user)
 
 
 class SubmissionPage(BaseModel):
@@ -218,12 +237,11 @@ def list_submissions(session: SessionDep, user: CurrentUser, status: Status | No
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     page = session.exec(query.order_by(Submission.submitted_at.desc()).limit(limit).offset(offset)).all()
     return SubmissionPage(total=total, limit=limit, offset=offset,
-                          items=[submission_public(session, sub) for sub in page])
+                          items=[submission_public(session, sub, user) for sub in page])
 
 
 @router.get("/{submission_id}", response_model=SubmissionPublic)
-def read_submission(submission_id: uuid.UUID, session: SessionDep) -> SubmissionPublic:
-    submission = session.get(Submission, submission_id)
-    if submission is None:
-        raise NotFoundError(f"no submission {submission_id}")
-    return submission_public(session, submission)
+def read_submission(submission_id: uuid.UUID, session: SessionDep, viewer: OptionalUser) -> SubmissionPublic:
+    """Anyone may read a public model's submission; a hidden or withdrawn one is its owner's and admins' only."""
+    submission, _ = crud.visible_submission(session=session, submission_id=submission_id, viewer=viewer)
+    return submission_public(session, submission, viewer)

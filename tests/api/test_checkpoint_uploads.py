@@ -81,3 +81,20 @@ def test_the_cli_client_uploads_in_resumable_chunks(auth, tiny_lm_dir, tmp_path)
     stored = api.upload_resumable(archive, "causal-lm", on_progress=sent.append, chunk_size=100_000)
     assert stored["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
     assert len(sent) > 2 and sum(sent) == archive.stat().st_size
+
+
+def test_completing_a_resumable_upload_of_known_bytes_proves_possession(client, auth, model_files):
+    data = tar_archive(model_files)
+    sha256 = hashlib.sha256(data).hexdigest()
+    assert client.post("/api/v1/checkpoints", params={"family": "causal-lm"}, content=data,
+                       headers=auth).status_code == 201  # alice's
+    bob = {"Authorization": f"Bearer {make_token('bob')}"}
+    submission = {"model_name": "bobs", "checkpoint_sha256": sha256, "suite": "language-core",
+                  "tasks": ["world_facts"]}
+    assert client.post("/api/v1/submissions", json=submission, headers=bob).status_code == 404
+
+    upload_id = start(client, bob, data)
+    put(client, bob, upload_id, 0, data)
+    assert client.post(f"{URL}/{upload_id}/complete", headers=bob).status_code == 200  # stored already
+    accepted = client.post("/api/v1/submissions", json=submission, headers=bob)
+    assert accepted.status_code == 201 and accepted.json()["model_name"] == "bobs"

@@ -51,3 +51,18 @@ def test_an_unknown_format_is_422_naming_it(client):
     sid = seeded_submission_id()
     response = client.get(f"/api/v1/submissions/{sid}/results", params={"format": "xml"})
     assert response.status_code == 422 and "format" in response.json()["detail"]
+
+
+def test_links_come_from_the_configured_public_url_never_the_host_header(client, monkeypatch):
+    from core.config import get_settings
+    sid = seeded_submission_id()
+    hostile = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    response = client.get(f"/api/v1/submissions/{sid}/results", params={"format": "model-index"}, headers=hostile)
+    assert response.status_code == 200 and "evil.example" not in response.text
+    block = yaml.safe_load(response.text)["model-index"][0]
+    assert block["results"][0]["source"]["url"] == f"{get_settings().api_url}/api/v1/submissions/{sid}"
+
+    monkeypatch.setattr(get_settings(), "public_url", "https://board.example.org/")
+    response = client.get(f"/api/v1/submissions/{sid}/results", params={"format": "model-index"}, headers=hostile)
+    block = yaml.safe_load(response.text)["model-index"][0]
+    assert block["results"][0]["source"]["url"] == f"https://board.example.org/api/v1/submissions/{sid}"

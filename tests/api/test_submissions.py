@@ -32,7 +32,6 @@ def test_submission_with_an_invalid_token_is_401(client, uploaded_checkpoint):
 @pytest.mark.parametrize("overrides, field, words", [
     ({"suite": "no-such-suite"}, "suite", "unknown suite"),
     ({"hardware_class": "quantum-9000"}, "hardware_class", "unknown hardware class"),
-    ({"checkpoint_sha256": "0" * 64}, "checkpoint_sha256", "upload it first"),
     ({"tasks": ["world_facts", "no_such_task"]}, "tasks", "no task 'no_such_task'"),
     ({"precision": "int3"}, "precision", "float32"),
     ({"model_name": "../etc/passwd"}, "model_name", "pattern"),
@@ -45,6 +44,21 @@ def test_invalid_submission_is_422_naming_the_field_and_writes_nothing(client, a
     named = problem.get("field") or ",".join(e["field"] for e in problem.get("errors", []))
     assert field in named
     assert words in problem["detail"]
+    assert table_counts() == {"model": 0, "submission": 0, "run": 0}
+
+
+def test_an_unknown_checkpoint_is_404_and_writes_nothing(client, auth, uploaded_checkpoint):
+    response = client.post("/api/v1/submissions", json=body("0" * 64), headers=auth)
+    assert response.status_code == 404 and response.json()["field"] == "checkpoint_sha256"
+    assert "upload it first" in response.json()["detail"]
+    assert table_counts() == {"model": 0, "submission": 0, "run": 0}
+
+
+def test_a_task_listed_twice_is_422_naming_it(client, auth, uploaded_checkpoint):
+    response = client.post("/api/v1/submissions", headers=auth, json=body(
+        uploaded_checkpoint["sha256"], tasks=["world_facts", "arithmetic_mc", "world_facts"]))
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "tasks" and "'world_facts' is listed twice" in response.json()["detail"]
     assert table_counts() == {"model": 0, "submission": 0, "run": 0}
 
 

@@ -105,7 +105,7 @@ def test_a_broken_checkpoint_fails_as_the_authors_error_in_words(client, auth, t
     worker = run_worker_burst()
     assert worker.returncode == 0  # the worker lives on
 
-    failed = client.get(f"/api/v1/submissions/{submission['id']}").json()
+    failed = client.get(f"/api/v1/submissions/{submission['id']}", headers=auth).json()  # the owner reads the log
     assert failed["status"] == "failed"
     run = failed["runs"][0]
     assert run["error_kind"] == "user" and run["attempts"] == 1  # not retried: retrying cannot help
