@@ -40,3 +40,12 @@ class RateLimitedError(EvalboardError):
 
 class ForbiddenError(EvalboardError):
     """Authenticated, but not allowed (admin actions)."""
+
+
+class UnsafeCheckpointError(InvalidCheckpointError, ValueError):
+    """A checkpoint the checkpoint policy refuses (core/checkpoint_policy.py): something that could
+    choose code (a file outside its family's allow-list: *.py, pickles, links; `auto_map`,
+    `trust_remote_code`, a hub attention kernel, a kwargs field with keys beyond the allow-list),
+    or JSON it will not parse (too large, too deep, invalid). Raised at upload (422) and again by
+    the loaders, so a folder that reached the store another way still runs no code. A ValueError as
+    well, so a worker classes it as the author's error, never retried."""

@@ -6,11 +6,9 @@ renamed to `checkpoints/<sha256>/`. Any failure removes the temporaries: a rejec
 archive leaves nothing behind.
 """
 import hashlib
-import json
 import os
 import shutil
 import stat
-import struct
 import tarfile
 import tempfile
 import zipfile
@@ -20,13 +18,16 @@ from pathlib import Path, PurePosixPath
 
 import anyio
 
+from core.checkpoint_policy import CLIP_CONFIG_NAMES, check_folder, list_files, model_cfg_of, read_json
 from core.clip_params import estimate_clip_params
 from core.config import Settings, get_settings
 from core.errors import InvalidCheckpointError, UnsafeArchiveError
-from core.model_config import check_causal_lm_config, estimate_params, read_config
+from core.model_config import check_causal_lm_config, check_params_agree, read_config
+from core.safetensors_check import read_header
 
-LICENSE_FILES = ("LICENSE", "LICENSE.md", "LICENSE.txt", "COPYING")
-PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"}
+LICENSE_FILES = ("LICENSE", "LICENCE", "COPYING")
+# open_clip's hub layout names its weights file; the loader reads the first of these that is present.
+OPEN_CLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors")
 CHUNK = 1 << 20
 
 
@@ -71,7 +72,7 @@ def _safe_member_path(name: str, target: Path) -> Path:
 
 
 class _Budget:
-    """Counts unpacked bytes and files against the caps while unpacking."""
+    """Counts entries (files and folders) and unpacked bytes against the caps while unpacking."""
 
     def __init__(self, settings: Settings, archive_size: int):
         self.max_bytes = min(settings.max_unpacked_bytes,
@@ -80,10 +81,17 @@ class _Budget:
         self.bytes = 0
         self.files = 0
 
-    def add_file(self) -> None:
+    def add_entry(self) -> None:
+        # Folders count too: 30,000 empty folders cost the store as much as 30,000 files.
         self.files += 1
         if self.files > self.max_files:
-            raise UnsafeArchiveError(f"archive holds more than {self.max_files} files")
+            raise UnsafeArchiveError(f"archive holds more than {self.max_files} files and folders")
+
+    def expect_bytes(self, name: str, declared: int) -> None:
+        """Refuse a member whose declared size alone passes the cap, before reading any of it."""
+        if self.bytes + declared > self.max_bytes:
+            raise UnsafeArchiveError(f"archive member {name!r} declares {declared:,} bytes: the archive would unpack "
+                                     f"past {self.max_bytes} bytes (size or compression-ratio cap): refused as a possible archive bomb")
 
     def add_bytes(self, n: int) -> None:
         self.bytes += n
@@ -100,9 +108,47 @@ def _copy_limited(src, dest: Path, budget: _Budget) -> None:
             out.write(chunk)
 
 
+# Metadata members (GNU long names, pax headers) are read whole into memory by tarfile: bounded here,
+# from their 512-byte header, before tarfile reads them. Real ones are a few hundred bytes.
+MAX_TAR_META_BYTES = 64 * 1024
+MAX_TAR_META_TOTAL = 1024 * 1024
+MAX_MEMBER_NAME = 1024
+_TAR_META_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                   tarfile.SOLARIS_XHDTYPE)
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """tarfile's member header, refusing metadata members past the caps and sparse files before reading them.
+
+    `_proc_member` is where tarfile dispatches on a parsed 512-byte header, before reading a long name or
+    pax body; the sparse readers loop over blocks for as long as the archive says. (Private methods of
+    CPython's tarfile, stable since 3.2; tests/core/test_storage.py holds the archives that would
+    otherwise cost hundreds of MiB.)"""
+
+    def _proc_member(self, tarfile_):
+        if self.type in _TAR_META_TYPES:
+            total = getattr(tarfile_, "_evalboard_meta_bytes", 0) + self.size
+            tarfile_._evalboard_meta_bytes = total
+            if self.size > MAX_TAR_META_BYTES or total > MAX_TAR_META_TOTAL:
+                raise UnsafeArchiveError(f"archive has a {self.size:,}-byte long-name or pax header (at most "
+                                         f"{MAX_TAR_META_BYTES:,} each, {MAX_TAR_META_TOTAL:,} in all, are read)")
+        elif self.type == tarfile.GNUTYPE_SPARSE:
+            raise UnsafeArchiveError(f"archive member {self.name!r} is a sparse file; sparse files are not allowed")
+        return super()._proc_member(tarfile_)
+
+    def _refuse_sparse(self, *_):
+        raise UnsafeArchiveError("archive holds a sparse file (GNU.sparse pax headers); sparse files are not allowed")
+
+    _proc_gnusparse_00 = _proc_gnusparse_01 = _proc_gnusparse_10 = _refuse_sparse
+
+
 def _unpack_tar(archive: Path, target: Path, budget: _Budget) -> None:
-    with tarfile.open(archive, "r:*") as tar:
+    with tarfile.open(archive, "r:*", tarinfo=_BoundedTarInfo) as tar:
         for member in tar:
+            budget.add_entry()
+            if len(member.name) > MAX_MEMBER_NAME:
+                raise UnsafeArchiveError(f"archive member name is {len(member.name):,} characters long "
+                                         f"(at most {MAX_MEMBER_NAME})")
             dest = _safe_member_path(member.name, target)
             if member.issym() or member.islnk():
                 raise UnsafeArchiveError(f"archive member {member.name!r} is a link; links are not allowed")
@@ -111,13 +157,48 @@ def _unpack_tar(archive: Path, target: Path, budget: _Budget) -> None:
                 continue
             if not member.isfile():
                 raise UnsafeArchiveError(f"archive member {member.name!r} is not a regular file (device, fifo …)")
-            budget.add_file()
+            budget.expect_bytes(member.name, member.size)
             _copy_limited(tar.extractfile(member), dest, budget)
+        tar.members = []  # the member list tarfile keeps is bounded by the entry cap; drop it at once
+
+
+# zipfile reads these compression methods; anything else (deflate64 = 9, …) would fail mid-unpack.
+ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
+               zipfile.ZIP_LZMA: "lzma"}
+ZIP_METHOD_NAMES = {9: "deflate64", 10: "PKWARE implode", 93: "zstandard", 95: "xz", 98: "ppmd", 99: "AES"}
+
+
+def _zip_directory_bounded(archive: Path, budget: _Budget) -> None:
+    """Refuse a central directory past the entry cap before zipfile parses it (one object per entry)."""
+    with open(archive, "rb") as f:
+        end = zipfile._EndRecData(f)  # the end-of-central-directory record zipfile itself reads first
+    if end is None:
+        raise UnsafeArchiveError("archive is corrupt or truncated: no zip end-of-central-directory record",
+                                 field="body")
+    entries, directory_bytes = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+    if entries > budget.max_files or directory_bytes > max(64 * 1024, budget.max_files * 512):
+        raise UnsafeArchiveError(f"archive holds more than {budget.max_files} files and folders "
+                                 f"({entries:,} entries, a {directory_bytes:,}-byte directory)")
 
 
 def _unpack_zip(archive: Path, target: Path, budget: _Budget) -> None:
+    _zip_directory_bounded(archive, budget)
     with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
+        infos = zf.infolist()
+        for info in infos:
+            if info.flag_bits & 0x1:
+                raise UnsafeArchiveError(f"archive member {info.filename!r} is encrypted; encrypted archives are "
+                                         f"not accepted")
+            if info.compress_type not in ZIP_METHODS:
+                method = ZIP_METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
+                raise UnsafeArchiveError(f"archive member {info.filename!r} is compressed with {method}, which is "
+                                         f"not supported: use deflate ({', '.join(ZIP_METHODS.values())} are read)")
+        budget.expect_bytes("(all members together)", sum(i.file_size for i in infos if not i.is_dir()))
+        for info in infos:
+            budget.add_entry()
+            if len(info.filename) > MAX_MEMBER_NAME:
+                raise UnsafeArchiveError(f"archive member name is {len(info.filename):,} characters long "
+                                         f"(at most {MAX_MEMBER_NAME})")
             dest = _safe_member_path(info.filename, target)
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
@@ -128,7 +209,6 @@ def _unpack_zip(archive: Path, target: Path, budget: _Budget) -> None:
             if info.is_dir():
                 dest.mkdir(parents=True, exist_ok=True)
                 continue
-            budget.add_file()
             with zf.open(info) as src:
                 _copy_limited(src, dest, budget)
 
@@ -142,60 +222,82 @@ def _model_root(unpacked: Path) -> Path:
 
 
 def safetensors_param_count(path: Path) -> int:
-    """Parameters from the safetensors header alone: nothing is allocated or unpickled."""
-    with open(path, "rb") as f:
-        prefix = f.read(8)
-        if len(prefix) < 8:
-            raise InvalidCheckpointError(f"{path.name}: not a valid safetensors file (too short for a header)")
-        (header_len,) = struct.unpack("<Q", prefix)
-        if header_len > 100 * 1024 * 1024:
-            raise InvalidCheckpointError(f"{path.name}: safetensors header is implausibly large")
-        try:
-            header = json.loads(f.read(header_len))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InvalidCheckpointError(f"{path.name}: not a valid safetensors file ({exc})") from exc
-    if not isinstance(header, dict):
-        raise InvalidCheckpointError(f"{path.name}: not a valid safetensors file (header is not a JSON object)")
-    total = 0
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        shape = meta.get("shape") if isinstance(meta, dict) else None
-        # Dimensions must be non-negative ints: a string dimension would make `count *= dim` repeat a string.
-        if not isinstance(shape, list) or not all(type(dim) is int and dim >= 0 for dim in shape):
-            raise InvalidCheckpointError(f"{path.name}: tensor {name!r} has no valid shape in the safetensors header")
-        count = 1
-        for dim in shape:
-            count *= dim
-        total += count
-    return total
+    """Parameters from the safetensors header alone, checked to tile the file exactly: nothing is allocated."""
+    return read_header(path).params
+
+
+def _weights(root: Path, family: str, files: list[str]) -> dict[str, int]:
+    """{weights file: parameter count} of exactly the files the family's loader reads; strays refused.
+
+    Every file counted is one the loader loads: a *.safetensors beside them would add to the count
+    shown on the board without being part of the model.
+    """
+    weights = sorted(f for f in files if f.endswith(".safetensors"))
+    if not weights:
+        raise InvalidCheckpointError("no .safetensors weights found")
+    headers = {name: read_header(root / name) for name in weights}
+    if family == "causal-lm":
+        index_path = root / "model.safetensors.index.json"
+        if index_path.is_file():
+            _check_index(read_json(index_path), headers)
+        elif weights != ["model.safetensors"]:
+            stray = [w for w in weights if w != "model.safetensors"]
+            raise InvalidCheckpointError(f"{', '.join(stray)}: weights files other than model.safetensors need a "
+                                         f"model.safetensors.index.json listing them (transformers reads no others)")
+    else:
+        read = [name for name in OPEN_CLIP_WEIGHTS if name in headers][:1] or weights
+        stray = [w for w in weights if w not in read]
+        if stray:
+            raise InvalidCheckpointError(f"{', '.join(stray)}: open_clip reads only {read[0]} here; remove the other "
+                                         f"weights files")
+    return {name: header.params for name, header in headers.items()}
+
+
+def _check_index(index, headers: dict) -> None:
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise InvalidCheckpointError("model.safetensors.index.json has no weight_map of tensor → file")
+    listed = set(weight_map.values())
+    missing = sorted(listed - headers.keys())
+    if missing:
+        raise InvalidCheckpointError(f"model.safetensors.index.json lists {', '.join(missing)}, which the checkpoint "
+                                     f"does not hold")
+    unlisted = sorted(headers.keys() - listed)
+    if unlisted:
+        raise InvalidCheckpointError(f"{', '.join(unlisted)}: not listed in model.safetensors.index.json, so never "
+                                     f"loaded; remove it")
+    for file, header in headers.items():
+        mapped = {tensor for tensor, f in weight_map.items() if f == file}
+        if mapped != header.tensors.keys():
+            raise InvalidCheckpointError(f"{file}: its tensors differ from what model.safetensors.index.json maps "
+                                         f"to it")
 
 
 def check_model_folder(root: Path, family: str, max_params: int) -> int:
-    """Refuse what DESIGN §6 forbids and what the family needs but lacks; return the parameter count."""
-    files = [p for p in root.rglob("*") if p.is_file()]
-    pickles = sorted(p.name for p in files if p.suffix.lower() in PICKLE_SUFFIXES)
-    if pickles:
-        raise InvalidCheckpointError(f"pickle-format weights are refused ({', '.join(pickles)}): "
-                                     f"convert them to safetensors")
-    weights = [p for p in files if p.suffix == ".safetensors"]
-    if not weights:
-        raise InvalidCheckpointError("no .safetensors weights found")
+    """Refuse what DESIGN §6 forbids and what the family needs but lacks; return the weights' parameter count."""
+    parsed = check_folder(root, family)  # layer 1: allow-listed files, no JSON that chooses code
+    files = list_files(root)
+    weights = _weights(root, family, files)
     readme = root / "README.md"
     if not readme.is_file() or len(readme.read_text(errors="replace").strip()) < 10:
         raise InvalidCheckpointError("a model card (README.md with some text) is required")
-    if not any((root / name).is_file() for name in LICENSE_FILES) and not license_in_card(readme):
+    if not any(_is_license_file(root, name) for name in files) and not license_in_card(readme):
         raise InvalidCheckpointError("a license is required: a LICENSE file or a 'license:' line in README.md")
-    claimed = 0
+    # The count shown is the weights' own (their headers tile the files); the config must agree with it.
+    params = sum(weights.values())
     if family == "causal-lm":
-        claimed = _check_causal_lm(root)
+        config = _check_causal_lm(root)
+        check_params_agree(config, params, max_params)
     elif family == "clip":
-        claimed = _check_clip(root)
-    params = max(sum(safetensors_param_count(p) for p in weights), claimed)
+        _check_clip(parsed, params, max_params)
     if params > max_params:
         raise InvalidCheckpointError(f"the checkpoint has about {params:,} parameters, over this service's cap of "
                                      f"{max_params:,}")
     return params
+
+
+def _is_license_file(root: Path, name: str) -> bool:
+    return "/" not in name and name.upper().startswith(LICENSE_FILES) and (root / name).stat().st_size > 0
 
 
 def license_in_card(readme: Path) -> bool:
@@ -204,29 +306,31 @@ def license_in_card(readme: Path) -> bool:
     return text.startswith("---") and any(line.strip().startswith("license:") for line in text.split("---")[1].splitlines())
 
 
-def _check_clip(root: Path) -> int:
-    """An open_clip model config: embed_dim, vision_cfg and text_cfg, bare or under model_cfg (hub layout).
-
-    Returns the parameter count the config implies (0 where it cannot be told from the config alone)."""
-    for path in sorted(root.glob("*.json")):
-        try:
-            raw = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            continue
-        cfg = raw.get("model_cfg", raw) if isinstance(raw, dict) else None
-        if isinstance(cfg, dict) and {"embed_dim", "vision_cfg", "text_cfg"} <= cfg.keys():
-            return estimate_clip_params(cfg) or 0
-    raise InvalidCheckpointError("a clip checkpoint needs an open_clip model config JSON (embed_dim, vision_cfg, "
-                                 "text_cfg — bare, or under model_cfg as in open_clip_config.json)")
+# An exact count (open_clip's plain CLIP) leaves room only for rounding in how a checkpoint stores its scalars.
+CLIP_PARAMS_TOLERANCE = 0.01
 
 
-def _check_causal_lm(root: Path) -> int:
-    """Check the config and tokenizer; return the parameter count the config implies."""
+def _check_clip(parsed: dict, params: int, max_params: int) -> None:
+    """The weights against the count an open_clip model config implies, where it can be told from the config."""
+    name = next(n for n in CLIP_CONFIG_NAMES if n in parsed)
+    claimed = estimate_clip_params(model_cfg_of(parsed[name]))
+    if claimed is None:
+        return
+    if claimed > max_params:
+        raise InvalidCheckpointError(f"{name} implies {claimed:,} parameters, over this service's cap of "
+                                     f"{max_params:,}")
+    if abs(params - claimed) > claimed * CLIP_PARAMS_TOLERANCE:
+        raise InvalidCheckpointError(f"the weights hold {params:,} parameters but {name} describes a model of "
+                                     f"{claimed:,}: the weights must be the configured model's own")
+
+
+def _check_causal_lm(root: Path) -> dict:
+    """Check the config and tokenizer; return the config."""
     config = read_config(root)
     check_causal_lm_config(config)
     if not any((root / n).is_file() for n in ("tokenizer.json", "tokenizer.model", "vocab.json")):
         raise InvalidCheckpointError("no tokenizer files found (tokenizer.json, tokenizer.model or vocab.json)")
-    return estimate_params(config)
+    return config
 
 
 async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: Settings | None = None,
@@ -268,7 +372,8 @@ def _unpack_into_store(archive: Path, size: int, sha: str, family: str, settings
     try:
         try:
             (_unpack_zip if fmt == "zip" else _unpack_tar)(archive, tmp_dir, _Budget(settings, size))
-        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        except (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
+                NotImplementedError, RuntimeError) as exc:  # zipfile raises the last two for methods/encryption
             raise UnsafeArchiveError(f"archive is corrupt or truncated: {exc}", field="body") from exc
         params = check_model_folder(_model_root(tmp_dir), family, settings.max_params())
         try:

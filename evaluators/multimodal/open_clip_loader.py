@@ -5,13 +5,33 @@ A submitted folder holds either open_clip's hub layout (`open_clip_config.json` 
 `text_cfg`, as in open_clip's model_configs/*.json). The model is built from that config and
 the weights are read with safetensors only — never torch.load, so no pickle runs (DESIGN §6).
 Image preprocessing is built from the model's own config, as open_clip's eval transform.
+
+Nothing in the folder chooses code (DESIGN §6): the folder is checked with the upload's policy
+(core/checkpoint_policy.py) before anything reads it, the model config is checked key by key
+against open_clip's fields before it is built, kwargs-shaped fields are rebuilt from their
+allow-listed keys, and a Hugging Face tokenizer or text tower is read from the folder only, with
+trust_remote_code=False and local_files_only=True named on the call.
 """
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CONFIG_NAMES = ("open_clip_config.json", "open_clip_model_config.json", "model_config.json", "config.json")
+from core.checkpoint_policy import (
+    ACT_KWARGS,
+    CLIP_CONFIG_NAMES,
+    HF_TOKENIZER_FILES,
+    NORM_KWARGS,
+    TOKENIZER_KWARGS,
+    check_clip_model_cfg,
+    check_folder,
+    clip_kwargs,
+    model_cfg_of,
+    read_json,
+)
+from core.errors import UnsafeCheckpointError
+
+CONFIG_NAMES = CLIP_CONFIG_NAMES
 OPEN_CLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors")
 PRECISIONS = {"float32": "fp32", "bfloat16": "pure_bf16", "float16": "pure_fp16"}
 
@@ -34,26 +54,16 @@ def find_config(root: Path) -> Path:
     for name in CONFIG_NAMES:
         if (root / name).is_file():
             return root / name
-    candidates = [p for p in sorted(root.glob("*.json")) if _model_cfg(_read(p)) is not None]
-    if len(candidates) != 1:
-        raise ValueError(f"expected one open_clip model config JSON in {root.name} (embed_dim, vision_cfg, "
-                         f"text_cfg), found {len(candidates)}")
-    return candidates[0]
+    raise ValueError(f"no open_clip model config JSON in {root.name} (one of {', '.join(CONFIG_NAMES)})")
 
 
 def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path.name} is not valid JSON: {exc}") from exc
+    data = read_json(path)  # size- and depth-bounded before parsing
     return data if isinstance(data, dict) else {}
 
 
 def _model_cfg(raw: dict) -> dict | None:
-    cfg = raw.get("model_cfg", raw)
-    if isinstance(cfg, dict) and {"embed_dim", "vision_cfg", "text_cfg"} <= cfg.keys():
-        return cfg
-    return None
+    return model_cfg_of(raw)
 
 
 def read_clip_config(root: Path) -> tuple[dict, dict]:
@@ -65,16 +75,32 @@ def read_clip_config(root: Path) -> tuple[dict, dict]:
     return model_cfg, raw.get("preprocess_cfg", {})
 
 
-def _build(model_cfg: dict, precision: str):
-    """The architecture from its config, as open_clip's factory does, without touching any file."""
+def _build(model_cfg: dict, precision: str, root: Path | None = None, *, by_name: bool = False):
+    """The architecture from its config, as open_clip's factory does, without touching any file.
+
+    The config's every key was checked against open_clip's own fields (check_clip_model_cfg, again
+    here), and its kwargs fields are rebuilt from their allow-listed keys: what reaches open_clip's
+    constructors is that checked copy, never the raw dict's other contents.
+    """
     import open_clip
     from open_clip.model import get_cast_dtype
 
+    check_clip_model_cfg(model_cfg)
     cfg = json.loads(json.dumps(model_cfg))  # a private copy: the factory pops keys
+    for section in ("vision_cfg", "text_cfg", "multimodal_cfg"):
+        if section in cfg:
+            for key, allowed in (("act_kwargs", ACT_KWARGS), ("norm_kwargs", NORM_KWARGS)):
+                if cfg[section].get(key) is not None:
+                    cfg[section][key] = clip_kwargs(cfg[section][key], allowed)
+            cfg[section].pop("tokenizer_kwargs", None)  # the tokenizer's, read by _tokenizer
     if "timm_model_name" in cfg["vision_cfg"]:
         cfg["vision_cfg"]["timm_model_pretrained"] = False  # weights come from the checkpoint, not timm's hub
-    hf_text = "hf_model_name" in cfg["text_cfg"]
-    if hf_text:
+    hf_text = bool(cfg["text_cfg"].get("hf_model_name"))
+    if hf_text and not by_name:  # open_clip's registered configs (by_name) come with the package
+        if root is None:
+            raise UnsafeCheckpointError("a Hugging Face text tower is built only from the config.json its folder "
+                                        "ships; models are never fetched by name")
+        cfg["text_cfg"]["hf_model_name"] = str(root)  # AutoConfig reads the folder's own config.json, nothing else
         cfg["text_cfg"]["hf_model_pretrained"] = False
     cls = open_clip.CustomTextCLIP if cfg.pop("custom_text", False) or hf_text else open_clip.CLIP
     if "multimodal_cfg" in cfg:
@@ -94,21 +120,37 @@ def _preprocess(model, preprocess_cfg: dict):
                                      fill_color=pp.fill_color)
 
 
-def _tokenizer(model_cfg: dict, root: Path | None):
+def _tokenizer(model_cfg: dict, root: Path | None, *, by_name: bool = False):
+    """The text tokenizer its config names, with explicit arguments only.
+
+    A Hugging Face tokenizer is read from the folder's own files; `by_name` (open_clip's registered
+    configs, which come with the package, never from a checkpoint) may name one on the hub instead.
+    """
     from open_clip.tokenizer import DEFAULT_CONTEXT_LENGTH, HFTokenizer, SimpleTokenizer
 
     text_cfg = model_cfg["text_cfg"]
     context_length = text_cfg.get("context_length", DEFAULT_CONTEXT_LENGTH)
+    options = clip_kwargs(text_cfg.get("tokenizer_kwargs"), TOKENIZER_KWARGS)  # allow-listed plain keys only
     if text_cfg.get("hf_tokenizer_name"):
-        # A Hugging Face tokenizer: read from the folder when it ships one (offline), else by name.
-        source = str(root) if root and (root / "tokenizer.json").is_file() else text_cfg["hf_tokenizer_name"]
-        return HFTokenizer(source, context_length=context_length, **text_cfg.get("tokenizer_kwargs", {}))
+        ships = root is not None and any((root / name).is_file() for name in HF_TOKENIZER_FILES)
+        if not ships and not by_name:
+            raise UnsafeCheckpointError(f"text_cfg.hf_tokenizer_name {text_cfg['hf_tokenizer_name']!r} names a "
+                                        f"tokenizer the checkpoint does not ship; tokenizers are never fetched by name")
+        return HFTokenizer(str(root) if ships else text_cfg["hf_tokenizer_name"], context_length=context_length,
+                           clean=options.get("clean", "whitespace"),
+                           strip_sep_token=options.get("strip_sep_token", False), language=options.get("language"),
+                           tokenizer_mode=text_cfg.get("tokenizer_mode"),
+                           trust_remote_code=False, local_files_only=ships)
     # open_clip's default BPE tokenizer ships its vocabulary inside the package: nothing to fetch.
-    return SimpleTokenizer(context_length=context_length, **text_cfg.get("tokenizer_kwargs", {}))
+    return SimpleTokenizer(context_length=context_length, clean=options.get("clean", "lower"),
+                           additional_special_tokens=options.get("additional_special_tokens"))
 
 
-def load_clip_folder(path: str | Path, *, precision: str = "float32", device: str = "cpu") -> LoadedClip:
+def load_clip_folder(path: str | Path, *, precision: str = "float32", device: str = "cpu",
+                     links_into: Path | None = None) -> LoadedClip:
+    """`links_into`: a hub cache snapshot's blobs folder, the one place its links may point."""
     root = Path(path)
+    check_folder(root, "clip", links_into=links_into)  # refuses before any library reads the folder
     model_cfg, preprocess_cfg = read_clip_config(root)
     # Hub repositories may also carry a transformers-format copy: open_clip's own file wins.
     weights = [root / n for n in OPEN_CLIP_WEIGHTS if (root / n).is_file()][:1] or sorted(root.glob("*.safetensors"))
@@ -118,12 +160,12 @@ def load_clip_folder(path: str | Path, *, precision: str = "float32", device: st
 
 
 def _load(model_cfg: dict, preprocess_cfg: dict, weights: list[Path], root: Path, *, precision: str,
-          device: str) -> LoadedClip:
+          device: str, by_name: bool = False) -> LoadedClip:
     """Build from the config, read the weights with safetensors only, and load them strictly."""
     import torch
     from safetensors.torch import load_file
 
-    model = _build(model_cfg, precision)
+    model = _build(model_cfg, precision, root, by_name=by_name)
     state: dict[str, Any] = {}
     for file in weights:
         state.update(load_file(file))
@@ -135,8 +177,8 @@ def _load(model_cfg: dict, preprocess_cfg: dict, weights: list[Path], root: Path
     model.load_state_dict(state, strict=True)
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
     model.to(device=device, dtype=dtype).eval()
-    return LoadedClip(model, _tokenizer(model_cfg, root), _preprocess(model, preprocess_cfg), str(root), device,
-                      precision, model_cfg)
+    return LoadedClip(model, _tokenizer(model_cfg, root, by_name=by_name), _preprocess(model, preprocess_cfg),
+                      str(root), device, precision, model_cfg)
 
 
 # Of a hub repository only what a folder load reads: open_clip's config and weights, and tokenizer
@@ -158,8 +200,9 @@ def load_clip_by_name(name: str, *, precision: str = "float32", device: str = "c
     if name.startswith("hf-hub:"):
         # hf-hub:org/repo@<commit> is how a submission pins it (core/hub.py); open_clip's own form has no @.
         repo, _, revision = name.removeprefix("hf-hub:").partition("@")
-        folder = snapshot_download(repo, revision=revision or None, cache_dir=cache_dir, allow_patterns=HUB_PATTERNS)
-        return load_clip_folder(folder, precision=precision, device=device)
+        folder = Path(snapshot_download(repo, revision=revision or None, cache_dir=cache_dir,
+                                        allow_patterns=HUB_PATTERNS))
+        return load_clip_folder(folder, precision=precision, device=device, links_into=folder.parent.parent / "blobs")
     if not name.startswith("open_clip:"):
         raise ValueError(f"unknown clip model reference {name!r}: use a folder, hf-hub:org/repo or "
                          f"open_clip:<arch>/<tag>")
@@ -182,7 +225,7 @@ def load_clip_by_name(name: str, *, precision: str = "float32", device: str = "c
     preprocess_cfg = {k: pretrained[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in pretrained}
     # Loaded in place: nothing is written into the hub cache (its files are links into shared blobs).
     return _load(model_cfg, preprocess_cfg, [Path(weights)], Path(weights).parent, precision=precision,
-                 device=device)
+                 device=device, by_name=True)
 
 
 def hub_weights_file(hf_hub: str) -> tuple[str, str]:
