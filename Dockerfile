@@ -37,4 +37,4 @@ USER evalboard
 
 EXPOSE 8000 8501
 
-CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000", "--http", "h11", "--h11-max-incomplete-event-size", "16384", "--timeout-keep-alive", "5"]

@@ -3,6 +3,7 @@ from fastapi import FastAPI
 
 from api import docs, errors
 from api.board import build_at_startup
+from api.limits import RequestLimits
 from api.routes import (admin, checkpoints, hardware, health, leaderboard, metrics, models, preflight, queue,
                         runs, submission_actions, submission_results, submissions, suites)
 
@@ -10,6 +11,8 @@ app = FastAPI(title="Evalboard", version="0.1.0",
               description="Submit checkpoints, follow their evaluation, read the leaderboard.",
               docs_url=None, redoc_url=None)  # /docs is served from local assets (api/docs.py)
 errors.install(app)
+# Header, credential and size checks before any body byte is read (api/limits.py).
+app.add_middleware(RequestLimits)
 docs.install(app)
 for router in (health.router, suites.router, hardware.router, checkpoints.router, preflight.router,
                submissions.router,

@@ -42,6 +42,22 @@ class Settings(BaseSettings):
     # or test deployment whose receivers are local turns this on.
     webhook_allow_private: bool = False
 
+    # Request limits, checked before a body byte is read (api/limits.py). Checkpoint uploads
+    # (octet-stream) have max_upload_bytes instead of the JSON limit.
+    max_json_body_bytes: int = 1024**2
+    max_request_headers: int = 64
+    max_request_header_bytes: int = 16 * 1024
+    # A body that stops arriving (Content-Length promising more than is sent) is answered 408 after this.
+    request_body_timeout_s: float = 15.0
+
+    # Resumable uploads (core/uploads.py): a session idle this long is removed with its bytes; each user
+    # has at most this many open sessions and this many declared bytes in them.
+    upload_idle_timeout_s: float = 24 * 3600
+    max_open_uploads_per_user: int = 4
+    max_upload_bytes_in_flight_per_user: int = 16 * 1024**3
+    # A stored checkpoint no submission uses is removed this long after it was uploaded.
+    unused_checkpoint_grace_s: float = 7 * 24 * 3600
+
     job_timeout_s: int = 3600
     infra_retries: int = 3
 
@@ -71,6 +87,14 @@ class Settings(BaseSettings):
     def public_link(self, path: str) -> str:
         """An absolute link to `path` (starting with /) under the configured public URL."""
         return (self.public_url or self.api_url).rstrip("/") + path
+
+    # Where checkpoints live for every machine (core/artifact_store.py): file:///path or s3://bucket/prefix.
+    # Unset: file://<data_dir>/artifacts/store. S3 credentials come from the standard AWS variables.
+    artifact_store_url: str | None = None
+    artifact_store_endpoint_url: str | None = None  # a non-AWS S3 endpoint (MinIO, SeaweedFS …); else AWS_ENDPOINT_URL
+    # A worker's local copies of checkpoints (runners/worker_cache.py); unset: <data_dir>/worker-cache.
+    worker_cache_dir: Path | None = None
+    worker_cache_max_bytes: int = 200 * 1024**3
 
     @property
     def artifact_dir(self) -> Path:
