@@ -77,10 +77,10 @@ def results_table(payload: dict) -> Table:
 
 
 def results_legend(payload: dict) -> Text:
-    scales = sorted({scale_of(m) for t in payload["tasks"] for m in t["metrics"]})
+    units = sorted({m["unit"] for t in payload["tasks"] for m in t["metrics"] if m.get("unit")})
     return Text("* primary metric: the one the board ranks by, normalised against the task's random baseline. "
-                f"Scales: {', '.join(scales) or 'none yet'} (acc, exact_match, f1, rouge are 0–1; "
-                "bleu, chrf, ter are 0–100).")
+                "Scales: acc, exact_match, f1 and rouge are 0–1; bleu, chrf and ter are 0–100"
+                + (f"; units: {', '.join(units)}." if units else "."))
 
 
 def submissions_table(page: dict) -> Table:

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 from tests.conftest import ROOT, make_token, run_worker_burst
 
@@ -18,17 +19,24 @@ def evalboard(*args: str, token: str | None = None, api_url: str) -> subprocess.
 
 def test_submit_a_folder_follow_it_and_print_its_results(api_url, tiny_lm_dir):
     token = make_token("dana")
-    submitted = evalboard("submit", str(tiny_lm_dir), "--suite", "language-core", "--name", "dana-tiny",
-                          "--task", "world_facts", "--task", "arithmetic_mc", "--license", "Apache-2.0",
-                          token=token, api_url=api_url)
-    assert submitted.returncode == 0, submitted.stderr
-    submission_id = submitted.stdout.split()[1]
-    assert "queued" in submitted.stdout
+    # --wait: the command follows the submission to its end and prints the tidy summary of `results`.
+    waiting = subprocess.Popen([sys.executable, "-m", "cli.main", "submit", str(tiny_lm_dir), "--suite",
+                                "language-core", "--name", "dana-tiny", "--task", "world_facts", "--task",
+                                "arithmetic_mc", "--license", "Apache-2.0", "--wait", "--api-url", api_url],
+                               cwd=ROOT, env={**os.environ, "EVALBOARD_TOKEN": token, "COLUMNS": "200"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    submission_id = _first_line(waiting).split()[1]  # "submission <id> queued", printed before it waits
 
     queued = evalboard("status", submission_id, api_url=api_url)
     assert "dana-tiny" in queued.stdout and "world_facts" in queued.stdout and "queued" in queued.stdout
 
     assert run_worker_burst().returncode == 0
+    out, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, err
+    assert "world_facts" in out and "finished" in out
+    assert "overall " in out and "rank 1 of 1" in out and "* primary metric" in out
+    assert "{" not in out and "'acc'" not in out  # a summary, not Python dicts
+
     done = evalboard("status", submission_id, "--watch", api_url=api_url)  # returns at once: it has ended
     assert done.returncode == 0 and "finished" in done.stdout and "acc=" in done.stdout
 
@@ -39,6 +47,16 @@ def test_submit_a_folder_follow_it_and_print_its_results(api_url, tiny_lm_dir):
     assert {r["task"] for r in as_csv} == {"world_facts", "arithmetic_mc"}
     lm_eval_layout = json.loads(evalboard("results", submission_id, "--format", "lm-eval", api_url=api_url).stdout)
     assert "acc,none" in lm_eval_layout["results"]["evalboard_world_facts"]
+
+
+def _first_line(process: subprocess.Popen, timeout_s: float = 120) -> str:
+    """The first line a running command prints (it goes on running)."""
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    assert lines and lines[0], process.stderr.read() if process.poll() is not None else "no output"
+    return lines[0]
 
 
 def test_a_rejected_submission_exits_2_with_the_reason(api_url, tiny_lm_dir):
