@@ -69,4 +69,16 @@ def reconcile(redis: Redis, *, heartbeat_timeout: timedelta | None = None) -> Re
                 report.requeued_missing += 1
     if report != ReconcileReport():
         log.info("reconciled: %s", report)
+    sweep_storage()
     return report
+
+
+def sweep_storage() -> None:
+    """Expired upload sessions and unused checkpoints go (core/retention.py states the rule); a failure
+    here is logged and never stops the reconciliation of runs."""
+    from core import retention, uploads
+    for sweep in (uploads.remove_expired, retention.remove_unused_checkpoints):
+        try:
+            sweep()
+        except Exception:
+            log.exception("storage sweep %s failed; it runs again at the next reconciliation", sweep.__name__)

@@ -97,6 +97,9 @@ def clean_tables(database, redis_conn):
         conn.execute('TRUNCATE "user", api_token, model, checkpoint, submission, run, score, sample, '
                       'hardware_profile RESTART IDENTITY CASCADE')
     redis_conn.flushdb()
+    # Upload sessions belong to user ids, which RESTART IDENTITY hands out again: none may outlive its test.
+    import shutil
+    shutil.rmtree(DATA_DIR / "artifacts" / "uploads", ignore_errors=True)
     # TRUNCATE went around the ORM: tell this process's board cache its data changed.
     from api.board import invalidate_signature
     invalidate_signature()

@@ -1,6 +1,6 @@
 """Checkpoint upload: the request body is streamed to disk, never held in memory."""
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, SessionDep
@@ -61,11 +61,23 @@ class UploadStatus(BaseModel):
     size: int
 
 
+def _conflict(exc: uploads.OffsetMismatchError) -> JSONResponse:
+    return JSONResponse({"type": "about:blank", "title": "Offset mismatch", "status": 409,
+                         "detail": exc.message, "offset": exc.offset},
+                        status_code=409, media_type="application/problem+json")
+
+
 @router.post("/uploads", response_model=UploadStatus, status_code=201)
 def initiate_upload(body: UploadCreate, user: CurrentUser) -> UploadStatus:
-    """Start a resumable upload of a large archive."""
-    return UploadStatus(**uploads.initiate(user_id=user.id, family=body.family.value, size=body.size,
-                                           sha256=body.sha256))
+    """Start a resumable upload of a large archive. A user has a few open at most (429), declaring a
+    bounded number of bytes together (413); an upload idle for a day expires with its bytes."""
+    try:
+        return UploadStatus(**uploads.initiate(user_id=user.id, family=body.family.value, size=body.size,
+                                               sha256=body.sha256))
+    except uploads.UploadBudgetError as exc:
+        return JSONResponse({"type": "about:blank", "title": "Upload budget exceeded", "status": 413,
+                             "detail": exc.message, "field": exc.field},
+                            status_code=413, media_type="application/problem+json")
 
 
 @router.get("/uploads/{upload_id}", response_model=UploadStatus)
@@ -83,13 +95,21 @@ async def upload_chunk(upload_id: str, request: Request, user: CurrentUser,
     try:
         return UploadStatus(**await uploads.append(upload_id, offset, request.stream(), user_id=user.id))
     except uploads.OffsetMismatchError as exc:
-        return JSONResponse({"type": "about:blank", "title": "Offset mismatch", "status": 409,
-                             "detail": exc.message, "offset": exc.offset},
-                            status_code=409, media_type="application/problem+json")
+        return _conflict(exc)
+
+
+@router.delete("/uploads/{upload_id}", status_code=204)
+def abort_upload(upload_id: str, user: CurrentUser) -> Response:
+    """Give up an upload: its bytes are removed and it no longer counts against your open uploads."""
+    uploads.abort(upload_id, user_id=user.id)
+    return Response(status_code=204)
 
 
 @router.post("/uploads/{upload_id}/complete", response_model=CheckpointPublic, status_code=201)
 async def complete_upload(upload_id: str, session: SessionDep, user: CurrentUser) -> JSONResponse:
     """Check the whole archive against its sha256, unpack it safely and register the checkpoint."""
-    stored, family = await uploads.complete(upload_id, user_id=user.id)
+    try:
+        stored, family = await uploads.complete(upload_id, user_id=user.id)
+    except uploads.OffsetMismatchError as exc:
+        return _conflict(exc)
     return _register(session, user, Family(family), stored)

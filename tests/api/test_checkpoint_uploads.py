@@ -98,3 +98,38 @@ def test_completing_a_resumable_upload_of_known_bytes_proves_possession(client, 
     assert client.post(f"{URL}/{upload_id}/complete", headers=bob).status_code == 200  # stored already
     accepted = client.post("/api/v1/submissions", json=submission, headers=bob)
     assert accepted.status_code == 201 and accepted.json()["model_name"] == "bobs"
+
+
+def test_two_concurrent_chunks_at_the_same_offset_cannot_both_land(api_url, auth, model_files):
+    """Two PUTs race for offset 0 over real connections, each body arriving slowly: one lands, the other
+    answers 409 with the offset to resume from; the file never grows past its size and the upload completes."""
+    import threading
+    import time
+
+    import httpx
+    data = tar_archive(model_files)
+    with httpx.Client(base_url=api_url, headers=auth, timeout=30) as http:
+        upload_id = http.post(URL, json={"family": "causal-lm", "size": len(data),
+                                         "sha256": hashlib.sha256(data).hexdigest()}).json()["upload_id"]
+        barrier, answers = threading.Barrier(2), []
+
+        def slow_body():
+            yield data[:1000]
+            time.sleep(0.5)  # both requests are now inside the upload
+            yield data[1000:]
+
+        def racer():
+            barrier.wait()
+            with httpx.Client(base_url=api_url, headers=auth, timeout=30) as own:
+                answers.append(own.put(f"{URL}/{upload_id}", params={"offset": 0}, content=slow_body()))
+        threads = [threading.Thread(target=racer) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+        conflict = next(a for a in answers if a.status_code == 409).json()
+        assert conflict["offset"] in (0, len(data))
+        assert http.get(f"{URL}/{upload_id}").json()["offset"] == len(data)
+        done = http.post(f"{URL}/{upload_id}/complete")
+        assert done.status_code in (200, 201), done.text
