@@ -20,7 +20,7 @@ import pytest
 from core.config import Settings
 from core.errors import InvalidCheckpointError, UnsafeArchiveError
 from core.storage import safetensors_param_count, store_upload
-from tests.archives import tar_archive, zip_archive
+from tests.archives import deep_json, tar_archive, zip_archive
 
 ZEROS = 50 * 1024 * 1024  # 50 MB of zeros compresses about 1000x: far past the default 200x cap
 
@@ -175,6 +175,126 @@ def test_upload_over_the_size_cap_is_refused_while_streaming(model_files, tmp_pa
     assert_refused(tar_archive(model_files), settings, UnsafeArchiveError, "larger than 100000 bytes")
 
 
+# --- archive metadata bounded before it is read (issue 16 items 7 and 8) ---------------------------------------------
+
+def write_tar_gz_with_metadata(path: Path, type_: bytes, size: int) -> Path:
+    """A .tar.gz whose first member is a `size`-byte GNU long name or pax header, streamed: tiny once compressed."""
+    import zlib
+    header = tar_member("././@LongLink" if type_ == tarfile.GNUTYPE_LONGNAME else "././@PaxHeader", type_, size=size)
+    gz = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with open(path, "wb") as out:
+        out.write(gz.compress(header.tobuf(format=tarfile.GNU_FORMAT)))
+        block = b"a" * (1 << 20)
+        for start in range(0, size, len(block)):
+            out.write(gz.compress(block[: min(len(block), size - start)]))
+        out.write(gz.compress(bytes(-size % 512) + bytes(1024)) + gz.flush())
+    return path
+
+
+@pytest.mark.parametrize("type_", [tarfile.GNUTYPE_LONGNAME, tarfile.XHDTYPE, tarfile.XGLTYPE],
+                         ids=["gnu-long-name", "pax", "pax-global"])
+def test_a_huge_tar_metadata_header_is_refused_before_tarfile_reads_it(settings, tmp_path_factory, type_):
+    data = write_tar_gz_with_metadata(tmp_path_factory.mktemp("a") / "meta.tar.gz", type_, 8 * 1024 * 1024).read_bytes()
+    assert len(data) < 64 * 1024
+    assert_refused(data, settings, UnsafeArchiveError, "long-name or pax header")
+
+
+def test_a_sparse_tar_member_is_refused(model_files, settings):
+    assert_refused(tar_archive(model_files, extra=(tar_member("sparse", tarfile.GNUTYPE_SPARSE),)), settings,
+                   UnsafeArchiveError, "sparse")
+
+
+def test_folders_count_toward_the_entry_cap(model_files, tmp_path):
+    settings = Settings(data_dir=tmp_path, max_archive_files=len(model_files) + 5)
+    folders = tuple(tar_member(f"d{i}", tarfile.DIRTYPE) for i in range(10))
+    assert_refused(tar_archive(model_files, extra=folders), settings, UnsafeArchiveError,
+                   f"more than {len(model_files) + 5} files and folders")
+
+
+def test_zip_folders_count_toward_the_entry_cap(model_files, tmp_path):
+    settings = Settings(data_dir=tmp_path, max_archive_files=len(model_files) + 5)
+    folders = tuple((zip_member(f"d{i}/", stat.S_IFDIR | 0o755), b"") for i in range(10))
+    assert_refused(zip_archive(model_files, extra=folders), settings, UnsafeArchiveError, "files and folders")
+
+
+def test_a_member_declaring_more_than_the_cap_is_refused_before_it_is_read(model_files, tmp_path):
+    settings = Settings(data_dir=tmp_path, max_unpacked_bytes=100_000)
+    data = tar_archive({"README.md": b"x"}, extra=(tar_member("model.safetensors", size=200_000),), mode="w")
+    assert_refused(data, settings, UnsafeArchiveError, "declares 200,000 bytes")
+
+
+def _patch_zip_headers(data: bytes, local_offset: int, central_offset: int, value: int) -> bytes:
+    """Set a 2-byte field in every local and central-directory header (zipfile writes neither case itself)."""
+    data = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", local_offset), (b"PK\x01\x02", central_offset)):
+        start = data.find(signature)
+        while start != -1:
+            data[start + offset:start + offset + 2] = struct.pack("<H", value)
+            start = data.find(signature, start + 4)
+    return bytes(data)
+
+
+def encrypted_zip(model_files: dict[str, bytes]) -> bytes:
+    """Every member flagged encrypted (general-purpose bit 0): all a reader looks at before asking for a password."""
+    return _patch_zip_headers(zip_archive(model_files), 6, 8, 0x1)
+
+
+def deflate64_zip(model_files: dict[str, bytes]) -> bytes:
+    """Every member says method 9 (deflate64), which Python's zipfile cannot read."""
+    return _patch_zip_headers(zip_archive(model_files), 8, 10, 9)
+
+
+def test_an_encrypted_zip_is_refused_naming_the_encryption(model_files, settings):
+    assert_refused(encrypted_zip(model_files), settings, UnsafeArchiveError, "is encrypted")
+
+
+def test_a_deflate64_zip_is_refused_naming_the_method(model_files, settings):
+    assert_refused(deflate64_zip(model_files), settings, UnsafeArchiveError, "compressed with deflate64")
+
+
+PEAK_RSS_SCRIPT = """
+import asyncio, resource, sys
+from pathlib import Path
+from core.config import Settings
+from core.storage import store_upload
+
+async def chunks(path):
+    with open(path, "rb") as f:
+        while chunk := f.read(64 * 1024):
+            yield chunk
+
+async def empty():
+    yield b""
+
+settings = Settings(data_dir=Path(sys.argv[2]))
+try:  # warm up: the event loop, the worker thread and every import the refusal path takes
+    asyncio.run(store_upload(empty(), family="causal-lm", settings=settings))
+except Exception:
+    pass
+idle = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    asyncio.run(store_upload(chunks(sys.argv[1]), family="causal-lm", settings=settings))
+    print("accepted")
+except Exception as exc:
+    print(type(exc).__name__, exc)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - idle) * 1024)
+"""
+
+
+@pytest.mark.parametrize("type_", [tarfile.GNUTYPE_LONGNAME, tarfile.XHDTYPE], ids=["gnu-long-name", "pax"])
+def test_a_hostile_archive_costs_the_process_under_50_mib(tmp_path, type_):
+    """Today a 408 KB .tar.gz with a 400 MB long name cost the API +412 MiB before its 422."""
+    import subprocess
+    import sys
+    archive = write_tar_gz_with_metadata(tmp_path / "meta.tar.gz", type_, 300 * 1024 * 1024)
+    assert archive.stat().st_size < 1024 * 1024
+    done = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT, str(archive), str(tmp_path / "data")],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2])
+    refusal, grown = done.stdout.strip().splitlines()
+    assert refusal.startswith("UnsafeArchiveError") and "long-name or pax header" in refusal, done.stderr
+    assert int(grown) < 50 * 1024 * 1024
+
+
 # --- archives that unpack safely but are not an acceptable checkpoint --------------------------------------------
 
 def test_pickle_weights_are_refused(model_files, settings):
@@ -253,25 +373,13 @@ def test_same_bytes_twice_are_stored_once(model_files, settings, real_param_coun
 
 # --- safetensors header ------------------------------------------------------------------------------------------
 
-def fake_safetensors(path: Path, header: dict) -> Path:
+def fake_safetensors(path: Path, header: dict, data: int | None = None) -> Path:
+    """A safetensors file from its header; `data` bytes of zeros after it (default: exactly what it declares)."""
     raw = json.dumps(header).encode()
-    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    if data is None:
+        data = max((m["data_offsets"][1] for k, m in header.items() if k != "__metadata__"), default=0)
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + bytes(data))
     return path
-
-
-def test_param_count_of_a_huge_header_is_read_without_allocating(tmp_path):
-    path = fake_safetensors(tmp_path / "huge.safetensors", {
-        "__metadata__": {"format": "pt"},
-        "embed": {"dtype": "F32", "shape": [1_000_000, 1_000_000], "data_offsets": [0, 4 * 10**12]},
-    })
-    tracemalloc.start()
-    try:
-        count = safetensors_param_count(path)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert count == 10**12
-    assert peak < 1024 * 1024  # a 4 TB tensor is counted, not built
 
 
 def test_param_count_sums_every_tensor_and_ignores_metadata(tmp_path):
@@ -284,11 +392,40 @@ def test_param_count_sums_every_tensor_and_ignores_metadata(tmp_path):
     assert safetensors_param_count(path) == 12 + 5 + 1
 
 
-@pytest.mark.parametrize("header", [[1, 2], {"w": {"dtype": "F32"}}, {"w": {"shape": [10**12, "x"]}},
-                                    {"w": {"shape": [-1, 5]}}], ids=["list", "no-shape", "str-dim", "negative-dim"])
-def test_param_count_refuses_a_malformed_header(tmp_path, header):
-    with pytest.raises(InvalidCheckpointError, match="bad.safetensors"):
-        safetensors_param_count(fake_safetensors(tmp_path / "bad.safetensors", header))
+def test_the_issues_8_byte_file_claiming_28_billion_parameters_is_refused(tmp_path):
+    """Today's hole: a header declaring a 2³¹×13 tensor over 8 data bytes counted as 28B parameters."""
+    path = fake_safetensors(tmp_path / "huge.safetensors", {
+        "embed": {"dtype": "F32", "shape": [2**31, 13], "data_offsets": [0, 8]}}, data=8)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidCheckpointError, match="huge.safetensors.*F32 \\[2147483648, 13\\]"):
+            safetensors_param_count(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024  # refused from the header: nothing the size of the claim is allocated
+
+
+@pytest.mark.parametrize("header, data, reason", [
+    ({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, 8, "outside the file's 8 data bytes"),
+    ({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, 20, "cover 16 of the file's 20 data bytes"),
+    ({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+      "b": {"dtype": "F32", "shape": [4], "data_offsets": [8, 24]}}, 24, "overlaps"),
+    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+      "b": {"dtype": "F32", "shape": [2], "data_offsets": [12, 20]}}, 20, "gap of 4 bytes"),
+    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+      "b": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, 8, "overlaps"),
+    ({"w": {"dtype": "F99", "shape": [2], "data_offsets": [0, 8]}}, 8, "unknown dtype"),
+    ({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8], "extra": 1}}, 8, "exactly dtype, shape"),
+    ([1, 2], 0, "not a JSON object"),
+    ({"w": {"dtype": "F32", "shape": [10**12, "x"], "data_offsets": [0, 8]}}, 8, "no valid shape"),
+    ({"w": {"dtype": "F32", "shape": [-1, 5], "data_offsets": [0, 8]}}, 8, "no valid shape"),
+], ids=["past-the-end", "trailing-bytes", "overlap", "gap", "shared-span", "dtype", "extra-key", "list", "str-dim",
+        "negative-dim"])
+def test_a_header_that_does_not_tile_its_file_is_refused(tmp_path, header, data, reason):
+    with pytest.raises(InvalidCheckpointError, match="bad.safetensors") as refused:
+        safetensors_param_count(fake_safetensors(tmp_path / "bad.safetensors", header, data))
+    assert reason in str(refused.value)
 
 
 def test_param_count_refuses_a_file_too_short_for_a_header(tmp_path):
@@ -296,6 +433,61 @@ def test_param_count_refuses_a_file_too_short_for_a_header(tmp_path):
     path.write_bytes(b"abc")
     with pytest.raises(InvalidCheckpointError, match="short.safetensors"):
         safetensors_param_count(path)
+
+
+def test_a_header_over_16_mib_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "big.safetensors"
+    path.write_bytes(struct.pack("<Q", 17 * 1024 * 1024) + b"{}")
+    with pytest.raises(InvalidCheckpointError, match="16,777,216 are accepted"):
+        safetensors_param_count(path)
+
+
+def test_a_header_nested_100k_deep_is_refused_not_a_recursion_error(tmp_path):
+    raw = b'{"w": ' + deep_json() + b"}"
+    path = tmp_path / "deep.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    with pytest.raises(InvalidCheckpointError, match="deep.safetensors: JSON nested"):
+        safetensors_param_count(path)
+
+
+def test_a_stray_weights_file_not_in_an_index_is_refused(model_files, settings):
+    files = {**model_files, "extra.safetensors": model_files["model.safetensors"]}
+    assert_refused(tar_archive(files), settings, InvalidCheckpointError, "extra.safetensors")
+
+
+def _sharded(model_files: dict[str, bytes], tmp_path: Path) -> dict[str, bytes]:
+    """The tiny model saved in two shards with its index, as transformers writes big models."""
+    from safetensors.numpy import load, save
+    tensors = load(model_files["model.safetensors"])
+    names = sorted(tensors)
+    shards = {"model-00001-of-00002.safetensors": names[:5], "model-00002-of-00002.safetensors": names[5:]}
+    files = {k: v for k, v in model_files.items() if k != "model.safetensors"}
+    for shard, keys in shards.items():
+        files[shard] = save({k: tensors[k] for k in keys}, metadata={"format": "pt"})
+    files["model.safetensors.index.json"] = json.dumps(
+        {"metadata": {}, "weight_map": {k: shard for shard, keys in shards.items() for k in keys}}).encode()
+    return files
+
+
+def test_sharded_weights_with_their_index_are_counted_once(model_files, settings, real_param_count, tmp_path):
+    assert store(tar_archive(_sharded(model_files, tmp_path)), settings).params == real_param_count
+
+
+def test_a_shard_missing_from_the_index_is_refused(model_files, settings, tmp_path):
+    files = _sharded(model_files, tmp_path)
+    files["model-00003-of-00002.safetensors"] = files["model-00002-of-00002.safetensors"]
+    assert_refused(tar_archive(files), settings, InvalidCheckpointError,
+                   "model-00003-of-00002.safetensors: not listed in model.safetensors.index.json")
+
+
+def test_weights_padded_with_extra_tensors_disagree_with_the_config(model_files, settings, real_param_count):
+    """Real bytes, tiled exactly, but 10x what the config's model holds: not the model's own count."""
+    import numpy as np
+    from safetensors.numpy import load, save
+    tensors = load(model_files["model.safetensors"])
+    tensors["padding"] = np.zeros(10 * real_param_count, dtype=np.float32)
+    files = {**model_files, "model.safetensors": save(tensors)}
+    assert_refused(tar_archive(files), settings, InvalidCheckpointError, "the weights must be the configured model")
 
 
 # --- what the config claims ---------------------------------------------------------------------------------------
@@ -309,6 +501,17 @@ def _with_config(model_files: dict[str, bytes], **changes) -> dict[str, bytes]:
 def test_a_config_claiming_a_trillion_parameters_is_refused_before_loading(model_files, settings):
     data = tar_archive(_with_config(model_files, n_embd=100_000, n_layer=100, vocab_size=1_000_000))
     assert_refused(data, settings, InvalidCheckpointError, "over this service's cap")
+
+
+def test_a_config_claiming_more_layers_than_the_weights_hold_is_refused(model_files, settings):
+    """Missing layers would be initialised at load: the model run would not be the one whose count is shown."""
+    data = tar_archive(_with_config(model_files, n_layer=24))
+    assert_refused(data, settings, InvalidCheckpointError, "the weights must be the configured model's own")
+
+
+def test_a_config_nested_100k_deep_is_refused_not_a_recursion_error(model_files, settings):
+    data = tar_archive({**model_files, "config.json": deep_json()})
+    assert_refused(data, settings, InvalidCheckpointError, "config.json: JSON nested 100000 levels deep")
 
 
 @pytest.mark.parametrize("changes, reason", [
@@ -345,7 +548,24 @@ def _clip_files(model_cfg: dict) -> dict[str, bytes]:
 def test_a_clip_config_claiming_billions_of_parameters_is_refused_before_loading(settings):
     from evaluators.multimodal.tiny_clip import TINY_CONFIG
 
-    assert store(tar_archive(_clip_files(TINY_CONFIG)), settings, family="clip").params > 1_000_000
     huge = {**TINY_CONFIG, "vision_cfg": {**TINY_CONFIG["vision_cfg"], "width": 16384, "layers": 64}}
     with pytest.raises(InvalidCheckpointError, match="over this service's cap"):
         store(tar_archive(_clip_files(huge)), settings, family="clip")
+
+
+def test_a_clip_whose_weights_are_not_its_configs_model_is_refused(settings):
+    """One number of weights beside a config of 3.3M parameters: the count shown would not be the model's."""
+    from evaluators.multimodal.tiny_clip import TINY_CONFIG
+
+    with pytest.raises(InvalidCheckpointError, match="the weights hold 1 parameters but open_clip_config.json"):
+        store(tar_archive(_clip_files(TINY_CONFIG)), settings, family="clip")
+
+
+def test_the_tiny_clip_is_stored_with_its_weights_count(settings, tmp_path):
+    from evaluators.multimodal.tiny_clip import build_clip
+
+    folder = build_clip(tmp_path / "tiny-clip")
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    from safetensors.numpy import load
+    expected = sum(t.size for t in load(files["open_clip_model.safetensors"]).values())
+    assert store(tar_archive(files), settings, family="clip").params == expected
