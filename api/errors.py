@@ -17,6 +17,7 @@ from core.errors import (
     InvalidRequestError,
     NotFoundError,
     RateLimitedError,
+    StoreUnavailableError,
     UnsafeArchiveError,
 )
 from core.hub import HubUnreachableError
@@ -36,7 +37,8 @@ PROBLEM_RESPONSES: dict = {"4XX": {"description": "The request was refused; `det
                            "5XX": {"description": "A service the API needs is unavailable.", **PROBLEM}}
 
 STATUS = {AuthError: 401, ForbiddenError: 403, NotFoundError: 404, InvalidRequestError: 422,
-          UnsafeArchiveError: 422, InvalidCheckpointError: 422, RateLimitedError: 429, HubUnreachableError: 503}
+          UnsafeArchiveError: 422, InvalidCheckpointError: 422, RateLimitedError: 429, HubUnreachableError: 503,
+          StoreUnavailableError: 503}
 
 
 def problem(status: int, title: str, detail: str, headers: dict | None = None, **extra) -> JSONResponse:

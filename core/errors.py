@@ -49,3 +49,7 @@ class UnsafeCheckpointError(InvalidCheckpointError, ValueError):
     or JSON it will not parse (too large, too deep, invalid). Raised at upload (422) and again by
     the loaders, so a folder that reached the store another way still runs no code. A ValueError as
     well, so a worker classes it as the author's error, never retried."""
+
+
+class StoreUnavailableError(EvalboardError):
+    """The artifact store (file or S3) could not be written or read: the service's problem (503)."""

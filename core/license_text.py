@@ -86,11 +86,21 @@ def folder_license(folder: Path) -> str | None:
     return from_card(folder / "README.md")
 
 
+def local_upload_folder(sha256: str) -> Path:
+    from core.config import get_settings
+    from core.storage import _model_root
+    folder = get_settings().artifact_dir / "checkpoints" / sha256
+    return _model_root(folder) if folder.is_dir() else folder
+
+
 def checkpoint_license(storage_uri: str | None) -> str | None:
     """The licence of a stored checkpoint's unpacked folder (hub checkpoints have none here)."""
+    from core.artifact_store import key_of
     if not storage_uri or "://" in storage_uri:
         return None
-    folder = Path(storage_uri)
+    key = key_of(storage_uri)
+    # The API keeps its own unpacked copy of each upload beside the store (core/storage.py).
+    folder = local_upload_folder(key.rsplit("/", 1)[-1]) if key else Path(storage_uri)
     return folder_license(folder) if folder.is_dir() else None
 
 

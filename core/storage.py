@@ -21,7 +21,7 @@ import anyio
 from core.checkpoint_policy import CLIP_CONFIG_NAMES, check_folder, list_files, model_cfg_of, read_json
 from core.clip_params import estimate_clip_params
 from core.config import Settings, get_settings
-from core.errors import InvalidCheckpointError, UnsafeArchiveError
+from core.errors import InvalidCheckpointError, StoreUnavailableError, UnsafeArchiveError
 from core.model_config import check_causal_lm_config, check_params_agree, read_config
 from core.safetensors_check import read_header
 
@@ -353,8 +353,11 @@ async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: S
             raise UnsafeArchiveError(f"the uploaded bytes hash to {digest.hexdigest()}, not the declared "
                                      f"{expected_sha256}: the upload is corrupt or incomplete", field="sha256")
         # Unpacking and checking are blocking work: off the event loop, so other requests go on.
-        return await anyio.to_thread.run_sync(_unpack_into_store, tmp_archive, size, digest.hexdigest(), family,
-                                              settings)
+        stored = await anyio.to_thread.run_sync(_unpack_into_store, tmp_archive, size, digest.hexdigest(), family,
+                                                settings)
+        # Checked: now the archive itself goes to the artifact store, where every worker fetches it by hash.
+        await anyio.to_thread.run_sync(publish_checkpoint, tmp_archive, stored.sha256, settings)
+        return stored
     finally:
         tmp_archive.unlink(missing_ok=True)
 
@@ -386,3 +389,28 @@ def _unpack_into_store(archive: Path, size: int, sha: str, family: str, settings
         return StoredCheckpoint(sha, fmt, size, _model_root(final), params, False)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def publish_checkpoint(archive: Path, sha256: str, settings: Settings) -> None:
+    """Put the checked upload into the artifact store under `checkpoints/<sha256>` (once; objects are immutable)."""
+    from core.artifact_store import ArtifactStoreError, checkpoint_key, get_store
+    try:
+        get_store(settings).put_file(checkpoint_key(sha256), archive)
+    except ArtifactStoreError as exc:
+        raise StoreUnavailableError(f"the artifact store is unavailable: {exc}") from exc
+
+
+def unpack_checked(archive: Path, target: Path, family: str, settings: Settings) -> Path:
+    """Unpack a stored archive into `target` under the upload's caps and checks; returns the model root.
+
+    Workers use this on what they fetch from the artifact store (runners/worker_cache.py), so a
+    checkpoint reaches a loader only through the same rules as an upload, on every machine."""
+    fmt = sniff_format(archive)
+    try:
+        (_unpack_zip if fmt == "zip" else _unpack_tar)(archive, target, _Budget(settings, archive.stat().st_size))
+    except (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
+            NotImplementedError, RuntimeError) as exc:
+        raise UnsafeArchiveError(f"archive is corrupt or truncated: {exc}", field="body") from exc
+    root = _model_root(target)
+    check_model_folder(root, family, settings.max_params())
+    return root

@@ -14,7 +14,8 @@ loader is ever fooled) run code. It does so in a child process that:
 - is watched from here: its memory (RSS of its whole tree) against a cap, the wall clock
   against the task's limit, and the run's status in Postgres for cancellation; any of them kills it.
 
-Hub checkpoints are fetched here, in the worker, before the child starts (runners/hub_fetch.py).
+Checkpoints are fetched here, in the worker, before the child starts: from the artifact store by
+content hash into this machine's cache (runners/worker_cache.py), or from the hub (runners/hub_fetch.py).
 """
 import logging
 import os
@@ -29,6 +30,7 @@ from pathlib import Path
 
 import psutil
 
+from core.artifact_store import key_of
 from core.config import get_settings
 from evaluators.base import EvalOutcome, EvalSpec
 from runners import hub_fetch
@@ -43,6 +45,7 @@ from runners.child_protocol import (
     request_to_json,
 )
 from runners.isolation import Isolation, child_command, child_environment, choose_isolation, make_workdir
+from runners.worker_cache import CacheFetchError, worker_cache
 
 log = logging.getLogger("evalboard.eval_sandbox")
 
@@ -78,9 +81,16 @@ def _tree_rss(pid: int) -> int:
         return 0
 
 
-def local_checkpoint(path: str) -> Path:
-    """The folder the child will read; hub references are fetched first. Failures are the service's."""
+def local_checkpoint(path: str, family: str) -> Path:
+    """The folder the child will read: from the artifact store through this worker's cache, or fetched
+    from the hub. Failures are the service's (retried, on any worker of the class)."""
     settings = get_settings()
+    key = key_of(path)
+    if key is not None:
+        try:
+            return worker_cache(settings).checkpoint(key, family)
+        except CacheFetchError as exc:
+            raise EvalFailed("infra", str(exc)) from exc
     if hub_fetch.is_hub_source(path):
         try:
             return hub_fetch.fetch(path, settings.data_dir / "worker-cache")
@@ -170,7 +180,7 @@ class EvalProcess:
             on_progress: Callable[[str, float], None], is_cancelled: Callable[[], bool],
             cancel_check_every_s: float = 1.0) -> tuple[EvalOutcome, int]:
         """Return the outcome and the child's peak RSS, or raise EvalFailed / EvalCancelled."""
-        checkpoint = local_checkpoint(request.path)
+        checkpoint = local_checkpoint(request.path, request.family)
         self._ensure(checkpoint, request.device)
         local = EvalRequest(request.family, str(checkpoint), request.precision, request.device, request.spec)
         try:

@@ -208,3 +208,14 @@ def demo_models_dir() -> Path:
     build_demo_models(folder)
     build_demo_clip_models(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's standalone S3 server on loopback (tests/s3_server.py), for the artifact store's S3 backend."""
+    from tests.s3_server import CREDENTIALS, S3Server
+    for name, value in CREDENTIALS.items():
+        os.environ.setdefault(name, value)
+    server = S3Server(DATA_DIR / "moto.log").start()
+    yield server
+    server.stop()

@@ -7,6 +7,7 @@ from api.deps import CurrentUser, SessionDep
 from core import uploads
 from core.crud import get_checkpoint, record_uploader
 from core.models import Checkpoint, Family
+from core.artifact_store import checkpoint_key, store_uri
 from core.storage import StoredCheckpoint, store_upload
 
 router = APIRouter(prefix="/checkpoints", tags=["checkpoints"])
@@ -39,7 +40,7 @@ def _register(session, user, family: Family, stored: StoredCheckpoint) -> JSONRe
     known = row is not None  # the database, not the file store, says whether this checkpoint is new
     if not known:
         row = Checkpoint(sha256=stored.sha256, family=family, format=stored.format, size_bytes=stored.size_bytes,
-                         storage_uri=str(stored.path), params=stored.params, uploaded_by=user.id)
+                         storage_uri=store_uri(checkpoint_key(stored.sha256)), params=stored.params, uploaded_by=user.id)
         session.add(row)
         session.flush()
     record_uploader(session=session, checkpoint=row, user=user)
