@@ -1,10 +1,15 @@
 """POST /api/v1/checkpoints through HTTP: auth, refusals as problem+json, storing once."""
 import hashlib
+import json
+import struct
+import tarfile
 
 import psycopg
+import pytest
 
 from core.config import get_settings
-from tests.archives import tar_archive, zip_archive
+from tests.archives import deep_json, hostile_causal_lm_cases, hostile_clip_cases, tar_archive, zip_archive
+from tests.core.test_storage import deflate64_zip, encrypted_zip, write_tar_gz_with_metadata
 from tests.conftest import DATABASE_URL
 
 URL = "/api/v1/checkpoints"
@@ -75,3 +80,62 @@ def test_valid_upload_is_201_then_200_already_stored(client, auth, model_files, 
 
     assert checkpoint_rows() == [(sha, real_param_count)]
     assert sha in store_entries()
+
+
+# --- hostile checkpoints (issue 14) and hostile archives (issue 16 items 7, 8): 422 naming the problem -------------
+
+@pytest.fixture(scope="module")
+def clip_files(tmp_path_factory) -> dict[str, bytes]:
+    from evaluators.multimodal.tiny_clip import build_clip
+    folder = build_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize("case", sorted(hostile_causal_lm_cases("m")))
+def test_a_hostile_causal_lm_upload_is_422_naming_why(client, auth, model_files, tmp_path, case):
+    marker = tmp_path / "code-ran"
+    spoil, reason = hostile_causal_lm_cases(str(marker))[case]
+    data = tar_archive(spoil(model_files))
+    assert_refused(client.post(URL, params=PARAMS, content=data, headers=auth), data, reason)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("case", sorted(hostile_clip_cases("m")))
+def test_a_hostile_clip_upload_is_422_naming_why(client, auth, clip_files, tmp_path, case):
+    marker = tmp_path / "code-ran"
+    spoil, reason = hostile_clip_cases(str(marker))[case]
+    data = tar_archive(spoil(clip_files), mode="w")  # plain tar: gzip of the 13 MB weights costs ~1 s a case
+    assert_refused(client.post(URL, params={"family": "clip"}, content=data, headers=auth), data, reason)
+    assert not marker.exists()
+
+
+def test_the_tiny_clip_upload_is_accepted(client, auth, clip_files):
+    response = client.post(URL, params={"family": "clip"}, content=tar_archive(clip_files, mode="w"), headers=auth)
+    assert response.status_code == 201, response.text
+
+
+def test_the_issues_8_byte_weights_claiming_28b_parameters_are_422(client, auth, model_files):
+    header = json.dumps({"embed": {"dtype": "F32", "shape": [2**31, 13], "data_offsets": [0, 8]}}).encode()
+    data = tar_archive({**model_files, "model.safetensors": struct.pack("<Q", len(header)) + header + bytes(8)})
+    assert_refused(client.post(URL, params=PARAMS, content=data, headers=auth), data, "model.safetensors")
+
+
+def safetensors_with_header(header: bytes) -> bytes:
+    return struct.pack("<Q", len(header)) + header
+
+
+@pytest.mark.parametrize("build, reason", [
+    (lambda f: encrypted_zip(f), "is encrypted"),
+    (lambda f: deflate64_zip(f), "compressed with deflate64"),
+    (lambda f: tar_archive({**f, "config.json": deep_json()}), "config.json: JSON nested 100000 levels deep"),
+    (lambda f: tar_archive({**f, "model.safetensors": safetensors_with_header(b'{"w": ' + deep_json() + b"}")}),
+     "model.safetensors: JSON nested"),
+], ids=["encrypted-zip", "deflate64-zip", "deep-config", "deep-safetensors-header"])
+def test_hostile_archives_are_422_not_500(client, auth, model_files, build, reason):
+    data = build(model_files)
+    assert_refused(client.post(URL, params=PARAMS, content=data, headers=auth), data, reason)
+
+
+def test_a_huge_tar_long_name_is_422(client, auth, tmp_path):
+    data = write_tar_gz_with_metadata(tmp_path / "long.tar.gz", tarfile.GNUTYPE_LONGNAME, 50 * 1024 * 1024).read_bytes()
+    assert_refused(client.post(URL, params=PARAMS, content=data, headers=auth), data, "long-name or pax header")
