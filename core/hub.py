@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.checkpoint_policy import (
-    CAUSAL_LM_FILES,
-    CLIP_FILES,
     allowed_file,
     check_clip_config,
     check_json,
@@ -77,7 +75,7 @@ def _check_repo_files(info, family: str, files: set[str], download: Callable[[st
         raise InvalidRequestError(f"{info.id} holds code files ({', '.join(code[:5])}); checkpoints that ship "
                                   f"code are not evaluated", field="source")
     parsed = {}
-    for name in sorted(f for f in files if f.endswith(".json") and allowed_file(family, f)):
+    for name in sorted(f for f in files if f.endswith(".json") and "/" not in f and allowed_file(family, f)):
         parsed[name] = read_json(download(name), name)
         check_json(name, parsed[name])
     return parsed
@@ -96,7 +94,7 @@ def pin(uri: str, max_params: int) -> PinnedHubModel:
                                       field="source")
         if "config.json" not in files:
             raise InvalidRequestError(f"{info.id} has no config.json", field="source")
-        parsed = _check_repo_files(info, "causal-lm", files & CAUSAL_LM_FILES,
+        parsed = _check_repo_files(info, "causal-lm", files,
                                    lambda name: Path(hf_hub_download(info.id, name, revision=info.sha)))
         config = parsed["config.json"]
         if not isinstance(config, dict):
@@ -121,7 +119,7 @@ def pin_clip(uri: str, max_params: int) -> PinnedHubModel:
         if CLIP_CONFIG not in files or not weights:
             raise InvalidRequestError(f"{info.id} is not in open_clip's hub layout ({CLIP_CONFIG} and "
                                       f"{CLIP_WEIGHTS[0]}); pickle weights are refused", field="source")
-        parsed = _check_repo_files(info, "clip", files & CLIP_FILES,
+        parsed = _check_repo_files(info, "clip", files,
                                    lambda name: Path(hf_hub_download(info.id, name, revision=info.sha)))
         raw = parsed[CLIP_CONFIG]
         model_cfg = raw.get("model_cfg") if isinstance(raw, dict) else None
