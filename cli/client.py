@@ -55,7 +55,11 @@ class EvalboardClient:
             except ValueError:
                 detail = response.text
             raise ApiError(response.status_code, str(detail))
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:  # another server at this address (a 200 HTML page, say)
+            raise ApiError(response.status_code, f"{response.url} did not answer as the Evalboard API does (no "
+                                                 f"JSON); check --api-url / EVALBOARD_API_URL") from None
 
     def upload_checkpoint(self, folder: Path, family: str, on_progress: Callable[[int], None] | None = None,
                           license: str | None = None) -> dict:

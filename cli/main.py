@@ -331,7 +331,9 @@ def up(api_port: int = typer.Option(8000), board_port: int = typer.Option(8501),
         write_state(settings.data_dir, database_url=services.database_url, redis_url=services.redis_url,
                     api_url=api_url, board_url=board_url)
         typer.echo(f"API          {api_url}/docs\nLeaderboard  {board_url}\n"
-                   f"Logs         {settings.data_dir / 'logs'}\nPress Ctrl-C to stop.")
+                   f"Logs         {settings.data_dir / 'logs'}\n"
+                   f"Token        evalboard token create --user NAME   (in another terminal of this folder)\n"
+                   f"Press Ctrl-C to stop.")
         marker = settings.data_dir / "demo-submitted"
         if demo and not marker.exists():
             # The token goes through the environment: a command line is readable by every local user (ps).

@@ -126,11 +126,17 @@ def test_a_second_terminal_uses_the_running_up_and_up_listens_on_loopback_only(r
     data_dir, up = running_up["data_dir"], running_up["up"]
     # First, while the demo still uploads: its token travels in its environment, and nothing of it is in
     # any command line (ps shows those to every local user).
-    children = {p: _cmdline(p) for p in psutil.Process(up.pid).children(recursive=True)}
-    demo = [p for p, cmdline in children.items() if "demo-models" in cmdline]
+    deadline = time.monotonic() + 30  # `up` starts the demo just after it prints its addresses
+    while True:
+        children = {p: _cmdline(p) for p in psutil.Process(up.pid).children(recursive=True)}
+        demo = [p for p, cmdline in children.items() if "demo-models" in cmdline]
+        if demo or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert demo, children
+    demo_env = demo[0].environ()  # read at once: the demo ends when its uploads are done
     assert not any("evb_" in arg for cmdline in children.values() for arg in cmdline)
-    assert demo[0].environ().get("EVALBOARD_TOKEN", "").startswith("evb_")
+    assert demo_env.get("EVALBOARD_TOKEN", "").startswith("evb_")
 
     state_file = data_dir / "running.json"
     assert stat.S_IMODE(state_file.stat().st_mode) == 0o600  # it names the database: its user's only
@@ -156,9 +162,11 @@ def test_a_second_terminal_uses_the_running_up_and_up_listens_on_loopback_only(r
             pass
         assert time.monotonic() < deadline, "the board did not start"
         time.sleep(0.5)
-    ports = {running_up["api_port"], running_up["board_port"]}
-    listening = [c for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN and c.laddr.port in ports]
-    assert {c.laddr.port for c in listening} == ports
+    # Embedded PostgreSQL and Redis listen on sockets in the data folder, on no TCP address at all.
+    ours = {up.pid, *(p.pid for p in psutil.Process(up.pid).children(recursive=True))}
+    ours |= {p.pid for p in psutil.process_iter() if str(data_dir) in " ".join(_cmdline(p))}
+    listening = [c for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN and c.pid in ours]
+    assert {c.laddr.port for c in listening} == {running_up["api_port"], running_up["board_port"]}, listening
     assert {c.laddr.ip for c in listening} == {"127.0.0.1"}, listening
 
     up.send_signal(signal.SIGINT)
