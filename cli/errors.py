@@ -33,6 +33,8 @@ def explain(exc: BaseException) -> tuple[str, int] | None:
     if _is_database_down(exc):
         return (f"cannot reach the database ({_first_line(exc)}): {START_HINT}, or set DATABASE_URL "
                 f"to a running PostgreSQL", EXIT_FAILED)
+    if _is_unmigrated(exc):
+        return "the database has no Evalboard tables yet: run `evalboard migrate` (`evalboard up` does it)", EXIT_FAILED
     if _is_redis_down(exc):
         return (f"cannot reach Redis ({_first_line(exc)}): {START_HINT}, or set REDIS_URL to a running Redis",
                 EXIT_FAILED)
@@ -60,6 +62,12 @@ def _is_database_down(exc: BaseException) -> bool:
     import psycopg
     from sqlalchemy.exc import OperationalError
     return isinstance(exc, OperationalError | psycopg.OperationalError)
+
+
+def _is_unmigrated(exc: BaseException) -> bool:
+    from psycopg.errors import UndefinedTable
+    from sqlalchemy.exc import ProgrammingError
+    return isinstance(exc, ProgrammingError) and isinstance(exc.orig, UndefinedTable)
 
 
 def _is_redis_down(exc: BaseException) -> bool:

@@ -312,6 +312,8 @@ def up(api_port: int = typer.Option(8000), board_port: int = typer.Option(8501),
     if running is not None:
         raise CliError(f"evalboard up is already running for {settings.data_dir} (pid {running['pid']}): its API is "
                        f"at {running.get('api_url')}; stop it with Ctrl-C first", EXIT_FAILED)
+    for name, port in (("--api-port", api_port), ("--board-port", board_port)):
+        _check_port_free(name, port)
     services = start_missing(settings.data_dir)
     run_migrations(services.database_url)
     api_url, board_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{board_port}"
@@ -347,6 +349,16 @@ def up(api_port: int = typer.Option(8000), board_port: int = typer.Option(8501),
         remove_state(settings.data_dir)
         launcher.stop_all()
         stop(services.handles)
+
+
+def _check_port_free(option: str, port: int) -> None:
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise CliError(f"port {port} on 127.0.0.1 is in use (another `evalboard up`?): stop that, or pass "
+                           f"{option} with a free port", EXIT_FAILED) from None
 
 
 def _demo_token() -> str:

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import psutil
 import pytest
 
 from cli.running import read_state, write_state
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, create_database, drop_database, free_port
 
 SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "API_URL", "EVALBOARD_API_URL", "EVALBOARD_TOKEN")
 
@@ -81,6 +82,25 @@ def test_an_unreachable_api_or_database_is_one_line(tmp_path):
     token = evalboard("token", "create", "--user", "alice",
                       env=second_terminal(tmp_path, DATABASE_URL=f"postgresql://nobody@127.0.0.1:{port}/none"))
     assert_one_line(token, "cannot reach the database", "evalboard up")
+
+
+def test_an_unmigrated_database_says_to_migrate(tmp_path):
+    empty = create_database(f"evalboard_empty_{os.getpid()}")
+    try:
+        result = evalboard("token", "create", "--user", "alice", env=second_terminal(tmp_path, DATABASE_URL=empty))
+        assert_one_line(result, "no Evalboard tables yet", "evalboard migrate")
+    finally:
+        drop_database(f"evalboard_empty_{os.getpid()}")
+
+
+def test_up_on_a_busy_port_says_which_and_starts_nothing(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = evalboard("up", "--api-port", str(port), env=second_terminal(tmp_path))
+    assert_one_line(result, f"port {port} on 127.0.0.1 is in use", "--api-port")
+    assert not (tmp_path / "pgdata").exists()  # refused before any server was started
 
 
 def test_invalid_names_and_ids_are_refused_before_any_request(tmp_path):
