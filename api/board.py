@@ -1,14 +1,18 @@
-"""The leaderboard as served: aggregated once per data change, then filtered, sorted and paged in memory.
+"""The leaderboard as served: built once per data change, per track, then filtered, sorted and paged in memory.
 
-Aggregating 10,000 models × 30 tasks with bootstrap intervals takes a second or two; filtering the
-result takes milliseconds. So the aggregate is cached in-process, keyed by a signature of the data
-it depends on (finished runs, and the models' visible attributes). Even that query costs more than
-serving a cached page (an md5 over every model row), so it runs at most once per SIGNATURE_TTL_S:
-results that workers (other processes) finish reach the board within that second, and every commit
-made in this process (an admin flagging a model, a submission, a test seeding data) invalidates the
-signature at once. A board that takes seconds to build (thousands of models) keeps answering
-while its successor builds, and is rebuilt at most every few build times however often results
-arrive. Every API worker process keeps its own copy.
+A board holds every track's rows (DESIGN §5): one row per model × track × precision, from the one
+submission that covers the track best (the latest complete one, else the most complete), with each
+task's per-item results for the paired bootstrap. Each track's default view (ranks, intervals, rank
+bands) is computed when the board is built, never per request. Aggregating 10,000 models × 30 tasks
+takes seconds; filtering the result takes milliseconds. So the board is cached in-process, keyed by
+a signature of the data it depends on (finished runs, and the models' visible attributes). Even that
+query costs more than serving a cached page (an md5 over every model row), so it runs at most once
+per SIGNATURE_TTL_S: results that workers (other processes) finish reach the board within that
+second, and every commit made in this process (an admin flagging a model, a submission, a test
+seeding data) invalidates the signature at once. A board that takes seconds to build (thousands of
+models) keeps answering while its successor builds, and is rebuilt at most every few build times
+however often results arrive. Every API worker process keeps its own copy. Per-item results are
+read once per run (a finished run's items do not change) and kept between builds.
 """
 import json
 import logging
@@ -19,23 +23,25 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 
+import numpy as np
 from sqlalchemy import event, text
 from sqlmodel import Session
 
 from core.aggregate import ModelRow, TaskScore, rank
-from core.catalog import load_suites
+from core.compare import paired_comparison
 from core.db import get_engine
 from core.errors import InvalidRequestError
+from core.tracks import ALL_PRECISIONS, Track, default_track, get_track, load_tracks, track_of
 
 log = logging.getLogger("evalboard.board")
 
 # Shown first, in this order; any other capability follows alphabetically.
 CAPABILITY_ORDER = ("understanding", "generation", "cognition", "multimodal")
 # Efficiency runs are measurements (tokens/s, ms, bytes), not scores: they have no random baseline
-# and are kept out of the capability means, shown beside them instead.
+# and are kept out of the capability means, shown beside them instead, per hardware class.
 EFFICIENCY = "efficiency"
+CONTAMINATION = "contamination_gap"
 
 SIGNATURE_SQL = text("""
     SELECT (SELECT count(*) FROM run WHERE status = 'finished'),
@@ -44,17 +50,28 @@ SIGNATURE_SQL = text("""
                                            ',' ORDER BY id), '')) FROM model)
 """)
 
-# Each (model, task)'s latest finished primary score; hidden models never reach the board.
+# Every finished primary score (and contamination gap) of visible models, with its submission:
+# rows are chosen per submission, so a row never mixes two submissions' precisions or suite versions.
 SCORES_SQL = text("""
-    SELECT DISTINCT ON (m.id, r.task)
-           m.id, m.name, u.name, m.family, m.params, m.license, m.flagged, m.flag_reason,
-           s.suite, s.precision, s.hardware_class, r.task, r.capability, r.finished_at, sc.value, sc.stderr
+    SELECT m.id, m.name, u.name, m.family, m.params, m.license, m.flagged, m.flag_reason,
+           s.id, s.suite, s.suite_version, s.precision, s.hardware_class,
+           r.id, r.task, r.finished_at, sc.metric, sc."primary", sc.value, sc.stderr
     FROM model m JOIN "user" u ON u.id = m.owner_id
          JOIN submission s ON s.model_id = m.id
          JOIN run r ON r.submission_id = s.id
          JOIN score sc ON sc.run_id = r.id
-    WHERE sc."primary" AND r.status = 'finished' AND NOT m.hidden AND r.capability <> :efficiency
-    ORDER BY m.id, r.task, r.finished_at DESC
+    WHERE (sc."primary" OR sc.metric = :contamination) AND r.status = 'finished' AND NOT m.hidden
+          AND r.capability <> :efficiency
+""")
+
+# Per run, its items' values of one per-item metric, in item order, with what tells whether they are
+# the whole, gap-free set (items 0..n-1 all holding a number).
+ITEMS_SQL = text("""
+    SELECT sa.run_id, array_agg((sa.metrics ->> k.key)::float8 ORDER BY sa.index), count(*), min(sa.index),
+           max(sa.index), (SELECT count(*) FROM sample WHERE run_id = sa.run_id)
+    FROM sample sa JOIN unnest(CAST(:runs AS uuid[]), CAST(:keys AS text[])) AS k(run_id, key) ON sa.run_id = k.run_id
+    WHERE jsonb_typeof(sa.metrics -> k.key) = 'number'
+    GROUP BY sa.run_id
 """)
 
 # Each (model, hardware class, metric)'s latest efficiency measurement.
@@ -77,46 +94,143 @@ def capability_sort_key(capability: str) -> tuple:
 
 @dataclass
 class Board:
-    """Every visible model's scores, and the ranked views of them computed so far.
+    """Every track's rows, and the ranked views of them computed so far.
 
-    A board never changes once built, so what is derived from all its rows (capabilities, tasks,
-    columns) is computed once: with 10,000 models × 30 tasks each is a pass over 300,000 scores,
-    and a request used to make four of them."""
+    A board never changes once built; each track's default view is ranked when it is built, other
+    views (raw scores, flagged models shown) on first use."""
     signature: tuple
-    rows: list[ModelRow]
+    tracks: dict[str, list[ModelRow]]
     efficiency: list[dict]
-    views: dict[tuple[bool, bool], list[dict]] = field(default_factory=dict)
+    views: dict[tuple[str, bool, bool], list[dict]] = field(default_factory=dict)
     derived: dict = field(default_factory=dict)
     build_s: float = 0.0
     built_at: float = 0.0
     """time.monotonic() when the build finished."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @cached_property
-    def capabilities(self) -> list[str]:
-        return sorted({s.capability for r in self.rows for s in r.tasks.values()}, key=capability_sort_key)
+    def track(self, track: str | None = None, family: str | None = None) -> Track:
+        return get_track(track, family)
 
-    @cached_property
-    def tasks(self) -> list[str]:
-        return sorted({t for r in self.rows for t in r.tasks})
+    def rows(self, track: Track) -> list[ModelRow]:
+        return self.tracks.get(track.id, [])
 
-    @cached_property
+    def capabilities(self, track: Track) -> list[str]:
+        return sorted({t.capability for t in track.tasks}, key=capability_sort_key)
+
+    def tasks(self, track: Track) -> list[str]:
+        return list(track.task_names)
+
+    @property
     def efficiency_metrics(self) -> list[str]:
-        return sorted({e["metric"] for e in self.efficiency})
+        if "efficiency_metrics" not in self.derived:
+            self.derived["efficiency_metrics"] = sorted({e["metric"] for e in self.efficiency})
+        return self.derived["efficiency_metrics"]
 
-    def view(self, *, normalised: bool = True, include_flagged: bool = False) -> list[dict]:
-        """Ranked rows. Ranks, intervals and bands are over the models shown: flagged ones count only
-        when they are shown. Computed on first use per data change, then reused."""
-        key = (normalised, include_flagged)
+    def view(self, track: Track | None = None, *, normalised: bool = True, include_flagged: bool = False) -> list[dict]:
+        """The track's rows: ranked ones best first, then the unranked (partial coverage). Ranks,
+        intervals and bands are over the rows shown: flagged ones count only when they are shown."""
+        track = track or default_track()
+        key = (track.id, normalised, include_flagged)
         with self.lock:
             if key not in self.views:
-                shown = [r for r in self.rows if include_flagged or not r.flagged]
+                shown = [r for r in self.rows(track) if include_flagged or not r.flagged]
                 ranked = rank(shown, normalised=normalised)
                 latest = _latest_efficiency(self.efficiency)
                 for row in ranked:
                     row["efficiency"] = latest.get(row["model_id"], {})
                 self.views[key] = ranked
             return self.views[key]
+
+    def comparison(self, track: Track, wanted: list[tuple[int, str | None]]) -> dict:
+        """Rows of `track` side by side, each against the first, with paired differences (core.compare).
+        `wanted` holds (model id, precision or None for the model's best-ranked row). Computed once per
+        board and question: no request repeats a bootstrap another one made."""
+        key = ("compare", track.id, tuple(wanted))
+        with self.lock:
+            if key in self.derived:
+                return self.derived[key]
+        view = self.view(track, include_flagged=True)
+        by_key = {(r.model_id, r.precision): r for r in self.rows(track)}
+        chosen_rows, shown = [], []
+        for model_id, precision in wanted:
+            candidates = [r for r in view if r["model_id"] == model_id and precision in (None, r["precision"])]
+            if not candidates:
+                raise InvalidRequestError(
+                    f"model {model_id} has no row{f' at {precision}' if precision else ''} on track {track.id}; "
+                    "choose another track or precision", field="ids")
+            shown.append(candidates[0])
+            chosen_rows.append(by_key[(model_id, candidates[0]["precision"])])
+        if len({r["row_id"] for r in shown}) != len(shown):
+            raise InvalidRequestError("compare two to four different rows, e.g. ids=1,2 or ids=1:float32,1:bfloat16",
+                                      field="ids")
+        same_model = len({r["model_id"] for r in shown}) < len(shown)
+        labels = [f"{r['model']} ({r['precision']})" if same_model else r["model"] for r in shown]
+        result = {"track": track.id, "models": [{**r, "id": r["model_id"], "name": r["model"]} for r in shown],
+                  "aggregates": _aggregate_deltas(shown, self.capabilities(track)),
+                  "tasks": _task_deltas(shown, track),
+                  "paired": [{"model": labels[i], "reference": labels[0], "row_id": shown[i]["row_id"],
+                              "differences": paired_comparison(track, chosen_rows[i], chosen_rows[0], labels[i],
+                                                               labels[0])}
+                             for i in range(1, len(shown))]}
+        with self.lock:
+            if len([k for k in self.derived if k[0] == "compare"]) >= COMPARISONS_KEPT:
+                self.derived.pop(next(k for k in self.derived if k[0] == "compare"))
+            self.derived[key] = result
+        return result
+
+    def model_rows(self, model_id: int, family: str | None = None, include_flagged: bool = False) -> list[dict]:
+        """A model's rows on every track, its family's default track first."""
+        first = default_track(family).id if family else None
+        found = []
+        for track_id in sorted(self.tracks, key=lambda t: (t != first, t)):
+            if any(r.model_id == model_id for r in self.tracks[track_id]):
+                found += [r for r in self.view(load_tracks()[track_id], include_flagged=include_flagged)
+                          if r["model_id"] == model_id]
+        return found
+
+
+COMPARISONS_KEPT = 512
+
+
+def parse_compare_ids(ids: str) -> list[tuple[int, str | None]]:
+    """`1,2` or `1:float32,1:bfloat16` → [(model id, precision or None)]: two to four different rows."""
+    wanted = []
+    for token in (t.strip() for t in ids.split(",") if t.strip()):
+        model_id, _, precision = token.partition(":")
+        if not model_id.isdigit() or len(model_id) > 12 or (precision and precision not in ALL_PRECISIONS):
+            raise InvalidRequestError("ids must be model ids, or id:precision with a precision among "
+                                      f"{', '.join(ALL_PRECISIONS)}, separated by commas, e.g. ids=1,2", field="ids")
+        wanted.append((int(model_id), precision or None))
+    if not 2 <= len(wanted) <= 4 or len(set(wanted)) != len(wanted):
+        raise InvalidRequestError("compare two to four different models, e.g. ids=1,2", field="ids")
+    return wanted
+
+
+def _aggregate_deltas(rows: list[dict], capabilities: list[str]) -> list[dict]:
+    def value(row: dict, key: str | None) -> float | None:
+        return row["overall"] if key is None else row["capabilities"].get(key)
+    summary = []
+    for key in [None, *capabilities]:
+        ref = value(rows[0], key)
+        summary.append({"aggregate": key or "overall",
+                        "models": [{"value": value(r, key), "delta": None if ref is None or value(r, key) is None
+                                    else value(r, key) - ref} for r in rows]})
+    return summary
+
+
+def _task_deltas(rows: list[dict], track: Track) -> list[dict]:
+    out = []
+    for spec in sorted(track.tasks, key=lambda t: capability_sort_key(t.capability)):
+        ref = rows[0]["tasks"].get(spec.name)
+        cells = []
+        for row in rows:
+            task = row["tasks"].get(spec.name)
+            value = task["normalised"] if task else None
+            cells.append({"raw": task["raw"] if task else None, "stderr": task["stderr"] if task else None,
+                          "normalised": value,
+                          "delta": None if value is None or ref is None else value - ref["normalised"]})
+        out.append({"task": spec.name, "capability": spec.capability, "models": cells})
+    return out
 
 
 def _latest_efficiency(entries: list[dict]) -> dict[int, dict[str, float]]:
@@ -128,29 +242,107 @@ def _latest_efficiency(entries: list[dict]) -> dict[int, dict[str, float]]:
     return {m: {metric: v for metric, (_, v) in metrics.items()} for m, metrics in by_model.items()}
 
 
+@dataclass
+class _Submission:
+    """One submission's finished scores on its track, as read from SCORES_SQL."""
+    model: tuple
+    suite: str
+    precision: str
+    hardware_class: str
+    scores: dict[str, tuple] = field(default_factory=dict)
+    """task → (run id, finished_at, value, stderr)"""
+    contamination: dict[str, tuple[float, float | None]] = field(default_factory=dict)
+
+    def latest(self) -> datetime:
+        return max(at for _, at, _, _ in self.scores.values())
+
+
+def _choose(submissions: list[_Submission], track: Track) -> _Submission:
+    """The submission a row shows: the latest one covering every required task, else the most complete
+    one (latest first among equals). Scores of two submissions are never merged."""
+    def key(s: _Submission) -> tuple:
+        covered = sum(1 for t in track.required if t in s.scores)
+        return covered, s.latest()
+    return max(submissions, key=key)
+
+
+# run id → (finished_at, per-item values or None): a finished run's items never change; a re-run
+# finishes again with a new finished_at and is read afresh.
+_items_cache: dict = {}
+_items_lock = threading.Lock()
+
+
+def _load_items(connection, wanted: dict) -> dict:
+    """Per-item values of these runs ({run id: (finished_at, key)}), from the cache or the database."""
+    with _items_lock:
+        missing = {run: v for run, v in wanted.items() if _items_cache.get(run, (None,))[0] != v[0]}
+    fetched = {}
+    runs = list(missing)
+    for start in range(0, len(runs), 20_000):
+        batch = runs[start:start + 20_000]
+        for run_id, values, count, first, last, total in connection.execute(
+                ITEMS_SQL, {"runs": batch, "keys": [missing[r][1] for r in batch]}):
+            whole = first == 0 and last == count - 1 and count == total and None not in values
+            fetched[run_id] = np.asarray(values, dtype=np.float32) if whole else None
+    with _items_lock:
+        for run, (finished_at, _) in missing.items():
+            _items_cache[run] = (finished_at, fetched.get(run))
+        for run in set(_items_cache) - set(wanted):  # runs no longer on the board
+            del _items_cache[run]
+        return {run: _items_cache[run][1] for run in wanted}
+
+
 def load_board(session: Session) -> Board:
-    baselines = {(s.name, t.name): t.random_baseline for s in load_suites().values() for t in s.tasks}
-    rows: dict[int, ModelRow] = {}
-    latest: dict[int, datetime] = {}
     connection = session.connection()
-    for (model_id, name, owner, family, params, license, flagged, flag_reason, suite, precision, hardware,
-         task, capability, finished_at, value, stderr) in connection.execute(SCORES_SQL, {"efficiency": EFFICIENCY}):
-        row = rows.get(model_id)
-        if row is None:
-            row = rows[model_id] = ModelRow(model_id, name, owner, family, params, precision, hardware, license,
-                                            flagged, flag_reason)
-        row.tasks[task] = TaskScore(task, capability, value, stderr, baselines.get((suite, task), 0.0))
-        # The precision and hardware shown are those of the model's most recent finished run.
-        if model_id not in latest or finished_at > latest[model_id]:
-            latest[model_id] = finished_at
-            row.precision, row.hardware_class = precision, hardware
+    grouped: dict[tuple[str, int, str], dict] = {}
+    for (model_id, name, owner, family, params, license, flagged, flag_reason, submission_id, suite, version,
+         precision, hardware, run_id, task, finished_at, metric, primary, value, stderr) in connection.execute(
+            SCORES_SQL, {"efficiency": EFFICIENCY, "contamination": CONTAMINATION}):
+        track = track_of(suite, version)
+        # Scores outside any track (an old suite version, a task the suite no longer has, a family the
+        # track is not for, a precision its policy leaves out) are on no board.
+        if track is None or track.task(task) is None or family != track.family or precision not in track.precisions:
+            continue
+        by_submission = grouped.setdefault((track.id, model_id, precision), {})
+        entry = by_submission.get(submission_id)
+        if entry is None:
+            entry = by_submission[submission_id] = _Submission(
+                (model_id, name, owner, family, params, license, flagged, flag_reason), suite, precision, hardware)
+        if primary:
+            entry.scores[task] = (run_id, finished_at, value, stderr)
+        elif task in track.contamination_tasks:
+            entry.contamination[task] = (value, stderr)
+    tracks = load_tracks()
+    chosen = {key: _choose(list(subs.values()), tracks[key[0]]) for key, subs in grouped.items()}
+    wanted = {}
+    for (track_id, _, _), entry in chosen.items():
+        track = tracks[track_id]
+        for task, (run_id, finished_at, _, _) in entry.scores.items():
+            wanted[run_id] = (finished_at, track.item_metric(track.task(task)))
+    items = _load_items(connection, wanted)
+    rows: dict[str, list[ModelRow]] = {t: [] for t in tracks}
+    for (track_id, _, precision), entry in chosen.items():
+        track = tracks[track_id]
+        model_id, name, owner, family, params, license, flagged, flag_reason = entry.model
+        row = ModelRow(model_id, name, owner, family, params, precision, entry.hardware_class, license, flagged,
+                       flag_reason, track=track.id, required=track.required,
+                       weights=dict(track.capability_weights))
+        for task, (run_id, _, value, stderr) in entry.scores.items():
+            spec = track.task(task)
+            row.tasks[task] = TaskScore(task, spec.capability, value, stderr, spec.random_baseline, items.get(run_id))
+        gaps = [entry.contamination[t] for t in track.contamination_tasks if t in entry.contamination]
+        if gaps:  # the mean gap of the track's contamination tasks, its stderr as of a mean of independents
+            errors = [e for _, e in gaps if e is not None]
+            row.contamination = (sum(g for g, _ in gaps) / len(gaps),
+                                 (sum(e * e for e in errors) ** 0.5 / len(gaps)) if len(errors) == len(gaps) else None)
+        rows[track_id].append(row)
     # Each figure with its dispersion and the hardware profile it was measured on (DESIGN §5).
     efficiency = [{"model_id": m, "model": name, "hardware_class": hw, "precision": p, "metric": metric, "value": v,
                    "unit": unit, "higher_is_better": hib, "finished_at": at, "stderr": stderr, "n": n,
                    "hardware_profile_id": int(profile) if profile and profile.isdigit() else None}
                   for m, name, hw, p, metric, v, unit, hib, at, stderr, n, profile
                   in connection.execute(EFFICIENCY_SQL, {"efficiency": EFFICIENCY})]
-    return Board(signature=(), rows=list(rows.values()), efficiency=efficiency)
+    return Board(signature=(), tracks=rows, efficiency=efficiency)
 
 
 # The board being served, the rebuild in flight (signature, future), if any, the last signature read
@@ -197,7 +389,8 @@ def _build(signature: tuple) -> Board:
     with Session(get_engine()) as session:
         board = load_board(session)
     board.signature = signature
-    board.view()  # rank the default view here, not in the request that first asks for it
+    for track in load_tracks().values():  # rank every track's default view here, not in a request
+        board.view(track)
     board.build_s = time.perf_counter() - started
     board.built_at = time.monotonic()
     return board
@@ -360,8 +553,11 @@ def sort_rows(rows: list[dict], sort: str | None, normalised: bool) -> list[dict
 
 # ---- what the board shows, as flat records (the page, CSV and JSON export) -------------------
 
-BASE_COLUMNS = ["rank", "rank_range", "band", "model_id", "model", "owner", "family", "params", "precision",
-                "hardware_class", "license", "flagged", "overall", "overall_low", "overall_high"]
+BASE_COLUMNS = ["rank", "rank_range", "band", "row_id", "model_id", "model", "owner", "family", "params",
+                "precision", "hardware_class", "license", "flagged", "track", "coverage", "missing_tasks",
+                "overall", "overall_low", "overall_high"]
+# Only on tracks that report a contamination gap (a fresh draw of a bundled set), in points.
+CONTAMINATION_COLUMNS = ["contamination_gap", "contamination_gap_stderr"]
 
 
 def _points(value: float | None) -> float | None:
@@ -381,15 +577,18 @@ def fast_json(payload: dict) -> bytes:
                       default=_json_default).encode()
 
 
-def columns_of(board: Board) -> list[str]:
-    if "columns" not in board.derived:
+def columns_of(board: Board, track: Track) -> list[str]:
+    key = ("columns", track.id)
+    if key not in board.derived:
         columns = list(BASE_COLUMNS)
-        for c in board.capabilities:
+        if track.contamination_tasks:
+            columns += CONTAMINATION_COLUMNS
+        for c in board.capabilities(track):
             columns += [c, f"{c}_low", f"{c}_high"]
-        columns += [f"task:{t}" for t in board.tasks]
+        columns += [f"task:{t}" for t in board.tasks(track)]
         columns += [f"eff:{m}" for m in board.efficiency_metrics]
-        board.derived["columns"] = columns
-    return board.derived["columns"]
+        board.derived[key] = columns
+    return board.derived[key]
 
 
 def flat_record(row: dict, columns: list[str], normalised: bool) -> dict:
@@ -405,8 +604,11 @@ def flat_record(row: dict, columns: list[str], normalised: bool) -> dict:
             name, end = column.rsplit("_", 1)
             bounds = low_high.get(name)
             record[column] = None if bounds is None else _points(bounds[0 if end == "low" else 1])
-        elif column == "overall" or column in row["capabilities"] or column.startswith("task:"):
+        elif column == "overall" or column in row["capabilities"] or column.startswith("task:") \
+                or column in CONTAMINATION_COLUMNS:
             record[column] = _points(column_value(row, column, normalised))
+        elif column == "missing_tasks":
+            record[column] = "; ".join(row["missing_tasks"])
         elif column.startswith("eff:"):
             record[column] = column_value(row, column, normalised)
         else:

@@ -5,21 +5,26 @@ rank bands.
 
 Computed here, in one place, so the board, the CSV export and every API client agree.
 
-The bootstrap is parametric, over per-task scores: each draw replaces a task's raw score by
-`raw + stderr · z` with z standard normal (tasks without a stderr stay fixed), then recomputes
-the capability means and the overall mean from the drawn scores. The interval is the 2.5th and
-97.5th percentile of the draws. Per-sample resampling would need every sample of every run
-(millions of rows at board scale) for an interval that is, for a mean of accuracies, the same.
+The bootstrap resamples items (core.paired_stats): where a task's per-item results are known, each
+draw re-weights its items, the same items for every model of the track, so the draws are paired
+across models; the draw's deviation from the full-sample mean is added to the task's score. Where
+they are not (no samples, or a per-item metric the task does not log, as retrieval's MR), the named
+fallback is parametric: the deviation is `stderr · z` with z standard normal. Capability and
+overall draws are the (weighted) means of the task draws; intervals are their 2.5th and 97.5th
+percentiles. Rank ranges are the 2.5th–97.5th percentiles of each model's rank across the draws, and
+bands group models whose paired difference from the band's first model is not significant.
 
-Draws are seeded per task name, not per model: a model's interval depends only on its own
-scores, so it does not move when other models are added, and the whole board is one matrix
-product per capability (fast at 10,000 models).
+Draws are seeded per task name (and item count), not per model: a model's interval depends only on
+its own results, so it does not move when other models are added.
 """
 import math
 import zlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
+
+from core import paired_stats
 
 DRAWS = 1000
 SEED = 20240611
@@ -51,14 +56,17 @@ class TaskScore:
     raw: float
     stderr: float | None
     random_baseline: float
+    items: np.ndarray | None = None
+    """per-item values of the task's per-item metric, item i at position i; None when not known"""
 
-    @property
-    def normalised(self) -> float:
+    @cached_property
+    def normalised(self) -> float:  # read a dozen times per score while a board is built
         return normalise(self.raw, self.random_baseline)
 
 
 @dataclass
 class ModelRow:
+    """One evaluated configuration: a model on one track at one precision (DESIGN §5)."""
     model_id: int
     model: str
     owner: str
@@ -70,6 +78,36 @@ class ModelRow:
     flagged: bool = False
     flag_reason: str | None = None
     tasks: dict[str, TaskScore] = field(default_factory=dict)
+    track: str | None = None
+    required: tuple[str, ...] = ()
+    """the track's required tasks: the row is ranked only with a score for each (none: always ranked)"""
+    weights: dict[str, float] = field(default_factory=dict)
+    contamination: tuple[float, float | None] | None = None
+    """(contamination_gap, its stderr) where the track reports one"""
+    submission_id: str | None = None
+
+    @property
+    def row_id(self) -> str:
+        return f"{self.model_id}:{self.precision}"
+
+    @property
+    def row_key(self) -> str:
+        """What seeds the row's parametric draws: the row itself, on its track."""
+        return f"{self.track}/{self.model_id}/{self.model}/{self.precision}"
+
+    @property
+    def missing(self) -> list[str]:
+        return [t for t in self.required if t not in self.tasks]
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and bool(self.tasks)
+
+    @property
+    def coverage(self) -> str | None:
+        if not self.required:
+            return None
+        return f"{len(self.required) - len(self.missing)}/{len(self.required)} tasks"
 
     def capabilities(self, normalised: bool = True) -> dict[str, float]:
         by_capability: dict[str, list[float]] = {}
@@ -79,13 +117,31 @@ class ModelRow:
 
     def overall(self, normalised: bool = True) -> float | None:
         caps = self.capabilities(normalised)
-        return mean(caps.values()) if caps else None
+        if not caps:
+            return None
+        weights = [self.weights.get(c, 1.0) for c in caps]
+        return math.fsum(w * v for w, v in zip(weights, caps.values())) / math.fsum(weights)
+
+    def interval_method(self) -> str | None:
+        with_items = sum(1 for s in self.tasks.values() if s.items is not None)
+        if not self.tasks:
+            return None
+        if with_items == len(self.tasks):
+            return "paired bootstrap over items"
+        if with_items == 0:
+            return "parametric (stderr)"
+        return "paired bootstrap over items; parametric (stderr) for " + ", ".join(
+            sorted(t for t, s in self.tasks.items() if s.items is None))
 
     def as_dict(self, normalised: bool = True) -> dict:
+        gap, gap_stderr = self.contamination or (None, None)
         return {
-            "model_id": self.model_id, "model": self.model, "owner": self.owner, "family": self.family,
-            "params": self.params, "precision": self.precision, "hardware_class": self.hardware_class,
-            "license": self.license, "flagged": self.flagged, "flag_reason": self.flag_reason,
+            "row_id": self.row_id, "model_id": self.model_id, "model": self.model, "owner": self.owner,
+            "family": self.family, "params": self.params, "precision": self.precision,
+            "hardware_class": self.hardware_class, "license": self.license, "flagged": self.flagged,
+            "flag_reason": self.flag_reason, "track": self.track, "coverage": self.coverage,
+            "missing_tasks": self.missing, "contamination_gap": gap, "contamination_gap_stderr": gap_stderr,
+            "interval_method": self.interval_method(),
             "overall": self.overall(normalised), "capabilities": self.capabilities(normalised),
             "tasks": {t: {"raw": s.raw, "stderr": s.stderr, "normalised": s.normalised, "capability": s.capability}
                       for t, s in sorted(self.tasks.items())},
@@ -99,62 +155,121 @@ class Intervals:
     capabilities: dict[str, tuple[float, float]]
 
 
-def task_draws(task: str, draws: int = DRAWS, seed: int = SEED) -> np.ndarray:
-    """The standard-normal draws used for this task, the same for every model."""
+def task_draws(task: str, draws: int = DRAWS, seed: int = SEED, row: str = "") -> np.ndarray:
+    """The standard-normal draws of the parametric fallback for this task of this row: seeded by both,
+    so a row's interval stands alone, and two rows' errors are independent (as two evaluations' are)."""
     # float32: the draws only feed percentiles, and half the memory traffic is half the time.
-    return np.random.default_rng([seed, zlib.crc32(task.encode())]).standard_normal(draws, dtype=np.float32)
+    return np.random.default_rng([seed, zlib.crc32(task.encode()), zlib.crc32(row.encode())]).standard_normal(
+        draws, dtype=np.float32)
+
+
+def _paired_sizes(rows: list[ModelRow]) -> dict[str, int]:
+    """Per task, the item count its per-item draws pair on: the most common one. A row whose items
+    differ in number was scored on other items (another dataset draw): it falls back to its stderr."""
+    counts: dict[str, dict[int, int]] = {}
+    for r in rows:
+        for s in r.tasks.values():
+            if s.items is not None and len(s.items):
+                sizes = counts.setdefault(s.task, {})
+                sizes[len(s.items)] = sizes.get(len(s.items), 0) + 1
+    return {t: max(sizes, key=lambda n: (sizes[n], n)) for t, sizes in counts.items()}
+
+
+def _bounds(draws: np.ndarray, level: float) -> np.ndarray:
+    """(rows × 2) percentile bounds, as order statistics: np.partition instead of np.percentile's
+    sort-and-interpolate, several times faster on a board's draws and the same to within one draw."""
+    b = draws.shape[1]
+    tail = (1.0 - level) / 2
+    k = (int(math.floor(tail * (b - 1))), int(math.ceil((1 - tail) * (b - 1))))
+    return np.partition(draws, k, axis=1)[:, k]
+
+
+def _design(rows: list[ModelRow], sizes: dict[str, int], draws: int, seed: int
+            ) -> dict[str, tuple[list[str], dict[str, int], np.ndarray]]:
+    """Per capability: its tasks, each task's first column, and the (columns × draws) matrix turning a
+    row's centred per-item values into draws: a task with per-item results takes n columns, its items'
+    resampling weights, shared by every row (the pairing)."""
+    capability_of: dict[str, str] = {}
+    for r in rows:
+        for score in r.tasks.values():
+            capability_of.setdefault(score.task, score.capability)
+    design = {}
+    for capability in sorted(set(capability_of.values())):
+        tasks = sorted(t for t, c in capability_of.items() if c == capability)
+        offsets, blocks, at = {}, [], 0
+        for task in tasks:
+            offsets[task] = at
+            if task in sizes:
+                blocks.append(paired_stats.item_weights(task, sizes[task], draws, seed).T)
+                at += sizes[task]
+        weights = np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, draws), dtype=np.float32)
+        design[capability] = (tasks, offsets, weights)
+    return design
+
+
+def draw_aggregates(rows: list[ModelRow], *, normalised: bool = True, draws: int = DRAWS, seed: int = SEED,
+                    level: float = LEVEL, chunk: int = 4096) -> tuple[list[Intervals], np.ndarray]:
+    """Every row's intervals, and the (rows × draws) matrix of its overall's draws (NaN for rows without
+    scores). Per chunk of rows and capability, one matrix product: [centred items · scale | stderr · scale]
+    @ [resampling weights ; normal draws] gives every row's summed task deviations at once."""
+    sizes = _paired_sizes(rows)
+    design = _design(rows, sizes, draws, seed)
+    overall = np.full((len(rows), draws), np.nan, dtype=np.float32)
+    intervals: list[Intervals] = []
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        weighted = np.zeros((len(part), draws), dtype=np.float32)
+        weight_total = np.zeros(len(part))
+        bounds = {}
+        for capability, (tasks, offsets, weights) in design.items():
+            x = np.zeros((len(part), weights.shape[0]), dtype=np.float32)
+            point_sum, count = np.zeros(len(part)), np.zeros(len(part))
+            spread = np.zeros((len(part), draws), dtype=np.float32)  # the fallback's summed deviations
+            for task in tasks:
+                n = sizes.get(task)
+                paired, fallback = [], []
+                for i, r in enumerate(part):
+                    score = r.tasks.get(task)
+                    if score is not None:
+                        (paired if score.items is not None and len(score.items) == n else fallback).append((i, score))
+                for i, score in paired + fallback:
+                    point_sum[i] += score.normalised if normalised else score.raw
+                    count[i] += 1
+                scale = lambda score: _scale(score.random_baseline) if normalised else 1.0  # noqa: E731
+                if paired:
+                    index = np.array([i for i, _ in paired])
+                    items = np.stack([score.items for _, score in paired]).astype(np.float32)
+                    items -= items.mean(axis=1, keepdims=True)
+                    items *= np.array([scale(score) for _, score in paired], dtype=np.float32)[:, None]
+                    x[index, offsets[task]:offsets[task] + n] = items
+                for i, score in fallback:
+                    if score.stderr:
+                        spread[i] += score.stderr * scale(score) * task_draws(task, draws, seed, part[i].row_key)
+            has = count > 0
+            if not has.any():
+                continue
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cap_draws = (x @ weights + spread + point_sum[:, None].astype(np.float32)) / \
+                    count[:, None].astype(np.float32)
+            bounds[capability] = (_bounds(cap_draws, level), has)
+            w = np.array([r.weights.get(capability, 1.0) for r in part])
+            weighted[has] += (w[has, None] * cap_draws[has]).astype(np.float32)
+            weight_total[has] += w[has]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            part_overall = weighted / weight_total[:, None].astype(np.float32)
+        part_bounds = _bounds(part_overall, level) if len(part) else np.zeros((0, 2))
+        overall[start:start + len(part)] = part_overall
+        for i in range(len(part)):
+            intervals.append(Intervals(
+                overall=(float(part_bounds[i, 0]), float(part_bounds[i, 1])) if weight_total[i] else None,
+                capabilities={c: (float(b[i, 0]), float(b[i, 1])) for c, (b, has) in sorted(bounds.items()) if has[i]}))
+    return intervals, overall
 
 
 def bootstrap(rows: list[ModelRow], *, normalised: bool = True, draws: int = DRAWS, seed: int = SEED,
               level: float = LEVEL, chunk: int = 1024) -> list[Intervals]:
-    """Percentile intervals for every row's capabilities and overall, in the order of `rows`.
-
-    Every aggregate is linear in the task scores, so a capability's draws are its point value
-    plus (weights · stderr · scale) @ z: one matrix product per capability for a chunk of models.
-    """
-    tasks = sorted({t for r in rows for t in r.tasks})
-    index = {t: i for i, t in enumerate(tasks)}
-    z = np.stack([task_draws(t, draws, seed) for t in tasks]) if tasks else np.zeros((0, draws), dtype=np.float32)
-    tail = (1.0 - level) / 2 * 100
-    result: list[Intervals] = []
-    for start in range(0, len(rows), chunk):
-        result.extend(_bootstrap_chunk(rows[start:start + chunk], index, z, normalised, (tail, 100 - tail)))
-    return result
-
-
-def _bootstrap_chunk(rows: list[ModelRow], index: dict[str, int], z: np.ndarray, normalised: bool,
-                     percentiles: tuple[float, float]) -> list[Intervals]:
-    capabilities = sorted({s.capability for r in rows for s in r.tasks.values()})
-    cap_index = {c: k for k, c in enumerate(capabilities)}
-    # One pass over the scores collecting coordinates; numpy fills the arrays at once (element-wise
-    # numpy assignment in the loop is ten times slower).
-    ks, rs, ts, spreads, values = [], [], [], [], []
-    for i, row in enumerate(rows):
-        for s in row.tasks.values():
-            ks.append(cap_index[s.capability]), rs.append(i), ts.append(index[s.task])
-            spreads.append((s.stderr or 0.0) * (_scale(s.random_baseline) if normalised else 1.0))
-            values.append(s.normalised if normalised else s.raw)
-    spread = np.zeros((len(capabilities), len(rows), len(index)), dtype=np.float32)
-    spread[ks, rs, ts] = spreads
-    total = np.zeros((len(capabilities), len(rows)))
-    count = np.zeros((len(capabilities), len(rows)))
-    np.add.at(total, (ks, rs), values)
-    np.add.at(count, (ks, rs), 1)
-    overall_sum = np.zeros((len(rows), z.shape[1]), dtype=np.float32)
-    bounds = []
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for k in range(len(capabilities)):
-            has = count[k] > 0
-            cap_draws = (spread[k] / np.maximum(count[k], 1)[:, None].astype(np.float32)) @ z
-            cap_draws += (total[k] / count[k]).astype(np.float32)[:, None]
-            bounds.append(np.percentile(cap_draws, percentiles, axis=1).T)
-            overall_sum[has] += cap_draws[has]
-        n_caps = (count > 0).sum(axis=0)
-        overall_bounds = np.percentile(overall_sum / n_caps[:, None], percentiles, axis=1).T
-    return [Intervals(overall=(float(overall_bounds[i, 0]), float(overall_bounds[i, 1])) if n_caps[i] else None,
-                      capabilities={c: (float(bounds[k][i, 0]), float(bounds[k][i, 1]))
-                                    for c, k in cap_index.items() if count[k, i]})
-            for i in range(len(rows))]
+    """Percentile intervals for every row's capabilities and overall, in the order of `rows`."""
+    return draw_aggregates(rows, normalised=normalised, draws=draws, seed=seed, level=level, chunk=chunk)[0]
 
 
 @dataclass(frozen=True)
@@ -167,13 +282,13 @@ class Placing:
 
 
 def rank_bands(points: list[float | None], intervals: list[tuple[float, float] | None]) -> list[Placing]:
-    """Placings for models already sorted best first.
+    """Placings from independent intervals, for models already sorted best first (the method used
+    before per-item draws; kept for callers holding only intervals).
 
     A model's rank range runs from 1 + the number of models certainly better (their low above its
     high) to the number of models not certainly worse (their high at or above its low). A band
     opens with the best model not yet placed and holds every following model whose interval
-    still reaches the opener's low: their differences from the opener are not significant.
-    Unscored models (point None) get a rank but no range and no band.
+    still reaches the opener's low. Unscored models (point None) get a rank but no range and no band.
     """
     scored = [i for i, p in enumerate(points) if p is not None and intervals[i] is not None]
     lows = np.sort([intervals[i][0] for i in scored])
@@ -194,20 +309,54 @@ def rank_bands(points: list[float | None], intervals: list[tuple[float, float] |
     return placings
 
 
+def paired_placings(draws: np.ndarray, level: float = LEVEL) -> list[Placing]:
+    """Placings from paired draws of the overall, rows already sorted best first (all scored).
+
+    Each draw ranks every model; a model's rank range is the central `level` of its ranks over the
+    draws. A band opens with the best model not yet placed and holds each following model whose
+    paired difference from the opener is not significant (the opener is ahead in fewer than
+    1 − (1 − level)/2 of the draws).
+    """
+    m, b = draws.shape
+    if m == 0:
+        return []
+    tail = (1.0 - level) / 2
+    order = np.argsort(-draws, axis=0, kind="stable")  # (m × b): which row holds each place in each draw
+    ranks = np.empty_like(order, dtype=np.int32)
+    ranks[order, np.arange(b)[None, :]] = np.arange(1, m + 1, dtype=np.int32)[:, None]
+    ranks.sort(axis=1)
+    best = ranks[:, int(math.floor(tail * (b - 1)))]
+    worst = ranks[:, int(math.ceil((1 - tail) * (b - 1)))]
+    placings, band, opener = [], 0, None
+    for position in range(m):
+        if opener is None or np.mean(draws[opener] > draws[position]) > 1 - tail:
+            band, opener = band + 1, position
+        placings.append(Placing(position + 1, min(int(best[position]), position + 1),
+                                max(int(worst[position]), position + 1), band))
+    return placings
+
+
 def rank(rows: list[ModelRow], *, normalised: bool = True) -> list[dict]:
-    """Rows best first (normalised overall descending, then name), with ranks, rank ranges and bands.
+    """Ranked rows best first (normalised overall descending, then name), with ranks, rank ranges and
+    bands; then the unranked ones (a required task missing), most complete first, with rank None.
 
     Ranks and bands always follow the normalised overall, the published one; `normalised=False`
     reports raw-score means and their intervals on the same order.
     """
     overall = {id(r): r.overall() for r in rows}
-    ordered = sorted(rows, key=lambda r: (overall[id(r)] is None, -(overall[id(r)] or 0.0), r.model))
-    intervals = bootstrap(ordered)
-    placings = rank_bands([overall[id(r)] for r in ordered], [iv.overall for iv in intervals])
+    ranked = sorted((r for r in rows if r.complete), key=lambda r: (-(overall[id(r)]), r.model, r.precision))
+    unranked = sorted((r for r in rows if not r.complete),
+                      key=lambda r: (len(r.missing), overall[id(r)] is None, -(overall[id(r)] or 0.0), r.model))
+    ordered = ranked + unranked
+    intervals, draws = draw_aggregates(ordered)
+    placings = paired_placings(draws[:len(ranked)])
     if not normalised:
         intervals = bootstrap(ordered, normalised=False)
-    return [{"rank": p.rank, "rank_range": [p.best, p.worst] if p.band else None, "band": p.band,
-             **row.as_dict(normalised),
-             "overall_ci": list(iv.overall) if iv.overall else None,
-             "capabilities_ci": {c: list(b) for c, b in iv.capabilities.items()}}
-            for row, iv, p in zip(ordered, intervals, placings)]
+    out = []
+    for position, (row, iv) in enumerate(zip(ordered, intervals)):
+        p = placings[position] if position < len(ranked) else None
+        out.append({"rank": p.rank if p else None, "rank_range": [p.best, p.worst] if p else None,
+                    "band": p.band if p else None, "ranked": p is not None, **row.as_dict(normalised),
+                    "overall_ci": list(iv.overall) if iv.overall else None,
+                    "capabilities_ci": {c: list(b) for c, b in iv.capabilities.items()}})
+    return out

@@ -32,6 +32,8 @@ class Suite:
     family: str
     description: str
     tasks: tuple[TaskSpec, ...]
+    aggregation: dict = field(default_factory=dict, compare=False)
+    """How the suite's track ranks (its `aggregation:` block); read by core.tracks."""
 
     def task(self, name: str) -> TaskSpec:
         for t in self.tasks:
@@ -47,7 +49,8 @@ def load_suites() -> dict[str, Suite]:
     for path in sorted((get_settings().datasets_dir / "suites").glob("*.yaml")):
         raw = yaml.safe_load(path.read_text())
         tasks = tuple(TaskSpec(**t) for t in raw["tasks"])
-        suites[raw["name"]] = Suite(raw["name"], str(raw["version"]), raw["family"], raw.get("description", ""), tasks)
+        suites[raw["name"]] = Suite(raw["name"], str(raw["version"]), raw["family"], raw.get("description", ""), tasks,
+                                    dict(raw.get("aggregation") or {}))
     return suites
 
 

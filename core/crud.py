@@ -100,6 +100,7 @@ def create_submission(*, session: Session, model: Model, checkpoint: Checkpoint,
                       webhook_url: str | None = None, webhook_secret: str | None = None,
                       ) -> tuple[Submission, list[Run]]:
     submission = Submission(model_id=model.id, checkpoint_id=checkpoint.id, submitted_by=user.id, suite=suite.name,
+                            suite_version=suite.version,
                             hardware_class=hardware_class, precision=precision, revision=revision,
                             webhook_url=webhook_url, webhook_secret=webhook_secret)
     session.add(submission)

@@ -141,6 +141,8 @@ class Submission(SubmissionBase, table=True):
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     model_id: int = Field(foreign_key="model.id", index=True)
     checkpoint_id: int = Field(foreign_key="checkpoint.id", index=True)
+    suite_version: str | None = Field(default=None, max_length=32,
+                                      description="the suite's version when submitted: with the suite, its track")
     submitted_by: int = Field(foreign_key="user.id", index=True)
     status: Status = _enum(Status, Status.queued, index=True)
     submitted_at: datetime = _now()

@@ -6,17 +6,19 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import Session, select
 
-from api.board import capability_sort_key, current_board
+from api.board import capability_sort_key, current_board, parse_compare_ids
 from api.deps import OptionalUser, SessionDep
 from core import crud, visibility
 from core.aggregate import normalise
 from core.catalog import load_suites
-from core.errors import InvalidRequestError, NotFoundError
+from core.tracks import get_track
+from core.errors import NotFoundError
 from core.models import Checkpoint, Model, Run, Score, Status, Submission, User
 
 router = APIRouter(tags=["models"])
 
-BOARD_FIELDS = ("rank", "rank_range", "band", "overall", "overall_ci", "capabilities", "capabilities_ci", "efficiency")
+BOARD_FIELDS = ("rank", "rank_range", "band", "overall", "overall_ci", "capabilities", "capabilities_ci", "efficiency",
+                "track", "precision", "coverage", "missing_tasks", "ranked")
 
 
 def reproduce_command(model: Model, submission: Submission, checkpoint: Checkpoint, provenance: dict) -> str:
@@ -41,11 +43,9 @@ def reproduce_command(model: Model, submission: Submission, checkpoint: Checkpoi
 
 
 def _board_row(session: Session, model: Model) -> dict | None:
-    board = current_board(session)
-    for row in board.view(include_flagged=model.flagged):
-        if row["model_id"] == model.id:
-            return {k: row[k] for k in BOARD_FIELDS}
-    return None
+    """The model's row on its family's default track (else its first row on another track)."""
+    rows = current_board(session).model_rows(model.id, model.family.value, include_flagged=model.flagged)
+    return {k: rows[0][k] for k in BOARD_FIELDS} if rows else None
 
 
 def _latest_runs(session: Session, model_id: int) -> list[tuple[Run, Submission]]:
@@ -118,44 +118,20 @@ def read_model(model_id: int, session: SessionDep, viewer: OptionalUser) -> dict
 
 @router.get("/compare")
 def compare(session: SessionDep, viewer: OptionalUser,
-            ids: Annotated[str, Query(description="two to four model ids, comma-separated; the first is the reference")]
+            ids: Annotated[str, Query(max_length=200, description=(
+                "two to four rows: model ids, or `id:precision` for one precision of a model, comma-separated; "
+                "the first is the reference"))],
+            track: Annotated[str | None, Query(max_length=128, description=(
+                "the track compared on (`suite@version`); default: the reference model's family's track"))] = None,
             ) -> dict:
-    """Models side by side; each delta is a model's score minus the first (reference) model's."""
-    try:
-        model_ids = [int(i) for i in ids.split(",") if i.strip()]
-    except ValueError:
-        raise InvalidRequestError("ids must be model ids separated by commas, e.g. ids=1,2", field="ids") from None
-    if not 2 <= len(model_ids) <= 4 or len(set(model_ids)) != len(model_ids):
-        raise InvalidRequestError("compare two to four different models, e.g. ids=1,2", field="ids")
-    details = [model_detail(session, i, viewer) for i in model_ids]
-    by_task = [{t["task"]: t for t in d["tasks"]} for d in details]
-    task_names = sorted({name for tasks in by_task for name in tasks},
-                        key=lambda n: next((capability_sort_key(t[n]["capability"]), n) for t in by_task if n in t))
-    reference = by_task[0]
-    rows = []
-    for name in task_names:
-        capability = next(t[name]["capability"] for t in by_task if name in t)
-        cells = []
-        for tasks in by_task:
-            task = tasks.get(name)
-            ref = reference.get(name)
-            value = task["normalised"] if task else None
-            delta = None if value is None or ref is None or ref["normalised"] is None else value - ref["normalised"]
-            cells.append({"raw": task["raw"] if task else None, "stderr": task["stderr"] if task else None,
-                          "normalised": value, "delta": delta})
-        rows.append({"task": name, "capability": capability, "models": cells})
-    capabilities = sorted({c for d in details if d["board"] for c in d["board"]["capabilities"]},
-                          key=capability_sort_key)
-
-    def aggregate(d: dict, key: str | None) -> float | None:
-        if not d["board"]:
-            return None
-        return d["board"]["overall"] if key is None else d["board"]["capabilities"].get(key)
-    summary = []
-    for key in [None, *capabilities]:
-        ref = aggregate(details[0], key)
-        summary.append({"aggregate": key or "overall",
-                        "models": [{"value": aggregate(d, key),
-                                    "delta": None if ref is None or aggregate(d, key) is None
-                                    else aggregate(d, key) - ref} for d in details]})
-    return {"models": [{**d["model"], **(d["board"] or {})} for d in details], "aggregates": summary, "tasks": rows}
+    """Rows of one track side by side: each delta is a row's score minus the first (reference) row's, and
+    `paired` gives per task, capability and overall the paired difference with its 95% interval, a test
+    (McNemar for 0/1 items, paired bootstrap otherwise) and a verdict in words."""
+    wanted = parse_compare_ids(ids)
+    family = None
+    for model_id, _ in wanted:
+        model = session.get(Model, model_id)
+        if model is None or not visibility.can_see(model, viewer):
+            raise NotFoundError(f"no model {model_id}")
+        family = family or model.family.value
+    return current_board(session).comparison(get_track(track, family), wanted)
