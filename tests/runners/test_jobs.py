@@ -95,7 +95,9 @@ def test_a_broken_checkpoint_fails_as_the_authors_error_in_words(client, auth, t
     broken = tmp_path / "broken"
     shutil.copytree(tiny_lm_dir, broken)
     config = json.loads((broken / "config.json").read_text())
-    config["n_embd"] = 96  # the weights were made for 64: loading must fail
+    # The weights' embedding has 512 rows: loading must fail on the shape. (A change this small keeps the
+    # weights within the config's parameter bracket, so the upload check passes; n_embd=96 is refused there.)
+    config["vocab_size"] = 520
     (broken / "config.json").write_text(json.dumps(config))
     upload = client.post("/api/v1/checkpoints", params={"family": "causal-lm"},
                          content=pack(broken, tmp_path / "b.tar.gz"), headers=auth)
