@@ -122,18 +122,20 @@ class ModelRow:
         weights = [self.weights.get(c, 1.0) for c in caps]
         return math.fsum(w * v for w, v in zip(weights, caps.values())) / math.fsum(weights)
 
-    def interval_method(self) -> str | None:
-        with_items = sum(1 for s in self.tasks.values() if s.items is not None)
+    def interval_method(self, sizes: dict[str, int] | None = None) -> str | None:
+        """How the row's intervals were drawn; `sizes` are the item counts paired on (see _paired_sizes)."""
+        def paired(s: TaskScore) -> bool:
+            return s.items is not None and (sizes is None or len(s.items) == sizes.get(s.task))
+        fallback = sorted(t for t, s in self.tasks.items() if not paired(s))
         if not self.tasks:
             return None
-        if with_items == len(self.tasks):
+        if not fallback:
             return "paired bootstrap over items"
-        if with_items == 0:
+        if len(fallback) == len(self.tasks):
             return "parametric (stderr)"
-        return "paired bootstrap over items; parametric (stderr) for " + ", ".join(
-            sorted(t for t, s in self.tasks.items() if s.items is None))
+        return "paired bootstrap over items; parametric (stderr) for " + ", ".join(fallback)
 
-    def as_dict(self, normalised: bool = True) -> dict:
+    def as_dict(self, normalised: bool = True, sizes: dict[str, int] | None = None) -> dict:
         gap, gap_stderr = self.contamination or (None, None)
         return {
             "row_id": self.row_id, "model_id": self.model_id, "model": self.model, "owner": self.owner,
@@ -141,7 +143,7 @@ class ModelRow:
             "hardware_class": self.hardware_class, "license": self.license, "flagged": self.flagged,
             "flag_reason": self.flag_reason, "track": self.track, "coverage": self.coverage,
             "missing_tasks": self.missing, "contamination_gap": gap, "contamination_gap_stderr": gap_stderr,
-            "interval_method": self.interval_method(),
+            "interval_method": self.interval_method(sizes),
             "overall": self.overall(normalised), "capabilities": self.capabilities(normalised),
             "tasks": {t: {"raw": s.raw, "stderr": s.stderr, "normalised": s.normalised, "capability": s.capability}
                       for t, s in sorted(self.tasks.items())},
@@ -352,11 +354,12 @@ def rank(rows: list[ModelRow], *, normalised: bool = True) -> list[dict]:
     placings = paired_placings(draws[:len(ranked)])
     if not normalised:
         intervals = bootstrap(ordered, normalised=False)
+    sizes = _paired_sizes(ordered)
     out = []
     for position, (row, iv) in enumerate(zip(ordered, intervals)):
         p = placings[position] if position < len(ranked) else None
         out.append({"rank": p.rank if p else None, "rank_range": [p.best, p.worst] if p else None,
-                    "band": p.band if p else None, "ranked": p is not None, **row.as_dict(normalised),
+                    "band": p.band if p else None, "ranked": p is not None, **row.as_dict(normalised, sizes),
                     "overall_ci": list(iv.overall) if iv.overall else None,
                     "capabilities_ci": {c: list(b) for c, b in iv.capabilities.items()}})
     return out

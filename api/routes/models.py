@@ -11,9 +11,9 @@ from api.deps import OptionalUser, SessionDep
 from core import crud, visibility
 from core.aggregate import normalise
 from core.catalog import load_suites
-from core.tracks import get_track
 from core.errors import NotFoundError
 from core.models import Checkpoint, Model, Run, Score, Status, Submission, User
+from core.tracks import get_track
 
 router = APIRouter(tags=["models"])
 
