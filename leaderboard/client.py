@@ -49,8 +49,13 @@ class LeaderboardClient:
         """The board as a CSV or JSON file, straight from the API."""
         return self._request("/leaderboard", {**params, "format": fmt}).content
 
-    def facets(self) -> dict:
-        return self._get("/leaderboard/facets")
+    def facets(self, track: str | None = None) -> dict:
+        """The track's filters and columns (the default track when None), and every track to choose from."""
+        return self._get("/leaderboard/facets", track=track)
+
+    def tracks(self) -> list[dict]:
+        """Every track with its aggregation rules (required tasks, weights, precisions) and row counts."""
+        return self._get("/leaderboard/tracks")
 
     def efficiency(self, metric: str | None = None) -> dict:
         return self._get("/leaderboard/efficiency", metric=metric)
@@ -58,8 +63,9 @@ class LeaderboardClient:
     def model(self, model_id: int) -> dict:
         return self._get(f"/models/{model_id}")
 
-    def compare(self, ids: list[int]) -> dict:
-        return self._get("/compare", ids=",".join(str(i) for i in ids))
+    def compare(self, ids: list[int | str], track: str | None = None) -> dict:
+        """Rows side by side on one track: `ids` are model ids or `id:precision` row ids, the first the reference."""
+        return self._get("/compare", ids=",".join(str(i) for i in ids), track=track)
 
     def queue(self) -> dict:
         return self._get("/queue")

@@ -1,30 +1,43 @@
-"""Two to four models side by side, with each one's difference from the first."""
+"""Two to four rows of one track side by side, each against the first, with paired verdicts."""
 import pandas as pd
 import streamlit as st
 
-from leaderboard.ui import NO_MODELS, client, fetch, model_label, query_ints
+from leaderboard.ui import NO_MODELS, client, fetch, plain, query_ints
 
 api = client()
 st.title("Compare")
-st.caption("Δ is a model's normalised score minus the first model's, in points.")
+st.caption("Rows of one track side by side. Δ is a row's normalised score minus the first row's, in points. "
+           "The verdicts compare each row with the first on the same items: the paired difference with its 95% "
+           "interval, and McNemar's test where items are right or wrong (a paired bootstrap test otherwise).")
 
-search = st.text_input("Find models", placeholder="name, or family:clip owner:alice")
-candidates, _ = fetch(lambda: api.board_records(q=search, limit=200, include_flagged=True,
-                                                columns=["model_id", "model", "owner"]), "model list")
+facets = fetch(api.facets, "track list")
+tracks = [t["id"] for t in facets["tracks"]]
+track = st.selectbox("Track", tracks, index=tracks.index(facets["track"]),
+                     help="Only rows of one track can be compared: the same tasks, suite version and items.")
+search = st.text_input("Find models", placeholder="name, or owner:alice precision:bfloat16")
+candidates, _ = fetch(lambda: api.board_records(track=track, q=search, limit=200, include_flagged=True,
+                                                columns=["row_id", "model_id", "model", "owner", "precision",
+                                                         "coverage"]), "model list")
 if not candidates and not search:
-    st.info(NO_MODELS)
+    st.info(NO_MODELS if not any(t["rows"] for t in facets["tracks"]) else
+            "No model has a row on this track yet. Choose another track.")
     st.stop()
-labels = {c["model_id"]: model_label(c) for c in candidates}
-preset = [i for i in query_ints("ids") if i in labels][:4]
-default = preset or [c["model_id"] for c in candidates[:2]]
-chosen = st.multiselect("Models (2 to 4; the first is the reference)", list(labels), default=default,
+# Labels are shown as text by the multiselect widget (no Markdown), so names need no escaping here.
+labels = {c["row_id"]: f"{c['model']} ({c['owner']}) · {c['precision']} · {c['coverage']} · #{c['model_id']}"
+          for c in candidates}
+preset = []
+for model_id in query_ints("ids"):  # ?ids=1,2 from the Model page: each model's first (best) row
+    preset += [r for r in labels if r.split(":")[0] == str(model_id)][:1]
+default = preset[:4] or list(labels)[:2]
+chosen = st.multiselect("Rows (2 to 4; the first is the reference)", list(labels), default=default,
                         format_func=labels.get, max_selections=4)
 if len(chosen) < 2:
-    st.info("Choose at least two models to compare.")
+    st.info("Choose at least two rows to compare.")
     st.stop()
 
-result = fetch(lambda: api.compare(chosen), "comparison")
-names = [m["name"] for m in result["models"]]
+result = fetch(lambda: api.compare(chosen, track=track), "comparison")
+same_model = len({m["model_id"] for m in result["models"]}) < len(result["models"])
+names = [f"{m['name']} ({m['precision']})" if same_model else m["name"] for m in result["models"]]
 
 
 def points(value: float | None) -> float | None:
@@ -49,3 +62,22 @@ st.subheader("Aggregates")
 st.dataframe(side_by_side(result["aggregates"], "aggregate"), hide_index=True, width="stretch")
 st.subheader("Per task")
 st.dataframe(side_by_side(result["tasks"], "task"), hide_index=True, width="stretch")
+
+st.subheader("Paired verdicts")
+for pair in result["paired"]:
+    overall = next((d for d in pair["differences"] if d["kind"] == "overall"), None)
+    if overall:
+        # Verdicts hold model names (author-chosen): shown escaped, as text.
+        (st.success if overall["significant"] else st.info)(plain(overall["verdict"]))
+    significant = [d for d in pair["differences"] if d["kind"] != "overall" and d["significant"]]
+    for d in significant:
+        st.markdown(f"- {plain(d['verdict'])}")
+table = pd.DataFrame([{"row": pair["model"], "against": pair["reference"], "on": d["name"], "kind": d["kind"],
+                       "difference": points(d["difference"]), "low": points(d["ci"][0]), "high": points(d["ci"][1]),
+                       "test": d["test"], "p": d["p_value"], "items": d["items"], "method": d["method"]}
+                      for pair in result["paired"] for d in pair["differences"]])
+st.dataframe(table, hide_index=True, width="stretch",
+             column_config={"p": st.column_config.NumberColumn("p", format="%.2g")})
+st.caption("difference, low and high are in points (normalised ×100). A paired interval that holds 0 means the "
+           "two rows are not distinguishable on it. The method says where a task had no per-item results and "
+           "its interval fell back on the reported standard errors.")

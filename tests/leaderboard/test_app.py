@@ -5,6 +5,7 @@ import re
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
+from tests.api.test_leaderboard import add_items, add_submission, full
 from tests.conftest import ROOT, free_port
 from tests.seed import seed_scored_model
 
@@ -17,16 +18,16 @@ def run_app(monkeypatch, url: str) -> AppTest:
 
 
 def test_ranked_models_with_their_scores(monkeypatch, api_url):
-    seed_scored_model("strong-model", {"world_facts": 0.85, "arithmetic_mc": 0.70})
-    seed_scored_model("weak-model", {"world_facts": 0.30, "arithmetic_mc": 0.25})
+    seed_scored_model("strong-model", full(0.85))
+    seed_scored_model("weak-model", full(0.30, arithmetic_mc=0.25))
     at = run_app(monkeypatch, api_url)
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table["model"]) == ["strong-model", "weak-model"]
     assert list(table["rank"]) == [1, 2]
-    # normalised to chance (0.25): 0.85 → 80.0, 0.70 → 60.0; overall is their mean
-    assert table.loc[0, "understanding"] == 80.0 and table.loc[0, "cognition"] == 60.0
-    assert table.loc[0, "overall"] == 70.0
+    # normalised to chance (0.25 for multiple choice, 0 for free-form): 0.85 → 80.0 and 85.0
+    assert table.loc[0, "understanding"] == 80.0 and table.loc[0, "generation"] == 85.0
+    assert table.loc[0, "cognition"] == round(100 * (0.8 + 0.85 + 0.85) / 3, 1)
 
 
 def test_empty_board_says_so(monkeypatch, api_url):
@@ -66,12 +67,12 @@ def text_of(at: AppTest) -> str:
 
 
 def test_filters_search_and_raw_toggle(monkeypatch, api_url):
-    seed_scored_model("strong-model", {"world_facts": 0.85, "arithmetic_mc": 0.70})
-    seed_scored_model("clip-model", {"world_facts": 0.55}, family="clip", owner="carol")
+    seed_scored_model("strong-model", full(0.85))
+    seed_scored_model("carols-model", full(0.55), owner="carol")
     at = run_app(monkeypatch, api_url)
-    assert list(at.dataframe[0].value["model"]) == ["strong-model", "clip-model"]
-    at.sidebar.text_input[0].input("family:clip").run()
-    assert list(at.dataframe[0].value["model"]) == ["clip-model"]
+    assert list(at.dataframe[0].value["model"]) == ["strong-model", "carols-model"]
+    at.sidebar.text_input[0].input("owner:carol").run()
+    assert list(at.dataframe[0].value["model"]) == ["carols-model"]
     at.sidebar.text_input[0].input("nothing-like-this").run()
     assert "No model matches" in at.info[0].value
     at.sidebar.text_input[0].input("").run()
@@ -99,8 +100,8 @@ def test_model_page_shows_scores_provenance_and_samples(monkeypatch, api_url):
 
 
 def test_compare_page_shows_deltas(monkeypatch, api_url):
-    a = seed_scored_model("strong-model", {"world_facts": 0.85})
-    b = seed_scored_model("weak-model", {"world_facts": 0.25})
+    a = seed_scored_model("strong-model", full(0.85))
+    b = seed_scored_model("weak-model", full(0.25))
     at = open_page(monkeypatch, api_url, "compare", ids=f"{a},{b}")
     assert not at.exception
     tasks = at.dataframe[1].value
@@ -213,3 +214,70 @@ def test_csv_exports_defuse_spreadsheet_formulas(client):
     assert rows["formula-model"]["license"] == "'=HYPERLINK(\"http://x\")"
     assert rows["plain-model"]["owner"] == "'@bob"
     assert float(rows["plain-model"]["overall"]) < 0  # a negative score is a number, left as it is
+
+
+def test_the_board_has_a_track_selector_and_lists_partial_rows_unranked(monkeypatch, api_url):
+    seed_scored_model("complete-model", full(0.85))
+    partial = full(0.99)
+    del partial["cipher_translation"], partial["word_problems"]
+    seed_scored_model("cherry-picker", partial)
+    seed_scored_model("clip-model", full(0.6, "clip-core"), family="clip", suite="clip-core", owner="carol")
+    at = run_app(monkeypatch, api_url)
+    assert not at.exception
+    track = at.sidebar.selectbox[0]
+    assert track.label == "Track" and track.value == "language-core@1.2"
+    assert "clip-core@1.0 · clip · 1 rows" in track.options and "language-core@1.2 · causal-lm · 2 rows" in track.options
+    assert list(at.dataframe[0].value["model"]) == ["complete-model"]  # ranked: covers every task
+    assert "Not ranked: partial coverage" in [h.value for h in at.subheader]
+    unranked = at.dataframe[1].value
+    assert list(unranked["model"]) == ["cherry-picker"] and list(unranked["coverage"]) == ["5/7 tasks"]
+    assert list(unranked["missing_tasks"]) == ["cipher_translation; word_problems"]
+    track.set_value("clip-core@1.0").run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["model"]) == ["clip-model"] and len(at.dataframe) == 1
+
+
+def test_compare_shows_the_paired_verdict_as_text(monkeypatch, api_url):
+    import numpy as np
+    hostile = "[x](http://evil.example)"
+    a = seed_scored_model(hostile, full(0.85), stderr=0.01)
+    b = seed_scored_model("weak-model", full(0.40), stderr=0.01)
+    difficulty = np.random.default_rng(1).random(300)
+    add_items(a, "world_facts", (difficulty < 0.85).astype(int))
+    add_items(b, "world_facts", (difficulty < 0.40).astype(int))
+    at = open_page(monkeypatch, api_url, "compare", ids=f"{a},{b}")
+    assert not at.exception
+    assert at.selectbox[0].label == "Track" and at.selectbox[0].value == "language-core@1.2"
+    assert [h.value for h in at.subheader] == ["Aggregates", "Per task", "Paired verdicts"]
+    verdict = at.success[0].value
+    assert shown(verdict).startswith(f"{hostile} beats weak-model on overall: +")  # the name, as typed
+    assert "<a" not in rendered(verdict) and "://" not in verdict
+    assert any(shown(m.value).startswith(f"{hostile} beats weak-model on world_facts: +") for m in at.markdown)
+    paired = at.dataframe[2].value.set_index("on")
+    assert paired.loc["world_facts", "test"] == "McNemar chi-square (continuity corrected)"
+    assert paired.loc["world_facts", "method"] == "paired bootstrap over items"
+    assert paired.loc["cipher_translation", "method"] == "parametric (stderr)"
+
+
+def test_compare_offers_each_precision_of_a_model_as_its_own_row(monkeypatch, api_url):
+    model = seed_scored_model("dual", full(0.80))
+    add_submission(model, full(0.70), precision="bfloat16")
+    at = open_page(monkeypatch, api_url, "compare")
+    assert not at.exception
+    assert at.multiselect[0].value == [f"{model}:float32", f"{model}:bfloat16"]
+    assert list(at.dataframe[0].value.columns) == ["aggregate", "dual (float32)", "dual (bfloat16)",
+                                                   "Δ dual (bfloat16)"]
+
+
+def test_about_page_renders_how_each_track_aggregates(monkeypatch, api_url):
+    at = open_page(monkeypatch, api_url, "about")
+    assert not at.exception
+    tracks = next(df.value for df in at.dataframe if "track" in df.value.columns).set_index("track")
+    language = tracks.loc["language-core@1.2"]
+    assert language["capability weights"] == "understanding × 1, generation × 1, cognition × 1" or \
+        set(language["capability weights"].split(", ")) == {"understanding × 1", "generation × 1", "cognition × 1"}
+    assert language["contamination gap from"] == "weekday_reasoning"
+    assert "world_facts" in language["required tasks"] and language["default for family"]
+    assert "efficiency-cpu@1.0" not in tracks.index
+    assert "Track language-core@1.2: ranked when a finished primary score for each of the 7 required tasks" \
+        in text_of(at)
