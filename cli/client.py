@@ -118,23 +118,28 @@ class EvalboardClient:
         return self._json(self.http.get("/submissions", params={"limit": limit, "offset": offset}))
 
     def standing(self, submission: dict) -> dict | None:
-        """The board's row for the submission's model (rank, band, overall, capabilities), None if not on it.
+        """The board's row of the submission's model on its suite's track at its precision (rank, band,
+        overall, capabilities, coverage), with `of`: the rows on that track. None when it has no row.
 
-        The board is found by name, and the row is the one whose model lists this submission
-        (two owners may use one name)."""
+        The row is found by name; where two owners use the name, the model that lists this
+        submission is the one."""
+        name, track = submission["model_name"], submission["suite"]
         try:
-            board = self._json(self.http.get("/leaderboard", params={"q": f"model:{submission['model_name']}",
-                                                                     "limit": 50}))
-            for row in board.get("rows", []):
-                if row.get("model") != submission["model_name"]:
-                    continue
-                model = self._json(self.http.get(f"/models/{row['model_id']}"))
-                if any(s.get("id") == submission["id"] for s in model.get("submissions", [])):
-                    everyone = self._json(self.http.get("/leaderboard", params={"limit": 1}))
-                    return {**(model.get("board") or {}), "of": everyone.get("total")}
+            board = self._json(self.http.get("/leaderboard", params={"q": f"model:{name}", "track": track,
+                                                                     "limit": 200}))
+            rows = [r for r in board.get("rows", []) if r.get("model") == name
+                    and r.get("precision", submission["precision"]) == submission["precision"]]
+            candidates = list(dict.fromkeys(r["model_id"] for r in rows))
+            if len(candidates) > 1:
+                candidates = [i for i in candidates if any(
+                    s.get("id") == submission["id"] for s in self._json(self.http.get(f"/models/{i}"))["submissions"])]
+            if len(candidates) != 1:
+                return None
+            row = next(r for r in rows if r["model_id"] == candidates[0])
+            everyone = self._json(self.http.get("/leaderboard", params={"track": track, "limit": 1}))
+            return {**row, "of": everyone.get("total")}
         except (ApiError, KeyError, TypeError, ValueError):
             return None  # the summary is printed without a rank rather than not at all
-        return None
 
     def submission(self, submission_id: str) -> dict:
         return self._json(self.http.get(f"/submissions/{submission_id}"))

@@ -38,19 +38,28 @@ def results_summary(payload: dict, standing: dict | None) -> Text:
     sub = payload["submission"]
     lines = [f"{sub['model_name']} · {sub['suite']} · {sub['hardware_class']} · {sub['precision']} · {sub['status']}"]
     if not standing or standing.get("overall") is None:
-        lines.append("not ranked on the board yet (the board ranks a model once its tasks have finished)")
+        lines.append("not on the board: a model is ranked once its tasks have finished, unless it was withdrawn, "
+                     "hidden or flagged")
         return Text("\n".join(lines))
     overall = f"overall {standing['overall']:.3f}"
     if standing.get("overall_ci"):
         low, high = standing["overall_ci"]
-        overall += f" (95% CI {low:.3f}–{high:.3f})"
-    place = f"rank {standing['rank']}" + (f" of {standing['of']}" if standing.get("of") else "")
-    if standing.get("rank_range"):
-        best, worst = standing["rank_range"]
-        if best != worst:
-            place += f" (could be {best}–{worst})"
-    band = f"band {standing['band']}" if standing.get("band") is not None else "no band"
-    lines.append(f"{overall} · {place} · {band}")
+        overall += f" (95% CI {low:.3f} to {high:.3f})"  # "to": a bound may be negative
+    where = f" on track {standing['track']}" if standing.get("track") else ""
+    if standing.get("rank") is None:
+        missing = standing.get("missing_tasks") or []
+        coverage = f" ({standing['coverage']})" if standing.get("coverage") else ""
+        place = f"not ranked{where}: only models with every task are ranked{coverage}" + (
+            f"; missing {', '.join(missing)}" if missing else "")
+        lines.append(f"{overall} over the tasks done · {place}")
+    else:
+        place = f"rank {standing['rank']}" + (f" of {standing['of']}" if standing.get("of") else "") + where
+        if standing.get("rank_range"):
+            best, worst = standing["rank_range"]
+            if best != worst:
+                place += f" (could be {best}–{worst})"
+        band = f"band {standing['band']}" if standing.get("band") is not None else "no band"
+        lines.append(f"{overall} · {place} · {band}")
     capabilities = standing.get("capabilities") or {}
     if capabilities:
         lines.append("capabilities: " + ", ".join(f"{name} {value:.3f}" for name, value in capabilities.items()))

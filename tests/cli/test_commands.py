@@ -34,7 +34,9 @@ def test_submit_a_folder_follow_it_and_print_its_results(api_url, tiny_lm_dir):
     out, err = waiting.communicate(timeout=120)
     assert waiting.returncode == 0, err
     assert "world_facts" in out and "finished" in out
-    assert "overall " in out and "rank 1 of 1" in out and "* primary metric" in out
+    assert "overall " in out and "* primary metric" in out
+    # Two tasks of the suite: ranked where every model is, else shown with what it lacks.
+    assert "rank 1 of 1" in out or "not ranked on track language-core" in out
     assert "{" not in out and "'acc'" not in out  # a summary, not Python dicts
 
     done = evalboard("status", submission_id, "--watch", api_url=api_url)  # returns at once: it has ended

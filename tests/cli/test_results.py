@@ -4,6 +4,7 @@ the same summary: tests/cli/test_commands.py.)"""
 import psycopg
 from sqlmodel import select
 
+from core.catalog import get_suite
 from core.db import session_scope
 from core.models import Run, Score
 from tests.cli.test_commands import evalboard
@@ -16,11 +17,16 @@ def submission_of(model_id: int) -> str:
         return str(conn.execute("SELECT id FROM submission WHERE model_id = %s", (model_id,)).fetchone()[0])
 
 
+def every_task(value: float) -> dict[str, float]:
+    """A score on every task of language-core: only complete rows are ranked."""
+    return {task.name: value for task in get_suite("language-core").tasks}
+
+
 def seed_board() -> str:
     """Three ranked models; alice's is second and has a chrF score beside its primary acc."""
-    seed_scored_model("leader", {"world_facts": 0.95, "arithmetic_mc": 0.9}, owner="bob")
-    mine = seed_scored_model("alice-model", {"world_facts": 0.7, "arithmetic_mc": 0.6}, owner="alice")
-    seed_scored_model("trailer", {"world_facts": 0.3, "arithmetic_mc": 0.3}, owner="carl")
+    seed_scored_model("leader", every_task(0.95), owner="bob")
+    mine = seed_scored_model("alice-model", {**every_task(0.7), "arithmetic_mc": 0.6}, owner="alice")
+    seed_scored_model("trailer", every_task(0.3), owner="carl")
     submission_id = submission_of(mine)
     with session_scope() as s:
         run = s.exec(select(Run).where(Run.submission_id == submission_id, Run.task == "world_facts")).one()
@@ -57,7 +63,8 @@ def test_list_shows_your_submissions_and_cancel_of_a_finished_one_cancels_nothin
     token = make_token("alice")
     listed = evalboard("list", token=token, api_url=api_url)
     assert listed.returncode == 0, listed.stderr
-    assert submission_id in listed.stdout and "alice-model" in listed.stdout and "2/2" in listed.stdout
+    tasks = len(every_task(0))
+    assert submission_id in listed.stdout and "alice-model" in listed.stdout and f"{tasks}/{tasks}" in listed.stdout
     assert "leader" not in listed.stdout  # bob's
     cancelled = evalboard("cancel", submission_id, token=token, api_url=api_url)
     assert cancelled.returncode == 1
@@ -66,3 +73,26 @@ def test_list_shows_your_submissions_and_cancel_of_a_finished_one_cancels_nothin
         result = evalboard("status", bad, api_url=api_url)
         assert result.returncode == 2 and "is not a submission id" in result.stderr
         assert "uuid" not in result.stderr.lower() and "Input should be" not in result.stderr
+
+
+def test_results_of_a_submission_not_yet_scored_say_why_there_is_no_rank(api_url, tiny_lm_dir):
+    token = make_token("kim")
+    submitted = evalboard("submit", str(tiny_lm_dir), "--suite", "language-core", "--task", "world_facts",
+                          token=token, api_url=api_url)
+    assert submitted.returncode == 0, submitted.stderr
+    shown = evalboard("results", submitted.stdout.split()[1], api_url=api_url)
+    assert shown.returncode == 0, shown.stderr
+    assert "queued" in shown.stdout and "not on the board: a model is ranked once its tasks have finished" in shown.stdout
+
+
+def test_an_unranked_row_says_what_it_lacks():
+    """A row of a track that lacks tasks (the board ranks only complete ones) says which."""
+    from cli.render import results_summary
+    payload = {"submission": {"model_name": "m", "suite": "language-core", "hardware_class": "cpu",
+                              "precision": "float32", "status": "finished"}, "tasks": []}
+    standing = {"overall": 0.41, "rank": None, "band": None, "track": "language-core@1", "coverage": "2/7 tasks",
+                "missing_tasks": ["reading_comprehension", "word_problems"], "capabilities": {"cognition": 0.4}}
+    text = results_summary(payload, standing).plain
+    assert "overall 0.410 over the tasks done" in text
+    assert "not ranked on track language-core@1: only models with every task are ranked (2/7 tasks)" in text
+    assert "missing reading_comprehension, word_problems" in text

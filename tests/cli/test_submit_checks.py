@@ -1,11 +1,11 @@
 """`evalboard submit` checks everything it can before a byte of the checkpoint is sent, and the
 licence an author states (a --license, or a LICENSE file) is the one the board shows."""
 import shutil
-from pathlib import Path
 
 import httpx
 import psycopg
 
+from core.license_text import local_upload_folder
 from tests.cli.test_commands import evalboard
 from tests.conftest import DATABASE_URL, make_token
 
@@ -67,8 +67,8 @@ def test_a_folder_without_a_licence_needs_license_and_gets_it(api_url, tiny_lm_d
     assert model_license(api_url, "hana-model") == "MIT"  # SPDX's spelling
     # The licence is part of the checkpoint as uploaded (the folder itself is left as it was).
     with psycopg.connect(DATABASE_URL) as conn:
-        storage = conn.execute("SELECT storage_uri FROM checkpoint").fetchone()[0]
-    assert "SPDX-License-Identifier: MIT" in (Path(storage) / "LICENSE").read_text()
+        sha256 = conn.execute("SELECT sha256 FROM checkpoint").fetchone()[0]
+    assert "SPDX-License-Identifier: MIT" in (local_upload_folder(sha256) / "LICENSE").read_text()
     assert not (folder / "LICENSE").exists()
 
 
