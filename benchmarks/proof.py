@@ -305,6 +305,23 @@ def main() -> None:
                   note="Each check builds a hostile archive or request (zip-slip, links, devices, bombs, pickle "
                        "weights, remote code, a trillion parameters, bad fields) and asserts a 4xx with the reason "
                        "and nothing written outside the store or the database.")
+    pytest_counts(report, "Hostile input: checkpoints that try to choose code, and the evaluation child",
+                  ["tests/core/test_checkpoint_policy.py", "tests/evaluators/test_loaders.py",
+                   "tests/runners/test_eval_isolation.py"],
+                  note="Each check builds a checkpoint that tries to run code (auto_map in config.json, "
+                       "tokenizer_config.json or open_clip_config.json, a shipped .py, open_clip tokenizer_kwargs "
+                       "with trust_remote_code, a hub attention kernel, trust_remote_code nested in any JSON) and "
+                       "asserts a 422 naming it at upload and, written straight into the store, a refusal by the "
+                       "loader with no code run; then a real evaluation child reports from inside that it holds no "
+                       "credentials, reaches no TCP or socket of the database, runs as a non-root uid and cannot "
+                       "write outside its private folder or read another checkpoint.")
+    pytest_counts(report, "Hostile users: ownership, privacy and bounded requests",
+                  ["tests/api/test_ownership.py", "tests/api/test_visibility.py", "tests/api/test_limits.py",
+                   "tests/core/test_webhooks.py"],
+                  note="Another author's checkpoint by its sha256 (404), an owner undoing an admin's hide, a "
+                       "private model's data read by id, paths and tracebacks in public errors, oversized or "
+                       "unauthenticated bodies (413/401 before reading), stalled bodies, webhooks to addresses "
+                       "that embed loopback.")
     script(report, "Performance: service vs lm_eval CLI on language-core", ["benchmarks/language_service_vs_cli.py"])
     script(report, "Performance: submit→start latency and 1→2 worker speed-up",
            ["benchmarks/runners_latency.py", "--submissions", "5" if args.quick else "20"])
