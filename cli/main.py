@@ -2,13 +2,12 @@
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
-from pathlib import Path
-
-import re
 import uuid
+from pathlib import Path
 
 import typer
 from rich import print as rich_print
@@ -89,7 +88,7 @@ def migrate() -> None:
 def token_create(user: str = typer.Option(..., "--user", help="user name; created if new"),
                  admin: bool = typer.Option(False, help="give the user the admin role")) -> None:
     """Create an API token and print it. It is shown this once: only its hash is stored."""
-    if not USER_NAME.match(user):
+    if not USER_NAME.fullmatch(user):  # fullmatch: `$` would let a trailing newline in
         raise CliError(f"{user!r} is not a valid user name: 1-64 letters, digits, '.', '_' or '-', starting with a "
                        f"letter or digit")
     _require_database()
@@ -147,7 +146,7 @@ def demo_models(out: Path = typer.Option(None, help="folder for the checkpoints"
     out = out or _settings().data_dir / "demo-models"
     if submit:
         from cli.client import EvalboardClient
-        ids = submit_demo_models(EvalboardClient(api_url or _settings().api_url, token), out)
+        ids = submit_demo_models(EvalboardClient(_api_url(api_url), _require_token(token)), out)
         typer.echo("\n".join(ids))
     else:
         from evaluators.multimodal.demo import build_demo_clip_models
