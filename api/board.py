@@ -52,7 +52,7 @@ SIGNATURE_SQL = text("""
 
 # Every finished primary score (and contamination gap) of visible models, with its submission:
 # rows are chosen per submission, so a row never mixes two submissions' precisions or suite versions.
-SCORES_SQL = text("""
+_SCORES = """
     SELECT m.id, m.name, u.name, m.family, m.params, m.license, m.flagged, m.flag_reason,
            s.id, s.suite, s.suite_version, s.precision, s.hardware_class,
            r.id, r.task, r.finished_at, sc.metric, sc."primary", sc.value, sc.stderr
@@ -60,9 +60,12 @@ SCORES_SQL = text("""
          JOIN submission s ON s.model_id = m.id
          JOIN run r ON r.submission_id = s.id
          JOIN score sc ON sc.run_id = r.id
-    WHERE (sc."primary" OR sc.metric = :contamination) AND r.status = 'finished' AND NOT m.hidden
-          AND r.capability <> :efficiency
-""")
+    WHERE (sc."primary" OR sc.metric = :contamination) AND r.status = 'finished'
+          AND r.capability <> :efficiency AND {which}
+"""
+SCORES_SQL = text(_SCORES.format(which="NOT m.hidden"))
+# The rows of named models whether hidden or not: a private model compared by a viewer allowed to see it.
+MODEL_SCORES_SQL = text(_SCORES.format(which="m.id = ANY(:ids)"))
 
 # Per run, its items' values of one per-item metric, in item order, with what tells whether they are
 # the whole, gap-free set (items 0..n-1 all holding a number).
@@ -141,16 +144,21 @@ class Board:
                 self.views[key] = ranked
             return self.views[key]
 
-    def comparison(self, track: Track, wanted: list[tuple[int, str | None]]) -> dict:
+    def comparison(self, track: Track, wanted: list[tuple[int, str | None]],
+                   private: dict[str, list[ModelRow]] | None = None) -> dict:
         """Rows of `track` side by side, each against the first, with paired differences (core.compare).
-        `wanted` holds (model id, precision or None for the model's best-ranked row). Computed once per
-        board and question: no request repeats a bootstrap another one made."""
+        `wanted` holds (model id, precision or None for the model's best-ranked row); `private` the rows of
+        models off the board that the viewer may see (their own hidden model), shown unranked. Computed
+        once per board and question (private ones excepted): no request repeats another's bootstrap."""
+        extra = (private or {}).get(track.id, [])
         key = ("compare", track.id, tuple(wanted))
         with self.lock:
-            if key in self.derived:
+            if not extra and key in self.derived:
                 return self.derived[key]
         view = self.view(track, include_flagged=True)
-        by_key = {(r.model_id, r.precision): r for r in self.rows(track)}
+        if extra:
+            view = [{**r, "rank": None, "rank_range": None, "band": None, "ranked": False} for r in rank(extra)] + view
+        by_key = {(r.model_id, r.precision): r for r in self.rows(track) + extra}
         chosen_rows, shown = [], []
         for model_id, precision in wanted:
             candidates = [r for r in view if r["model_id"] == model_id and precision in (None, r["precision"])]
@@ -172,10 +180,11 @@ class Board:
                               "differences": paired_comparison(track, chosen_rows[i], chosen_rows[0], labels[i],
                                                                labels[0])}
                              for i in range(1, len(shown))]}
-        with self.lock:
-            if len([k for k in self.derived if k[0] == "compare"]) >= COMPARISONS_KEPT:
-                self.derived.pop(next(k for k in self.derived if k[0] == "compare"))
-            self.derived[key] = result
+        if not extra:
+            with self.lock:
+                if len([k for k in self.derived if k[0] == "compare"]) >= COMPARISONS_KEPT:
+                    self.derived.pop(next(k for k in self.derived if k[0] == "compare"))
+                self.derived[key] = result
         return result
 
     def model_rows(self, model_id: int, family: str | None = None, include_flagged: bool = False) -> list[dict]:
@@ -272,8 +281,9 @@ _items_cache: dict = {}
 _items_lock = threading.Lock()
 
 
-def _load_items(connection, wanted: dict) -> dict:
-    """Per-item values of these runs ({run id: (finished_at, key)}), from the cache or the database."""
+def _load_items(connection, wanted: dict, *, prune: bool = True) -> dict:
+    """Per-item values of these runs ({run id: (finished_at, key)}), from the cache or the database;
+    `prune`: these are all the board's runs, and the cache drops the others."""
     with _items_lock:
         missing = {run: v for run, v in wanted.items() if _items_cache.get(run, (None,))[0] != v[0]}
     fetched = {}
@@ -287,17 +297,17 @@ def _load_items(connection, wanted: dict) -> dict:
     with _items_lock:
         for run, (finished_at, _) in missing.items():
             _items_cache[run] = (finished_at, fetched.get(run))
-        for run in set(_items_cache) - set(wanted):  # runs no longer on the board
+        for run in set(_items_cache) - set(wanted) if prune else ():  # runs no longer on the board
             del _items_cache[run]
         return {run: _items_cache[run][1] for run in wanted}
 
 
-def load_board(session: Session) -> Board:
-    connection = session.connection()
+def _load_rows(connection, sql, bind: dict, *, whole_board: bool = True) -> dict[str, list[ModelRow]]:
+    """Rows by track, from every submission SCORES_SQL-like `sql` returns."""
     grouped: dict[tuple[str, int, str], dict] = {}
     for (model_id, name, owner, family, params, license, flagged, flag_reason, submission_id, suite, version,
          precision, hardware, run_id, task, finished_at, metric, primary, value, stderr) in connection.execute(
-            SCORES_SQL, {"efficiency": EFFICIENCY, "contamination": CONTAMINATION}):
+            sql, {"efficiency": EFFICIENCY, "contamination": CONTAMINATION, **bind}):
         track = track_of(suite, version)
         # Scores outside any track (an old suite version, a task the suite no longer has, a family the
         # track is not for, a precision its policy leaves out) are on no board.
@@ -319,7 +329,7 @@ def load_board(session: Session) -> Board:
         track = tracks[track_id]
         for task, (run_id, finished_at, _, _) in entry.scores.items():
             wanted[run_id] = (finished_at, track.item_metric(track.task(task)))
-    items = _load_items(connection, wanted)
+    items = _load_items(connection, wanted, prune=whole_board)
     rows: dict[str, list[ModelRow]] = {t: [] for t in tracks}
     for (track_id, _, precision), entry in chosen.items():
         track = tracks[track_id]
@@ -336,6 +346,17 @@ def load_board(session: Session) -> Board:
             row.contamination = (sum(g for g, _ in gaps) / len(gaps),
                                  (sum(e * e for e in errors) ** 0.5 / len(gaps)) if len(errors) == len(gaps) else None)
         rows[track_id].append(row)
+    return rows
+
+
+def private_rows(session: Session, model_ids: list[int]) -> dict[str, list[ModelRow]]:
+    """These models' rows by track, hidden ones included (never cached, never on the board)."""
+    return _load_rows(session.connection(), MODEL_SCORES_SQL, {"ids": model_ids}, whole_board=False)
+
+
+def load_board(session: Session) -> Board:
+    connection = session.connection()
+    rows = _load_rows(connection, SCORES_SQL, {})
     # Each figure with its dispersion and the hardware profile it was measured on (DESIGN §5).
     efficiency = [{"model_id": m, "model": name, "hardware_class": hw, "precision": p, "metric": metric, "value": v,
                    "unit": unit, "higher_is_better": hib, "finished_at": at, "stderr": stderr, "n": n,

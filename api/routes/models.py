@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlmodel import Session, select
 
-from api.board import capability_sort_key, current_board, parse_compare_ids
+from api.board import capability_sort_key, current_board, parse_compare_ids, private_rows
 from api.deps import OptionalUser, SessionDep
 from core import crud, visibility
 from core.aggregate import normalise
@@ -128,10 +128,13 @@ def compare(session: SessionDep, viewer: OptionalUser,
     `paired` gives per task, capability and overall the paired difference with its 95% interval, a test
     (McNemar for 0/1 items, paired bootstrap otherwise) and a verdict in words."""
     wanted = parse_compare_ids(ids)
-    family = None
+    family, private = None, []
     for model_id, _ in wanted:
         model = session.get(Model, model_id)
         if model is None or not visibility.can_see(model, viewer):
             raise NotFoundError(f"no model {model_id}")
         family = family or model.family.value
-    return current_board(session).comparison(get_track(track, family), wanted)
+        if model.hidden:  # off the board, but this viewer may see it (its owner, an admin)
+            private.append(model_id)
+    board = current_board(session)
+    return board.comparison(get_track(track, family), wanted, private_rows(session, private) if private else None)
