@@ -67,11 +67,12 @@ SCORES_SQL = text(_SCORES.format(which="NOT m.hidden"))
 # The rows of named models whether hidden or not: a private model compared by a viewer allowed to see it.
 MODEL_SCORES_SQL = text(_SCORES.format(which="m.id = ANY(:ids)"))
 
-# Per run, its items' values of one per-item metric, in item order, with what tells whether they are
-# the whole, gap-free set (items 0..n-1 all holding a number).
+# Per run, its items' values of one per-item metric, in item order, with what tells whether they are a
+# gap-free set (items 0..n-1 all holding a number; a run whose last items lack it has fewer items than
+# its peers and falls back on its stderr).
 ITEMS_SQL = text("""
     SELECT sa.run_id, array_agg((sa.metrics ->> k.key)::float8 ORDER BY sa.index), count(*), min(sa.index),
-           max(sa.index), (SELECT count(*) FROM sample WHERE run_id = sa.run_id)
+           max(sa.index)
     FROM sample sa JOIN unnest(CAST(:runs AS uuid[]), CAST(:keys AS text[])) AS k(run_id, key) ON sa.run_id = k.run_id
     WHERE jsonb_typeof(sa.metrics -> k.key) = 'number'
     GROUP BY sa.run_id
@@ -290,9 +291,9 @@ def _load_items(connection, wanted: dict, *, prune: bool = True) -> dict:
     runs = list(missing)
     for start in range(0, len(runs), 20_000):
         batch = runs[start:start + 20_000]
-        for run_id, values, count, first, last, total in connection.execute(
+        for run_id, values, count, first, last in connection.execute(
                 ITEMS_SQL, {"runs": batch, "keys": [missing[r][1] for r in batch]}):
-            whole = first == 0 and last == count - 1 and count == total and None not in values
+            whole = first == 0 and last == count - 1 and None not in values
             fetched[run_id] = np.asarray(values, dtype=np.float32) if whole else None
     with _items_lock:
         for run, (finished_at, _) in missing.items():

@@ -1,13 +1,18 @@
-"""Leaderboard load: 10,000 models × 30 tasks in a fresh database, then the endpoint and the page timed.
+"""Leaderboard load: 10,000 models × 30 tasks with per-item results in a fresh database, then the endpoint
+and the page timed.
 
-    python benchmarks/leaderboard_load.py [--models 10000] [--tasks 30]
+    python benchmarks/leaderboard_load.py [--models 10000] [--tasks 30] [--items 20]
 
-Uses the PostgreSQL server named by DATABASE_URL (a fresh database is made on it and dropped at
-the end), or starts an embedded one when DATABASE_URL is unset. Prints:
+The models are ranked on one track, a 30-task suite written for the run (DATASETS_DIR points at a
+temporary folder holding it); one model in twenty misses five tasks and is listed unranked. Every
+run has `--items` per-item results, so intervals and rank bands come from the paired bootstrap over
+items (issue 17). Uses the PostgreSQL server named by DATABASE_URL (a fresh database is made on it
+and dropped at the end), or starts an embedded one when DATABASE_URL is unset. Prints:
   - seeding time (COPY),
+  - the board build in process: the query (with the items) and the ranking (bootstrap over items),
   - GET /leaderboard cold (aggregate built) and warm (cached), and a filter change on the warm cache,
   - the Streamlit page's first render (AppTest) with the API cache cold and warm, and a filter change.
-Targets (issue 8): first render < 3 s, filter change < 1 s.
+Targets (issues 8 and 17): first render < 3 s, filter change < 1 s.
 """
 import argparse
 import os
@@ -27,6 +32,21 @@ sys.path.insert(0, str(ROOT))
 
 CAPABILITIES = ["understanding", "generation", "cognition", "multimodal"]
 OWNERS = 200
+SUITE = "bench-30"
+PARTIAL_EVERY = 20  # one model in twenty lacks five tasks: listed, not ranked
+
+
+def write_suite(tasks: int) -> Path:
+    """A datasets folder holding one suite of `tasks` multiple-choice tasks: the track the board ranks."""
+    folder = Path(tempfile.mkdtemp(prefix="evalboard-bench-datasets-"))
+    (folder / "suites").mkdir()
+    lines = [f"name: {SUITE}", 'version: "1.0"', "family: causal-lm", "description: load benchmark",
+             "aggregation:", "  default_for_family: true", "  required_tasks: all", "tasks:"]
+    for t in range(tasks):
+        lines += [f"  - name: task_{t:02d}", f"    capability: {CAPABILITIES[t % 4]}", "    evaluator: lm-eval",
+                  "    primary_metric: acc", "    random_baseline: 0.25", "    args: {}"]
+    (folder / "suites" / f"{SUITE}.yaml").write_text("\n".join(lines) + "\n")
+    return folder
 
 
 def _with_database(url: str, name: str) -> str:
@@ -52,13 +72,16 @@ def fresh_database() -> tuple[str, str, list]:
     return _with_database(server, name), admin, handles
 
 
-def seed(url: str, models: int, tasks: int) -> float:
-    """Bulk-load with COPY: users, checkpoints, models, one finished submission each, its runs and scores."""
+def seed(url: str, models: int, tasks: int, items: int) -> float:
+    """Bulk-load with COPY: users, checkpoints, models, one finished submission each, its runs, scores and
+    per-item results (items of shared difficulty, so models' results are correlated as real ones are)."""
+    import numpy as np
     import psycopg
     rng = random.Random(0)
+    item_rng = np.random.default_rng(0)
+    difficulty = item_rng.random((tasks, items))
     now = datetime.now(timezone.utc)
     task_names = [f"task_{i:02d}" for i in range(tasks)]
-    families = ["causal-lm"] * 4 + ["clip"]
     precisions = ["float32", "bfloat16", "float16"]
     hardware = ["cpu", "gpu-h100", "gpu-a100"]
     licenses = ["MIT", "Apache-2.0", "CC-BY-4.0", None]
@@ -70,31 +93,50 @@ def seed(url: str, models: int, tasks: int) -> float:
         with cur.copy("COPY checkpoint (id, sha256, family, format, size_bytes, storage_uri, params, uploaded_by, "
                       "created_at) FROM STDIN") as copy:
             for i in range(1, models + 1):
-                copy.write_row((i, f"{i:064x}", families[i % 5], "tar.gz", 1, "/nonexistent", 10 ** (6 + i % 5),
+                copy.write_row((i, f"{i:064x}", "causal-lm", "tar.gz", 1, "/nonexistent", 10 ** (6 + i % 5),
                                 1 + i % OWNERS, now))
-        with cur.copy("COPY model (id, name, family, license, params, owner_id, hidden, flagged, created_at) "
-                      "FROM STDIN") as copy:
+        with cur.copy("COPY model (id, name, family, license, params, owner_id, hidden, hidden_by_admin, withdrawn, "
+                      "flagged, created_at) FROM STDIN") as copy:
             for i in range(1, models + 1):
-                copy.write_row((i, f"model-{i:05d}", families[i % 5], licenses[i % 4], 10 ** (6 + i % 5),
-                                1 + i % OWNERS, False, i % 500 == 0, now))
+                copy.write_row((i, f"model-{i:05d}", "causal-lm", licenses[i % 4], 10 ** (6 + i % 5),
+                                1 + i % OWNERS, False, False, False, i % 500 == 0, now))
         submissions = [uuid.uuid4() for _ in range(models)]
-        with cur.copy("COPY submission (id, model_id, checkpoint_id, submitted_by, suite, hardware_class, precision, "
-                      "status, submitted_at, finished_at) FROM STDIN") as copy:
+        with cur.copy("COPY submission (id, model_id, checkpoint_id, submitted_by, suite, suite_version, "
+                      "hardware_class, precision, status, submitted_at, finished_at) FROM STDIN") as copy:
             for i, sid in enumerate(submissions, start=1):
-                copy.write_row((sid, i, i, 1 + i % OWNERS, "language-core", hardware[i % 3], precisions[i % 3],
+                copy.write_row((sid, i, i, 1 + i % OWNERS, SUITE, "1.0", hardware[i % 3], precisions[i % 3],
                                 "finished", now, now))
         runs = []
         with cur.copy("COPY run (id, submission_id, task, capability, status, attempts, progress, queued_at, "
                       "finished_at, provenance) FROM STDIN") as copy:
             for i, sid in enumerate(submissions, start=1):
+                skill = rng.uniform(0.3, 0.95)
                 for t, task in enumerate(task_names):
+                    if i % PARTIAL_EVERY == 0 and t >= tasks - 5:
+                        continue
                     rid = uuid.uuid4()
-                    runs.append(rid)
+                    runs.append((rid, t, skill))
                     copy.write_row((rid, sid, task, CAPABILITIES[t % 4], "finished", 1, 1.0, now,
                                     now - timedelta(seconds=rng.random() * 1e6), "{}"))
+        correct = {}
+        for rid, t, skill in runs:  # right on the items easier than the model's skill (give or take)
+            correct[rid] = (difficulty[t] < skill + item_rng.normal(0, 0.05, items)).astype(int)
         with cur.copy('COPY score (run_id, metric, value, stderr, n, higher_is_better, "primary") FROM STDIN') as copy:
-            for rid in runs:
-                copy.write_row((rid, "acc", rng.uniform(0.25, 0.95), 0.02, 500, True, True))
+            for rid, _, skill in runs:
+                value = correct[rid].mean() if items else skill
+                copy.write_row((rid, "acc", value, max((value * (1 - value) / max(items, 500)) ** 0.5, 0.005), items
+                                or 500, True, True))
+        if items:
+            # Text-format COPY written in blocks: 6 million rows through write_row would dominate the run.
+            with cur.copy("COPY sample (run_id, index, input, target, prediction, metrics) FROM STDIN") as copy:
+                block = []
+                for rid, _, _ in runs:
+                    block.extend(f'{rid}\t{k}\titem {k}\tA\t{"A" if c else "B"}\t{{"acc": {c}.0}}\n'
+                                 for k, c in enumerate(correct[rid].tolist()))
+                    if len(block) > 200_000:
+                        copy.write("".join(block).encode())
+                        block = []
+                copy.write("".join(block).encode())
         for table in ("user", "checkpoint", "model"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT max(id) FROM \"{table}\"))")
         conn.commit()
@@ -132,7 +174,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=10_000)
     parser.add_argument("--tasks", type=int, default=30)
+    parser.add_argument("--items", type=int, default=20, help="per-item results per run (0: none, stderr fallback)")
     args = parser.parse_args()
+    os.environ["DATASETS_DIR"] = str(write_suite(args.tasks))
 
     import httpx
     import psycopg
@@ -141,23 +185,27 @@ def main() -> None:
     try:
         from cli.embedded import migrate
         migrate(url)
-        seconds = seed(url, args.models, args.tasks)
-        print(f"seeded {args.models} models × {args.tasks} tasks ({args.models * args.tasks} runs and scores) "
-              f"with COPY in {seconds:.1f} s")
+        seconds = seed(url, args.models, args.tasks, args.items)
+        print(f"seeded {args.models} models × {args.tasks} tasks (one in {PARTIAL_EVERY} partial) with {args.items} "
+              f"per-item results per run ({args.models * args.tasks * args.items:,} samples) with COPY in "
+              f"{seconds:.1f} s")
 
         from api import board
         from core.db import session_scope
         with session_scope() as session:
             query_s, built = timed(lambda: board.load_board(session))
-        rank_s, _ = timed(lambda: built.view())
-        print(f"aggregate build, in process: query {query_s:.2f} s, rank + bootstrap {rank_s:.2f} s")
+            requery_s, _ = timed(lambda: board.load_board(session))
+        rank_s, ranked = timed(lambda: built.view())
+        print(f"aggregate build, in process: query {query_s:.2f} s (again, items cached: {requery_s:.2f} s), "
+              f"rank + bootstrap over items {rank_s:.2f} s; {sum(r['ranked'] for r in ranked)} rows ranked, "
+              f"{sum(not r['ranked'] for r in ranked)} unranked; intervals: {ranked[0]['interval_method']}")
         from streamlit.testing.v1 import AppTest
         api = serve_api()
         board_url = f"{api}/api/v1/leaderboard"
         page = {"format": "json", "limit": 100}
         cold, _ = timed(lambda: httpx.get(board_url, params=page, timeout=120).raise_for_status())
         warm, _ = timed(lambda: httpx.get(board_url, params=page, timeout=60).raise_for_status())
-        filtered, response = timed(lambda: httpx.get(board_url, params={**page, "q": "family:clip 00",
+        filtered, response = timed(lambda: httpx.get(board_url, params={**page, "q": "00",
                                                                         "precision": "bfloat16"}, timeout=60))
         print(f"GET /leaderboard (100 rows): cold {cold:.2f} s (aggregate built), warm {warm * 1000:.0f} ms, "
               f"filter change {filtered * 1000:.0f} ms ({response.headers['x-total-count']} rows match)")
@@ -175,7 +223,7 @@ def main() -> None:
             conn.execute("UPDATE run SET finished_at = now() WHERE id = (SELECT id FROM run LIMIT 1)")
         after_change, _ = timed(lambda: AppTest.from_file(app, default_timeout=120).run())
         rows = len(at.dataframe[0].value)
-        change, at = timed(lambda: at.sidebar.text_input[0].input("family:clip").run())
+        change, at = timed(lambda: at.sidebar.text_input[0].input("owner:owner1 precision:bfloat16").run())
         assert not at.exception, at.exception
         print(f"Streamlit first render: {first_cold:.2f} s before the API built its board (the API warms it at "
               f"start), {first_warm:.2f} s once built, {after_change:.2f} s just after new results "
