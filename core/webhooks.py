@@ -21,6 +21,7 @@ import ipaddress
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -135,14 +136,15 @@ def _pinned_url(target: Target) -> str:
     return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
 
 
-def post_pinned(target: Target, body: bytes, headers: dict[str, str], timeout: float = 5) -> httpx.Response:
+def post_pinned(target: Target, body: bytes, headers: dict[str, str], timeout: float = 5,
+                verify: ssl.SSLContext | bool = True) -> httpx.Response:
     """POST to the checked IP itself; the name travels in Host and SNI (certificates are checked against it).
     No proxies from the environment and no redirects: either would connect somewhere unchecked."""
     parsed = urllib.parse.urlsplit(target.url)
     host_header = parsed.hostname if parsed.port is None else f"{parsed.hostname}:{parsed.port}"
     if ":" in parsed.hostname:  # an IPv6 literal keeps its brackets in Host
         host_header = f"[{parsed.hostname}]" + (f":{parsed.port}" if parsed.port else "")
-    with httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout) as http:
+    with httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout, verify=verify) as http:
         return http.post(_pinned_url(target), content=body, headers={**headers, "Host": host_header},
                          extensions={"sni_hostname": target.hostname})
 

@@ -7,6 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from core import webhooks
@@ -185,3 +186,63 @@ def test_ipv6_forms_embedding_ipv4_are_judged_by_the_ipv4_inside(address, inner)
 @pytest.mark.parametrize("address", ["2606:4700:4700::1111", "2002:808:808::1", "64:ff9b::808:808"])
 def test_public_ipv6_and_public_embedded_ipv4_are_allowed(address):
     assert webhooks.refusal(f"http://[{address}]/hook", allow_private=False) is None
+
+
+def _self_signed(name: str, folder) -> tuple[str, str]:
+    """A certificate for `name` (and its key), as a receiver's TLS would present."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_path), str(key_path)
+
+
+def test_https_to_the_pinned_ip_carries_the_name_in_sni_and_checks_the_certificate_against_it(tmp_path):
+    import ssl
+    cert, key = _self_signed("hooks.tls.test", tmp_path)
+    server_names, calls = [], []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: server_names.append(name)
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            calls.append(self.headers["Host"])
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    trust = ssl.create_default_context(cafile=cert)
+    try:
+        port = server.server_port
+        target = webhooks.Target(url=f"https://hooks.tls.test:{port}/hook", hostname="hooks.tls.test", ip="127.0.0.1")
+        response = webhooks.post_pinned(target, b"{}", {"Content-Type": "application/json"}, verify=trust)
+        assert response.status_code == 204
+        assert server_names == ["hooks.tls.test"] and calls == [f"hooks.tls.test:{port}"]
+        # A certificate for another name fails, although the IP is the same: the name is what is checked.
+        other = webhooks.Target(url=f"https://other.tls.test:{port}/hook", hostname="other.tls.test", ip="127.0.0.1")
+        with pytest.raises(httpx.ConnectError):
+            webhooks.post_pinned(other, b"{}", {}, verify=trust)
+    finally:
+        server.shutdown()
