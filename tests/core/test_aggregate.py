@@ -90,3 +90,21 @@ def test_rank_puts_unscored_models_last_with_no_band():
     ranked = rank([ModelRow(2, "empty", "bob", "clip", None, "float32", "cpu", None), row("m", a=("understanding", 1.0))])
     assert [(r["model"], r["band"], r["rank_range"], r["overall_ci"]) for r in ranked] == [
         ("m", 1, [1, 1], [1.0, 1.0]), ("empty", None, None, None)]
+
+
+def test_capability_weights_from_the_track_weigh_the_overall():
+    r = row("m", a=("understanding", 1.0), c=("cognition", 0.25))  # normalised: 1.0 and 0.0
+    assert r.overall() == pytest.approx(0.5)
+    r.weights = {"understanding": 3.0, "cognition": 1.0}
+    assert r.overall() == pytest.approx(0.75)
+
+
+def test_a_row_missing_a_required_task_is_listed_after_the_ranked_ones_without_a_rank():
+    complete = row("complete", a=("understanding", 0.5), b=("cognition", 0.5))
+    partial = row("partial", a=("understanding", 1.0))
+    for r in (complete, partial):
+        r.required = ("a", "b")
+    ranked = rank([partial, complete])
+    assert [(r["model"], r["rank"], r["ranked"], r["coverage"], r["missing_tasks"]) for r in ranked] == [
+        ("complete", 1, True, "2/2 tasks", []), ("partial", None, False, "1/2 tasks", ["b"])]
+    assert ranked[1]["overall_ci"] is not None  # its interval is shown; its rank is not
