@@ -10,6 +10,7 @@ A file lock per hash makes concurrent runs on one machine (threads or worker pro
 folder) fetch once. Every failure here is the service's (`CacheFetchError`), retried elsewhere.
 """
 import fcntl
+import logging
 import os
 import shutil
 import tempfile
@@ -22,6 +23,8 @@ from pathlib import Path
 from core.artifact_store import ArtifactStore, ArtifactStoreError, sha256_of_file
 from core.config import Settings
 from core.errors import InvalidCheckpointError, UnsafeArchiveError
+
+log = logging.getLogger("evalboard.worker_cache")
 
 
 class CacheFetchError(RuntimeError):
@@ -117,10 +120,13 @@ class WorkerCache:
             unpacked.rename(final)
             self._marker(sha).write_text(str(relative))
             _touch(self._marker(sha))
+            took = time.monotonic() - started
             with self._mutex:
                 self.stats.misses += 1
                 self.stats.fetched_bytes += archive.stat().st_size
-                self.stats.fetch_seconds += time.monotonic() - started
+                self.stats.fetch_seconds += took
+            log.info("checkpoint %s fetched from %s: %d bytes in %.2f s", sha[:12], self.store.url,
+                     archive.stat().st_size, took)
             return final / relative
         finally:
             archive.unlink(missing_ok=True)
