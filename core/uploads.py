@@ -162,7 +162,11 @@ async def append(upload_id: str, offset: int, chunks: AsyncIterator[bytes], *, u
     settings = settings or get_settings()
     folder, meta = _session(upload_id, user_id, settings)
     data = folder / "data"
-    with open(data, "r+b") as out:
+    try:
+        out = open(data, "r+b")
+    except FileNotFoundError:  # removed (expired, aborted, completed) since it was looked up
+        raise NotFoundError(f"no upload {upload_id}") from None
+    with out:
         try:
             fcntl.flock(out, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -193,7 +197,11 @@ async def complete(upload_id: str, *, user_id: int, settings: Settings | None = 
     """Verify and store the assembled upload; the session is removed either way once the bytes are all there."""
     settings = settings or get_settings()
     folder, meta = _session(upload_id, user_id, settings)
-    with open(folder / "data", "rb") as data:
+    try:
+        data = open(folder / "data", "rb")
+    except FileNotFoundError:  # removed (expired, aborted, completed) since it was looked up
+        raise NotFoundError(f"no upload {upload_id}") from None
+    with data:
         try:  # no chunk may land while the bytes are being checked and stored
             fcntl.flock(data, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

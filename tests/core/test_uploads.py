@@ -102,9 +102,11 @@ def backdate_checkpoint(sha256: str, days: float) -> None:
 
 
 def test_unused_checkpoints_are_removed_after_the_grace_period_used_ones_stay(client, auth, model_files):
+    from core.artifact_store import checkpoint_key, get_store
     from core.retention import remove_unused_checkpoints
-    store = get_settings().artifact_dir / "checkpoints"
-    unused = client.post("/api/v1/checkpoints", params={"family": "causal-lm"}, content=tar_archive(model_files),
+    unpacked = get_settings().artifact_dir / "checkpoints"
+    archive = tar_archive(model_files)
+    unused = client.post("/api/v1/checkpoints", params={"family": "causal-lm"}, content=archive,
                          headers=auth).json()["sha256"]
     spare = {**model_files, "README.md": b"---\nlicense: mit\n---\nanother copy\n"}
     used = client.post("/api/v1/checkpoints", params={"family": "causal-lm"}, content=tar_archive(spare),
@@ -112,17 +114,18 @@ def test_unused_checkpoints_are_removed_after_the_grace_period_used_ones_stay(cl
     submitted = client.post("/api/v1/submissions", headers=auth, json={
         "model_name": "kept", "checkpoint_sha256": used, "suite": "language-core", "tasks": ["world_facts"]})
     assert submitted.status_code == 201, submitted.text
-    fresh = remove_unused_checkpoints()
-    assert fresh == [] and (store / unused).exists()  # within the grace period: kept
+    assert remove_unused_checkpoints() == []  # within the grace period: kept
+    assert get_store().exists(checkpoint_key(unused)) and (unpacked / unused).exists()
 
     for sha in (unused, used):
         backdate_checkpoint(sha, days=8)
     assert remove_unused_checkpoints() == [unused]
-    assert not (store / unused).exists() and (store / used).exists()
+    assert not get_store().exists(checkpoint_key(unused)) and not (unpacked / unused).exists()  # bytes gone too
+    assert get_store().exists(checkpoint_key(used)) and (unpacked / used).exists()
     response = client.post("/api/v1/submissions", headers=auth, json={
         "model_name": "late", "checkpoint_sha256": unused, "suite": "language-core"})
     assert response.status_code in (404, 422)  # gone, like any checkpoint never uploaded
     # Uploading the same bytes again stores them afresh.
-    again = client.post("/api/v1/checkpoints", params={"family": "causal-lm"}, content=tar_archive(model_files),
-                        headers=auth)
-    assert again.status_code == 201 and (store / unused).exists()
+    again = client.post("/api/v1/checkpoints", params={"family": "causal-lm"}, content=archive, headers=auth)
+    assert again.status_code == 201 and again.json()["sha256"] == unused
+    assert get_store().exists(checkpoint_key(unused))
