@@ -14,6 +14,9 @@ from core.config import get_settings
 JOB_FUNCTION = "runners.jobs.execute_run"
 log = logging.getLogger("evalboard.dispatch")
 
+# Where each worker publishes its checkpoint cache's figures (runners/worker_cache.py) for /metrics.
+WORKER_CACHE_STATS_KEY = "evalboard:worker-cache:{worker}"
+
 
 @lru_cache
 def get_redis() -> Redis:

@@ -12,6 +12,7 @@ from core.models import HardwareProfile, utcnow
 from runners.dispatch import get_queue, get_redis
 from runners.hardware import measure_profile
 from runners.reconciler import reconcile
+from runners.worker_cache import publish_stats
 
 log = logging.getLogger("evalboard.worker")
 
@@ -45,6 +46,7 @@ def _housekeeping(profile_id: int, stop: threading.Event) -> None:
             with session_scope() as s:
                 s.get(HardwareProfile, profile_id).last_seen_at = utcnow()
             reconcile_locked()
+            publish_stats(get_redis(), os.environ.get("EVALBOARD_WORKER_NAME", "worker"), int(3 * every) + 5)
         except Exception:  # the worker must outlive a database or Redis outage
             log.exception("housekeeping failed; retrying in %ss", every)
 

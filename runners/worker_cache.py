@@ -161,6 +161,19 @@ class WorkerCache:
             self.stats.used_bytes = used
 
 
+def publish_stats(redis, worker: str, ttl_s: int) -> None:
+    """The cache's figures for the API's /metrics (it reads every live worker's key)."""
+    if _cache is None:
+        return
+    with _cache._mutex:
+        stats = dict(vars(_cache.stats))
+    stats["max_bytes"] = _cache.max_bytes
+    from runners.dispatch import WORKER_CACHE_STATS_KEY
+    key = WORKER_CACHE_STATS_KEY.format(worker=worker)
+    redis.hset(key, mapping={name: str(value) for name, value in stats.items()})
+    redis.expire(key, ttl_s)
+
+
 _cache: WorkerCache | None = None
 
 

@@ -9,7 +9,8 @@ from sqlmodel import select
 from api.deps import SessionDep
 from core.config import get_settings
 from core.models import HardwareProfile, Run, Status, utcnow
-from runners.dispatch import get_queue
+from runners.dispatch import WORKER_CACHE_STATS_KEY as STATS_KEY
+from runners.dispatch import get_queue, get_redis
 
 router = APIRouter(tags=["metrics"])
 
@@ -52,4 +53,30 @@ def metrics(session: SessionDep) -> str:
                                 .where(Run.status == Status.finished)).one()
     lines += [_line("evalboard_run_duration_seconds_count", count),
               _line("evalboard_run_duration_seconds_sum", round(float(total), 3))]
+    lines += _worker_cache_lines()
     return "\n".join(lines) + "\n"
+
+
+CACHE_METRICS = (("hits", "counter", "Checkpoint requests served from the worker's cache."),
+                 ("misses", "counter", "Checkpoints the worker fetched from the artifact store."),
+                 ("fetched_bytes", "counter", "Bytes fetched from the artifact store."),
+                 ("fetch_seconds", "counter", "Seconds spent fetching and unpacking checkpoints."),
+                 ("evictions", "counter", "Checkpoints evicted to stay under the cache's size cap."),
+                 ("used_bytes", "gauge", "Bytes the worker's checkpoint cache holds."),
+                 ("max_bytes", "gauge", "The worker's cache size cap."))
+
+
+def _worker_cache_lines() -> list[str]:
+    """Each live worker's cache figures, as it last published them to Redis (runners/worker_cache.py)."""
+    redis = get_redis()
+    workers = {}
+    for key in redis.scan_iter(match=STATS_KEY.format(worker="*"), count=100):
+        key = key.decode()
+        workers[key.removeprefix(STATS_KEY.format(worker=""))] = {k.decode(): v.decode()
+                                                                  for k, v in redis.hgetall(key).items()}
+    lines = []
+    for name, kind, text in CACHE_METRICS:
+        metric = f"evalboard_worker_cache_{name}" + ("_total" if kind == "counter" else "")
+        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} {kind}"]
+        lines += [_line(metric, float(stats.get(name, 0)), worker=worker) for worker, stats in sorted(workers.items())]
+    return lines
