@@ -198,8 +198,14 @@ def test_names_licences_and_flag_reasons_are_shown_as_text_never_markup(monkeypa
     assert "by www.evil.example/login" in text
     assert f"Flagged by an admin: {reason}." in text
 
+    from core.models import Status
+    from tests.seed import seed_submission
+    seed_submission("queued-model", {"world_facts": Status.queued}, owner="**[owner](http://evil.example)**")
     queue_page = open_page(monkeypatch, api_url, "queue")
     assert not queue_page.exception
+    line = next(e.value for e in queue_page.markdown if "queued" in shown(e.value))
+    assert "<a" not in rendered(line) and "://" not in line
+    assert "queued-model by **[owner](http://evil.example)**" in shown(line)
 
 
 def test_csv_exports_defuse_spreadsheet_formulas(client):
