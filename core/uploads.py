@@ -131,9 +131,10 @@ def initiate(*, user_id: int, family: str, size: int, sha256: str, settings: Set
                                    f"/api/v1/checkpoints/uploads/ID), or wait for one to expire", retry_after_s=retry)
         in_flight = sum(int(meta.get("size", 0)) for _, meta in mine)
         if in_flight + size > settings.max_upload_bytes_in_flight_per_user:
+            cap = settings.max_upload_bytes_in_flight_per_user
             raise UploadBudgetError(f"your open uploads declare {in_flight} bytes; {size} more is over the cap of "
-                                    f"max_upload_bytes_in_flight_per_user={settings.max_upload_bytes_in_flight_per_user}"
-                                    f" bytes: complete or cancel an upload first", field="size")
+                                    f"max_upload_bytes_in_flight_per_user={cap} bytes: complete or cancel an "
+                                    f"upload first", field="size")
         upload_id = str(uuid.uuid4())
         folder = _root(settings) / upload_id
         folder.mkdir()

@@ -203,7 +203,8 @@ def test_make_env_writes_strong_passwords_and_keeps_an_existing_file(tmp_path):
     assert env_file.read_text() == before  # never overwritten: the database volume keeps its password
     # Compose, run where that .env is, reads it.
     assert _docker_compose("--project-directory", str(tmp_path), "config", "-q", env={}).returncode == 0
-    assert ".env" in (ROOT / ".gitignore").read_text().split() and ".env" in (ROOT / ".dockerignore").read_text().split()
+    for ignore in (".gitignore", ".dockerignore"):  # passwords never reach git or the image
+        assert ".env" in (ROOT / ignore).read_text().split()
 
 
 def test_the_image_runs_as_a_non_root_user():
