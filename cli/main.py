@@ -78,9 +78,11 @@ def _submission_id(value: str) -> str:
 
 @app.command()
 def migrate() -> None:
-    """Apply database migrations (alembic upgrade head)."""
+    """Prepare persistent state: the artifact store's bucket (if S3), then database migrations (alembic upgrade head)."""
     from cli.embedded import migrate as run_migrations
+    from core.artifact_store import get_store
     _require_database()
+    get_store().ensure()  # before migrating: a migration may publish existing checkpoints to it
     run_migrations()
 
 

@@ -73,6 +73,9 @@ class ArtifactStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def ensure(self) -> None:
+        """Make the store ready to use (its folder, or its bucket); harmless when it is."""
+
 
 class FileStore:
     def __init__(self, root: Path):
@@ -111,6 +114,9 @@ class FileStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def ensure(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
 
 
 class S3Store:
@@ -167,6 +173,21 @@ class S3Store:
             raise ArtifactStoreError(f"looking up {key} in {self.url}: {exc}") from exc
         except self._errors()[0] as exc:
             raise ArtifactStoreError(f"looking up {key} in {self.url}: {exc}") from exc
+
+    def ensure(self) -> None:
+        from botocore.exceptions import ClientError
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise ArtifactStoreError(f"checking the bucket of {self.url}: {exc}") from exc
+        except self._errors()[0] as exc:
+            raise ArtifactStoreError(f"checking the bucket of {self.url}: {exc}") from exc
+        try:
+            self.client.create_bucket(Bucket=self.bucket)
+        except (*self._errors(),) as exc:
+            raise ArtifactStoreError(f"creating the bucket of {self.url}: {exc}") from exc
 
     def delete(self, key: str) -> None:
         try:

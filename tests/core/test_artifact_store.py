@@ -85,3 +85,11 @@ def test_store_uris_name_keys_not_machine_paths():
 def test_an_unknown_store_url_is_refused_in_words(url):
     with pytest.raises(ValueError, match="ARTIFACT_STORE_URL"):
         open_store(url)
+
+
+def test_ensure_makes_the_bucket_once(s3_server):
+    bucket = f"new-{uuid.uuid4().hex[:12]}"
+    store = open_store(f"s3://{bucket}/p", endpoint_url=s3_server.url)
+    store.ensure()
+    store.ensure()  # harmless when it exists
+    assert bucket in {b["Name"] for b in s3_server.client().list_buckets()["Buckets"]}
