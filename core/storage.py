@@ -217,6 +217,10 @@ def _model_root(unpacked: Path) -> Path:
     """Archives often wrap the model in one top folder; the model root is where config files are."""
     entries = [p for p in unpacked.iterdir() if not p.name.startswith(".")]
     if len(entries) == 1 and entries[0].is_dir():
+        beside = sorted(p.name for p in unpacked.iterdir() if p != entries[0])
+        if beside:  # hidden entries next to the model folder would be kept in the store, unchecked
+            raise InvalidCheckpointError(f"{', '.join(beside)}: nothing may sit beside the model folder "
+                                         f"{entries[0].name!r} in the archive")
         return entries[0]
     return unpacked
 

@@ -363,6 +363,11 @@ def test_valid_zip_wrapped_in_a_top_folder_is_stored(model_files, settings, real
     assert_stored(result, data, "zip", settings, real_param_count, model_dir="tiny")
 
 
+def test_a_hidden_file_beside_the_model_folder_is_refused(model_files, settings):
+    files = {**{f"tiny/{name}": content for name, content in model_files.items()}, ".evil.py": b"import os"}
+    assert_refused(tar_archive(files), settings, InvalidCheckpointError, ".evil.py: nothing may sit beside")
+
+
 def test_same_bytes_twice_are_stored_once(model_files, settings, real_param_count):
     data = tar_archive(model_files)
     first, second = store(data, settings), store(data, settings)
