@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     # Where checkpoints, unpacked models and embedded services keep their files.
     data_dir: Path = PROJECT_ROOT / ".evalboard"
     datasets_dir: Path = PROJECT_ROOT / "datasets"
+    # Standard benchmark data for named lm-eval tasks (core/dataset_mirror.py), written by
+    # `evalboard datasets pull`; workers read it offline. Unset: <data_dir>/dataset-mirror.
+    dataset_mirror_dir: Path | None = None
 
     api_url: str = "http://127.0.0.1:8000"
     # Where visitors reach the API, for links the service prints (results, model-index blocks); never

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import PROJECT_ROOT, Settings
+from core.dataset_mirror import mirror_dir
 
 log = logging.getLogger("evalboard.isolation")
 
@@ -126,6 +127,8 @@ def child_environment(workdir: Path, settings: Settings) -> dict[str, str]:
         "PYTHONPATH": str(PROJECT_ROOT), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
         # Where evaluators find bundled data; not secret, and read-only inside the sandbox.
         "DATASETS_DIR": str(settings.datasets_dir), "DATA_DIR": str(settings.data_dir),
+        # Named lm-eval tasks read their data here (core/dataset_mirror.py); read-only inside the sandbox.
+        "DATASET_MIRROR_DIR": str(mirror_dir(settings)),
     })
     return env
 
@@ -147,7 +150,7 @@ def _ro_sources(settings: Settings) -> list[Path]:
     """What Python needs to run our evaluators, as read-only binds (deduplicated, nested ones dropped)."""
     wanted = [Path(sys.base_prefix), Path(sys.prefix), Path(sys.executable).resolve().parent,
               *(PROJECT_ROOT / name for name in CHILD_PACKAGES), settings.datasets_dir,
-              settings.data_dir / "clip_benchmark"]
+              settings.data_dir / "clip_benchmark", mirror_dir(settings)]
     wanted += [Path(p) for p in sys.path if p and Path(p).is_dir() and "site-packages" in p]
     kept: list[Path] = []
     for path in sorted({p.resolve() for p in wanted if p.exists()}, key=lambda p: len(p.parts)):

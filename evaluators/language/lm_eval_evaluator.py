@@ -33,6 +33,7 @@ from evaluators.base import (
     SampleRecord,
 )
 from evaluators.language.corpus_stats import memoised_segment_statistics
+from evaluators.language.mirror import serving
 from evaluators.loaders import LoadedCausalLM
 
 
@@ -141,6 +142,13 @@ def _finite(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
+def _choice_target(target: Any, choices: list[str]) -> str:
+    """The right choice's text: lm-eval logs the doc's target, an index or (MMLU-Pro, MuSR) the choice itself."""
+    if isinstance(target, str) and not target.strip().isdigit():
+        return target.strip()
+    return choices[int(target)].strip()
+
+
 def _task_name(config: dict | str) -> str:
     return config["task"] if isinstance(config, dict) else config
 
@@ -164,7 +172,8 @@ class LmEvalEvaluator(Evaluator):
         config, manifest = resolve_task_config(spec.args)
         batch_size = int(spec.args.get("batch_size", 16))
         progress("infer", 0.0)
-        result = self._run(model, config, spec, batch_size)
+        with serving(spec.args) as mirror:  # a named task's data: the dataset mirror, offline
+            result = self._run(model, config, spec, batch_size)
         task_name = _task_name(config)
         metrics = self._metrics(result, task_name, spec)
         primary = next((m for m in metrics if m.primary), None)
@@ -180,6 +189,7 @@ class LmEvalEvaluator(Evaluator):
                 "dataset": None if manifest is None else {
                     "name": manifest["name"], "version": manifest["version"], "seed": manifest["seed"],
                     "sha256": {s: v["sha256"] for s, v in manifest["splits"].items()}},
+                "dataset_mirror": mirror.provenance(),
                 "task_config_hash": config_hash(config if isinstance(config, dict) else result["configs"]),
                 "lm_eval_task": task_name,
                 "lm_eval_task_version": result.get("versions", {}).get(task_name),
@@ -265,7 +275,7 @@ class LmEvalEvaluator(Evaluator):
             loglikelihoods = [float(r[0]) for r in s["filtered_resps"]] if choices else None
             if choices:
                 chosen = max(range(len(loglikelihoods)), key=loglikelihoods.__getitem__)
-                prediction, target = choices[chosen].strip(), choices[int(s["target"])].strip()
+                prediction, target = choices[chosen].strip(), _choice_target(s["target"], choices)
             else:  # generate_until: the response after the task's filters (stripped, extracted)
                 prediction, target = str(s["filtered_resps"][0]), str(s["target"])
             # Corpus metrics (chrF, BLEU) log (reference, prediction) pairs per item, not numbers.

@@ -1,0 +1,221 @@
+"""lm-eval's dataset loads, served from the dataset mirror (workers, offline) or fetched into it (pull).
+
+lm-eval builds every task, and every subtask of a group, from its own YAML config and loads the
+data with one call: `datasets.load_dataset(path=dataset_path, name=dataset_name, **dataset_kwargs)`
+(lm_eval/api/task.py, ConfigurableTask.download). That call is the one place a dataset is chosen,
+so both directions hook it for the duration of one evaluation or one pull, and the task configs
+stay exactly as lm-eval defines them (prompts, splits, few-shot, process_docs, metrics):
+
+- `serving(task)` (the evaluation child): the named dataset is read from the mirror's Parquet
+  files after every sha256 is checked against its manifest; a dataset missing from the mirror or
+  not matching it raises DatasetMirrorError (an infrastructure fault) naming the dataset and the pull
+  command, before any inference. Each served manifest's sha256 goes into the score's provenance.
+- `pull_tasks(tasks, mirror)` (a connected machine): lm-eval builds the tasks; each load fetches the
+  dataset at its pinned hub commit, writes it to the mirror and its manifest, and hands lm-eval the
+  mirror's copy, so a pull also proves the mirror serves every task it was made for.
+
+Local builders (json/csv/parquet with data_files: the bundled tasks) pass through untouched.
+"""
+import contextlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.dataset_mirror import (
+    DatasetMirrorError,
+    dataset_folder,
+    dataset_key,
+    mirror_dir,
+    pull_hint,
+    split_file,
+    verify_dataset,
+    write_manifest,
+)
+
+PACKAGED_BUILDERS = frozenset({"json", "csv", "parquet", "arrow", "text", "pandas"})
+# Loader settings that do not change which rows are read.
+NEUTRAL_KWARGS = frozenset({"trust_remote_code", "download_mode", "verification_mode", "cache_dir", "token",
+                            "num_proc"})
+
+Loader = Callable[..., Any]
+
+
+def _plain(kwargs: dict) -> dict:
+    """Load kwargs as the manifest stores them (JSON), so a request compares equal to its record."""
+    return json.loads(json.dumps({k: v for k, v in kwargs.items() if k not in NEUTRAL_KWARGS},
+                                 sort_keys=True, default=str))
+
+
+@contextlib.contextmanager
+def _load_dataset_through(handler: Callable[[Loader, str, str | None, dict], Any]) -> Iterator[Loader]:
+    """Route `datasets.load_dataset` through `handler(real_load, path, name, kwargs)` while inside."""
+    import datasets
+
+    real = datasets.load_dataset
+
+    def load_dataset(path: str, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        if args or path in PACKAGED_BUILDERS:
+            return real(path, name, *args, **kwargs)
+        return handler(real, path, name, dict(kwargs))
+
+    datasets.load_dataset = load_dataset
+    try:
+        yield real
+    finally:
+        datasets.load_dataset = real
+
+
+def _from_mirror(real: Loader, verified) -> Any:
+    return real("parquet", data_files=verified.data_files())
+
+
+@dataclass
+class Serving:
+    """What one evaluation read from the mirror: {dataset key: {revision, manifest_sha256}}."""
+    mirror: Path
+    task: str | None
+    served: dict[str, dict] = field(default_factory=dict)
+
+    def load(self, real: Loader, path: str, name: str | None, kwargs: dict) -> Any:
+        revision = kwargs.pop("revision", None)
+        verified = verify_dataset(self.mirror, path, name, task=self.task)
+        if revision is not None and revision != verified.revision:
+            raise DatasetMirrorError(f"dataset {verified.key}: the task asks for revision {revision} but the mirror "
+                                     f"holds {verified.revision}; {pull_hint(self.task)}")
+        if _plain(kwargs) != verified.manifest.get("load_kwargs", {}):
+            raise DatasetMirrorError(f"dataset {verified.key}: the task loads it with {_plain(kwargs)} but the mirror "
+                                     f"was pulled with {verified.manifest.get('load_kwargs')}; {pull_hint(self.task)}")
+        self.served[verified.key] = verified.provenance()
+        return _from_mirror(real, verified)
+
+    def provenance(self) -> dict | None:
+        return dict(sorted(self.served.items())) or None
+
+
+@contextlib.contextmanager
+def serving(args: dict, mirror: Path | None = None) -> Iterator[Serving]:
+    """Serve a named lm-eval task's datasets from the mirror; bundled tasks (task_yaml) are left alone."""
+    task = args.get("lm_eval_task")
+    state = Serving(mirror or mirror_dir(), task)
+    if task is None:
+        yield state
+        return
+    with _load_dataset_through(state.load):
+        yield state
+
+
+# --- pull (connected machines) ---------------------------------------------------------------------------
+
+Fetch = Callable[[Loader, str, str | None, str | None, dict], tuple[str, Any]]
+"""(real load_dataset, dataset_path, dataset_name, revision or None, load kwargs) -> (commit, DatasetDict)"""
+
+
+def fetch_from_hub(real: Loader, path: str, name: str | None, revision: str | None, kwargs: dict) -> tuple[str, Any]:
+    """The dataset at one hub commit: the one the task pins, else the current one, recorded by its sha."""
+    from huggingface_hub import HfApi
+
+    key = dataset_key(path, name)
+    try:
+        commit = HfApi().dataset_info(path, revision=revision).sha  # the network call
+        return commit, real(path, name, revision=commit, **kwargs)
+    except Exception as exc:  # offline, gated without a token, gone: all said the same way
+        raise DatasetMirrorError(
+            f"could not fetch dataset {key} from the Hugging Face hub ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); pull on a machine that reaches the hub, with HF_TOKEN "
+            f"set for gated sets (GPQA) after accepting their terms") from exc
+
+
+@dataclass
+class Pulled:
+    key: str
+    status: str  # "fetched" or "kept" (already in the mirror, verified)
+    revision: str
+    manifest_sha256: str
+
+
+@dataclass
+class Puller:
+    mirror: Path
+    fetch: Fetch
+    force: bool = False
+    pulled: dict[str, Pulled] = field(default_factory=dict)
+
+    def load(self, real: Loader, path: str, name: str | None, kwargs: dict) -> Any:
+        revision = kwargs.pop("revision", None)
+        kwargs = {k: v for k, v in kwargs.items() if k not in NEUTRAL_KWARGS}
+        key = dataset_key(path, name)
+        folder = dataset_folder(self.mirror, path, name)
+        if key not in self.pulled:
+            kept = None if self.force else self._kept(path, name, revision, kwargs)
+            if kept is None:
+                commit, data = self.fetch(real, path, name, revision, kwargs)
+                self._write(folder, path, name, commit, kwargs, data)
+            verified = kept or verify_dataset(self.mirror, path, name)
+            self.pulled[key] = Pulled(key, "kept" if kept else "fetched", verified.revision, verified.manifest_sha256)
+        return _from_mirror(real, verify_dataset(self.mirror, path, name))
+
+    def _kept(self, path: str, name: str | None, revision: str | None, kwargs: dict):
+        try:
+            verified = verify_dataset(self.mirror, path, name)
+        except DatasetMirrorError:
+            return None
+        same = verified.manifest.get("load_kwargs") == _plain(kwargs)
+        return verified if same and revision in (None, verified.revision) else None
+
+    def _write(self, folder: Path, path: str, name: str | None, commit: str, kwargs: dict, data: Any) -> None:
+        """Written beside the final folder and renamed into place: a failed pull leaves no half dataset."""
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.pulling-", dir=folder.parent))
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide it from the evaluation child's uid
+        try:
+            rows = {}
+            for split, dataset in data.items():
+                target = staging / split_file(split)
+                target.parent.mkdir(parents=True)
+                dataset.to_parquet(str(target))
+                rows[split] = dataset.num_rows
+            write_manifest(staging, dataset_path=path, dataset_name=name, revision=commit,
+                           load_kwargs=_plain(kwargs), splits=rows)
+            if folder.exists():
+                old = folder.with_name(f".{folder.name}.replaced")
+                shutil.rmtree(old, ignore_errors=True)
+                folder.rename(old)
+                staging.rename(folder)
+                shutil.rmtree(old)
+            else:
+                staging.rename(folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def suite_tasks(suite) -> list[str]:
+    """The named lm-eval tasks of a suite (bundled tasks carry their data and need no pull)."""
+    return [t.args["lm_eval_task"] for t in suite.tasks if "lm_eval_task" in t.args]
+
+
+def pull_tasks(tasks: list[str], mirror: Path, *, fetch: Fetch = fetch_from_hub, force: bool = False,
+               task_manager: Any = None) -> list[Pulled]:
+    """Every dataset the named lm-eval tasks load, fetched into the mirror (kept where already there)."""
+    from lm_eval.tasks import TaskManager
+
+    manager = task_manager or TaskManager()
+    unknown = [t for t in tasks if t not in manager.all_tasks]
+    if unknown:
+        raise DatasetMirrorError(f"lm-eval {_lm_eval_version()} has no task {', '.join(unknown)}")
+    puller = Puller(mirror, fetch, force)
+    with _load_dataset_through(puller.load):
+        for task in tasks:
+            try:
+                manager.load([task])
+            except ImportError as exc:  # IFEval and MATH need lm-eval's extras to build at all
+                raise DatasetMirrorError(f"lm-eval cannot build task {task} here: {exc}") from exc
+    return list(puller.pulled.values())
+
+
+def _lm_eval_version() -> str:
+    from importlib.metadata import version
+    return version("lm_eval")
