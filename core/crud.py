@@ -6,7 +6,7 @@ from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import Session, select
 
-from core import visibility
+from core import precisions, visibility
 from core.catalog import Suite, TaskSpec
 from core.config import get_settings
 from core.errors import NotFoundError, RateLimitedError
@@ -98,11 +98,16 @@ def check_daily_limit(*, session: Session, user: User) -> None:
 def create_submission(*, session: Session, model: Model, checkpoint: Checkpoint, suite: Suite,
                       tasks: list[TaskSpec], user: User, hardware_class: str, precision: str, revision: str | None,
                       webhook_url: str | None = None, webhook_secret: str | None = None,
+                      model_type: str = "pretrained", chat_options: dict | None = None,
+                      base_model: str | None = None, base_models: list[str] | None = None,
                       ) -> tuple[Submission, list[Run]]:
     submission = Submission(model_id=model.id, checkpoint_id=checkpoint.id, submitted_by=user.id, suite=suite.name,
                             suite_version=suite.version,
                             hardware_class=hardware_class, precision=precision, revision=revision,
-                            webhook_url=webhook_url, webhook_secret=webhook_secret)
+                            webhook_url=webhook_url, webhook_secret=webhook_secret, model_type=model_type,
+                            base_model=base_model, base_models=list(base_models or []))
+    if chat_options is not None:
+        submission.chat_options = chat_options
     session.add(submission)
     session.flush()
     runs = [Run(submission_id=submission.id, task=t.name, capability=t.capability) for t in tasks]
@@ -184,15 +189,13 @@ def queue_position(*, session: Session, run: Run) -> int | None:
 
 
 
-PRECISION_KEYS = {"float32": "gemm_tflops_fp32", "bfloat16": "gemm_tflops_bf16", "float16": "gemm_tflops_fp16"}
-
-
 def supported_precisions(*, session: Session, hardware_class: str) -> set[str] | None:
-    """Precisions some worker of the class measured a GEMM in; None when no worker has reported yet."""
-    profiles = session.exec(select(HardwareProfile.measured).where(HardwareProfile.hardware_class == hardware_class)).all()
+    """Precisions some worker of the class can run (core/precisions.py); None when no worker has reported yet."""
+    profiles = session.exec(select(HardwareProfile.measured, HardwareProfile.versions)
+                            .where(HardwareProfile.hardware_class == hardware_class)).all()
     if not profiles:
         return None
-    return {p for p, key in PRECISION_KEYS.items() if any(key in measured for measured in profiles)}
+    return precisions.supported_by([(measured, versions) for measured, versions in profiles])
 
 
 def live_workers(*, session: Session, hardware_class: str, within: timedelta = timedelta(minutes=2)) -> int:

@@ -50,6 +50,8 @@ class Precision(str, Enum):
     float32 = "float32"
     bfloat16 = "bfloat16"
     float16 = "float16"
+    int8 = "int8"  # bitsandbytes LLM.int8 weights, GPU hardware classes only
+    int4 = "int4"  # bitsandbytes NF4 weights (bfloat16 compute), GPU hardware classes only
 
 
 class Status(str, Enum):
@@ -152,6 +154,16 @@ class Submission(SubmissionBase, table=True):
     webhook_url: str | None = Field(default=None, max_length=2048, description="called once when the submission ends")
     webhook_secret: str | None = Field(default=None, max_length=256, description="HMAC key signing the webhook body")
     webhook_sent_at: datetime | None = _ts()
+    # How its prompts were built and what it is (core/submission_options.py): part of the duplicate key.
+    model_type: str = Field(default="pretrained", max_length=24)
+    chat_options: dict = Field(default_factory=lambda: {"apply_chat_template": False, "fewshot_as_multiturn": False,
+                                                        "system_instruction": None},
+                               sa_column=Column(JSONB, nullable=False))
+    base_model: str | None = Field(default=None, max_length=300,
+                                   description="an adapter's pinned base: hf://org/name@commit or an uploaded "
+                                               "checkpoint's sha256")
+    base_models: list = Field(default_factory=list, sa_column=Column(JSONB, nullable=False),
+                              description="a merge's declared source models, as the author named them")
 
 
 class Rerun(SQLModel, table=True):

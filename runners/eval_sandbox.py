@@ -20,6 +20,7 @@ content hash into this machine's cache (runners/worker_cache.py), or from the hu
 import logging
 import os
 import shutil
+import dataclasses
 import socket
 import subprocess
 import time
@@ -44,7 +45,14 @@ from runners.child_protocol import (
     progress_from_json,
     request_to_json,
 )
-from runners.isolation import Isolation, child_command, child_environment, choose_isolation, make_workdir
+from runners.isolation import (
+    Isolation,
+    child_command,
+    child_environment,
+    choose_isolation,
+    make_request_cache,
+    make_workdir,
+)
 from runners.worker_cache import CacheFetchError, worker_cache
 
 log = logging.getLogger("evalboard.eval_sandbox")
@@ -115,6 +123,11 @@ def _readable_by_others(folder: Path) -> None:
             path.chmod(wanted)
 
 
+def _drop(folder: Path | None) -> None:
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class EvalProcess:
     """The worker's handle on its evaluation child; started on first use, restarted after a kill."""
 
@@ -122,7 +135,7 @@ class EvalProcess:
         self.proc: subprocess.Popen | None = None
         self.conn: Connection | None = None
         self.workdir: Path | None = None
-        self.serving: tuple[str, str] | None = None  # (checkpoint folder, device) of the live child
+        self.serving: tuple | None = None  # (checkpoint folder, device, request-cache folder) of the live child
         self._isolation: Isolation | None = None
 
     @property
@@ -135,8 +148,10 @@ class EvalProcess:
     def _alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def _ensure(self, checkpoint: Path, device: str) -> None:
-        wanted = (str(checkpoint), device)
+    def _ensure(self, checkpoint: Path, device: str, request_cache: Path | None = None) -> None:
+        # A child sees one submission's request cache (bound at its start): another submission's
+        # runs get a fresh child even on the same checkpoint.
+        wanted = (str(checkpoint), device, str(request_cache) if request_cache else None)
         if self._alive() and self.serving == wanted:
             return
         self.kill()
@@ -148,7 +163,7 @@ class EvalProcess:
         parent_end, child_end = socket.socketpair()
         try:
             command = child_command(isolation, checkpoint=checkpoint, workdir=self.workdir, device=device,
-                                    settings=settings, fd=child_end.fileno())
+                                    settings=settings, fd=child_end.fileno(), request_cache=request_cache)
             self.proc = subprocess.Popen(command, env=child_environment(self.workdir, settings), cwd=self.workdir,
                                          pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL,
                                          start_new_session=True)
@@ -178,15 +193,32 @@ class EvalProcess:
 
     def run(self, request: EvalRequest, *, memory_cap_bytes: int, timeout_s: float,
             on_progress: Callable[[str, float], None], is_cancelled: Callable[[], bool],
-            cancel_check_every_s: float = 1.0) -> tuple[EvalOutcome, int]:
-        """Return the outcome and the child's peak RSS, or raise EvalFailed / EvalCancelled."""
+            cancel_check_every_s: float = 1.0, run_key: tuple[str, str] | None = None) -> tuple[EvalOutcome, int]:
+        """Return the outcome and the child's peak RSS, or raise EvalFailed / EvalCancelled.
+
+        `run_key` (submission id, run id): the run gets a request-cache folder that outlives the child
+        (runners/isolation.py: make_request_cache), named to the evaluator as `request_cache` in the spec's
+        args; an attempt that dies (infra: retried) leaves it for the next; one that ends removes it.
+        """
         checkpoint = local_checkpoint(request.path, request.family)
-        self._ensure(checkpoint, request.device)
-        local = EvalRequest(request.family, str(checkpoint), request.precision, request.device, request.spec)
+        spec, submission_cache, run_cache = request.spec, None, None
+        if run_key is not None:
+            submission_cache, run_cache = make_request_cache(get_settings().data_dir / "request-cache", *run_key,
+                                                             self.isolation)
+            spec = dataclasses.replace(spec, args={**spec.args, "request_cache": str(run_cache)})
+        self._ensure(checkpoint, request.device, submission_cache)
+        local = EvalRequest(request.family, str(checkpoint), request.precision, request.device, spec)
         try:
             self.conn.send_bytes(encode(["eval", request_to_json(local)]))
-            return self._await(memory_cap_bytes, timeout_s, on_progress, is_cancelled, cancel_check_every_s)
-        except (EvalFailed, EvalCancelled):
+            outcome = self._await(memory_cap_bytes, timeout_s, on_progress, is_cancelled, cancel_check_every_s)
+            _drop(run_cache)
+            return outcome
+        except EvalFailed as exc:
+            if exc.kind == "user":  # final: nothing will resume it
+                _drop(run_cache)
+            raise
+        except EvalCancelled:
+            _drop(run_cache)
             raise
         except BaseException:
             # Anything else (the database down while reporting progress, a signal) leaves the child busy

@@ -146,6 +146,27 @@ def make_workdir(root: Path, isolation: Isolation) -> Path:
     return workdir
 
 
+def make_request_cache(root: Path, submission: str, run: str, isolation: Isolation) -> tuple[Path, Path]:
+    """(the submission's request-cache folder, this run's folder in it), owned by the child's uid.
+
+    A retried run resumes from what its killed predecessor finished (evaluators/language/request_ledger.py),
+    so the cache must outlive the child's private folder, which goes with the child. The child sees only
+    its own submission's folder (a read-write bind, next to its workdir): never another author's.
+    """
+    for part in (submission, run):
+        if not part or not all(c in "0123456789abcdef-" for c in part) or len(part) > 64:
+            raise ValueError(f"not a run key: {part!r}")  # ids from our database; never a path
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o711)  # as the children's root: others enter their own folder, never list the rest
+    folder = root / submission
+    run_folder = folder / run
+    run_folder.mkdir(parents=True, exist_ok=True)
+    if isolation.drop_to_uid is not None:
+        for path in (folder, run_folder):
+            os.chown(path, isolation.drop_to_uid, isolation.drop_to_gid)
+    return folder, run_folder
+
+
 def _ro_sources(settings: Settings) -> list[Path]:
     """What Python needs to run our evaluators, as read-only binds (deduplicated, nested ones dropped)."""
     wanted = [Path(sys.base_prefix), Path(sys.prefix), Path(sys.executable).resolve().parent,
@@ -180,7 +201,7 @@ class _Tree:
 
 
 def bwrap_command(isolation: Isolation, *, checkpoint: Path | None, workdir: Path, device: str,
-                  settings: Settings) -> list[str]:
+                  settings: Settings, request_cache: Path | None = None) -> list[str]:
     tree = _Tree()
     tree.args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                   "--die-with-parent", "--new-session", "--hostname", "evalboard-eval"]
@@ -208,6 +229,8 @@ def bwrap_command(isolation: Isolation, *, checkpoint: Path | None, workdir: Pat
     if checkpoint is not None:
         tree.bind("--ro-bind", checkpoint.resolve(), checkpoint)
     tree.bind("--bind", workdir)
+    if request_cache is not None:  # its submission's request cache (make_request_cache): outlives the child
+        tree.bind("--bind", request_cache)
     tree.args += ["--chdir", str(workdir)]
     # bwrap runs as root when the worker is root (mounts need it); setpriv drops the uid inside it.
     return [isolation.bwrap, *tree.args]
@@ -234,9 +257,10 @@ def privileges_command(isolation: Isolation) -> list[str]:
 
 
 def child_command(isolation: Isolation, *, checkpoint: Path | None, workdir: Path, device: str,
-                  settings: Settings, fd: int) -> list[str]:
+                  settings: Settings, fd: int, request_cache: Path | None = None) -> list[str]:
     """The whole command line: limits, then the sandbox (if any), then the uid drop, then Python."""
     command = limits_command(settings, device)
     if isolation.bwrap:
-        command += bwrap_command(isolation, checkpoint=checkpoint, workdir=workdir, device=device, settings=settings)
+        command += bwrap_command(isolation, checkpoint=checkpoint, workdir=workdir, device=device, settings=settings,
+                                 request_cache=request_cache)
     return command + privileges_command(isolation) + [sys.executable, "-m", "runners.eval_child", str(fd)]

@@ -100,6 +100,7 @@ def _start(run_id: uuid.UUID) -> dict | None:
         return {"task": run.task, "suite": submission.suite, "precision": submission.precision.value,
                 "family": checkpoint.family.value, "path": checkpoint.storage_uri, "sha256": checkpoint.sha256,
                 "hardware_class": submission.hardware_class, "submission_id": submission.id,
+                "chat_options": dict(submission.chat_options or {}),
                 "hardware": _profile_for_evaluators(profile)}
 
 
@@ -146,7 +147,9 @@ def execute_run(run_id: str) -> str:
     if claim is None:
         return "skipped"
     task = get_suite(claim["suite"]).task(claim["task"])
-    spec = EvalSpec(task=task.name, evaluator=task.evaluator, args=task.args, seed=0,
+    # The submission's chat options travel as task args (checked again by the evaluator); language tasks only.
+    args = {**task.args, **claim["chat_options"]} if task.evaluator == "lm-eval" else task.args
+    spec = EvalSpec(task=task.name, evaluator=task.evaluator, args=args, seed=0,
                     precision=claim["precision"], primary_metric=task.primary_metric, hardware=claim["hardware"])
     evaluator = get_evaluator(task.evaluator)
     provenance = {
@@ -166,7 +169,10 @@ def execute_run(run_id: str) -> str:
     try:
         outcome, peak_rss = sandbox().run(request, memory_cap_bytes=settings.eval_memory_cap_bytes,
                                           timeout_s=settings.task_timeout_s, on_progress=_Progress(rid),
-                                          is_cancelled=lambda: _is_cancelled(rid))
+                                          is_cancelled=lambda: _is_cancelled(rid),
+                                          # lm-eval runs keep finished requests for a retry (request ledger)
+                                          run_key=(str(claim["submission_id"]), str(rid))
+                                          if task.evaluator == "lm-eval" else None)
     except EvalCancelled:
         log.info("run %s cancelled while running; evaluation stopped", rid)
         return "cancelled"

@@ -4,18 +4,19 @@ from datetime import datetime
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, StrictBool
 from sqlalchemy import func
 from sqlmodel import select
 
 from api.deps import CurrentUser, OptionalUser, SessionDep
-from core import crud, hub, visibility, webhooks
+from core import crud, hub, precisions, visibility, webhooks
 from core.catalog import get_suite
 from core.config import get_settings
 from core.errors import InvalidRequestError, NotFoundError
 from core.eta import eta_seconds, mean_run_seconds
 from core.license_text import checkpoint_license
 from core.licenses import SpdxLicense
+from core.submission_options import MAX_SYSTEM_INSTRUCTION_CHARS, MODEL_TYPES, chat_options
 from core.models import (
     Checkpoint,
     Family,
@@ -47,6 +48,20 @@ class SubmissionCreate(BaseModel):
     webhook_url: AnyHttpUrl | None = Field(default=None, description="POSTed to once when the submission ends")
     webhook_secret: str | None = Field(default=None, min_length=16, max_length=256,
                                        description="HMAC-SHA256 key for the X-Evalboard-Signature header")
+    model_type: str = Field(default="pretrained", description=f"one of {', '.join(MODEL_TYPES)}; `chat` (chat and "
+                                                              f"instruct models) turns the chat template on")
+    apply_chat_template: StrictBool | None = Field(default=None, description="prompts through the tokenizer's chat "
+                                                                             "template; default: model_type == chat")
+    fewshot_as_multiturn: StrictBool | None = Field(default=None, description="few-shot examples as chat turns; "
+                                                                              "default: as apply_chat_template")
+    system_instruction: str | None = Field(default=None, max_length=MAX_SYSTEM_INSTRUCTION_CHARS,
+                                           description="a system message before every prompt (plain text)")
+    base_model: str | None = Field(default=None, pattern=r"^(hf://[A-Za-z0-9][\w.\-]{0,95}/[\w.\-]{1,96}@[0-9a-f]{40}"
+                                                         r"|[0-9a-f]{64})$",
+                                   description="an adapter's base, pinned: hf://org/name@<40-hex commit> or the "
+                                               "sha256 of a checkpoint you uploaded")
+    base_models: list[str] = Field(default_factory=list, max_length=16,
+                                   description="a merge's source models as you name them (shown on the board)")
 
 
 class RunPublic(BaseModel):
@@ -73,6 +88,11 @@ class SubmissionPublic(BaseModel):
     suite: str
     hardware_class: str
     precision: Precision
+    model_type: str = "pretrained"
+    chat_options: dict = Field(default_factory=dict, description="apply_chat_template, fewshot_as_multiturn, "
+                                                                 "system_instruction: how its prompts were built")
+    base_model: str | None = None
+    base_models: list[str] = Field(default_factory=list)
     status: Status
     submitted_at: datetime
     started_at: datetime | None
@@ -101,7 +121,9 @@ def submission_public(session, submission: Submission, viewer: User | None = Non
         scores.setdefault(score.run_id, {})[score.metric] = score.value
     return SubmissionPublic(
         id=submission.id, model_name=model.name, suite=submission.suite, hardware_class=submission.hardware_class,
-        precision=submission.precision, status=submission.status, submitted_at=submission.submitted_at,
+        precision=submission.precision, model_type=submission.model_type, chat_options=submission.chat_options,
+        base_model=submission.base_model, base_models=submission.base_models,
+        status=submission.status, submitted_at=submission.submitted_at,
         started_at=submission.started_at, finished_at=submission.finished_at,
         error=submission.error if privileged else visibility.public_submission_error(submission.error, runs),
         runs=[_run_public(session, r, submission, scores.get(r.id, {}), mean_s, workers, privileged) for r in runs],
@@ -151,9 +173,22 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
         raise InvalidRequestError(f"no {body.hardware_class} worker is online; try another hardware class or later",
                                   field="hardware_class")
     supported = crud.supported_precisions(session=session, hardware_class=body.hardware_class)
-    if supported is not None and body.precision.value not in supported:
-        raise InvalidRequestError(f"hardware class {body.hardware_class!r} cannot run {body.precision.value}; its "
-                                  f"workers support: {', '.join(sorted(supported))}", field="precision")
+    why = precisions.refusal(body.precision.value, body.hardware_class, supported)
+    if why:
+        raise InvalidRequestError(why, field="precision")
+    chat = chat_options(body.model_type, apply_chat_template=body.apply_chat_template,
+                        fewshot_as_multiturn=body.fewshot_as_multiturn, system_instruction=body.system_instruction)
+    if chat["apply_chat_template"] and suite.family != "causal-lm":
+        raise InvalidRequestError(f"suite {suite.name!r} evaluates {suite.family} models, which have no chat "
+                                  f"template", field="apply_chat_template")
+    base_models = _base_models(body.base_models, body.model_type)
+    if body.base_model and suite.family != "causal-lm":
+        raise InvalidRequestError("base_model names an adapter's base: only causal-lm suites take adapters",
+                                  field="base_model")
+    if body.base_model and not body.base_model.startswith("hf://") and crud.checkpoint_of_uploader(
+            session=session, sha256=body.base_model, user=user) is None:
+        raise NotFoundError("none of your uploaded checkpoints has the base_model's sha256; upload the base "
+                            "first, or name it on the hub as hf://org/name@commit", field="base_model")
     if (body.checkpoint_sha256 is None) == (body.source is None):
         raise InvalidRequestError("give either checkpoint_sha256 (an upload) or source (hf://… or hf-hub:…), "
                                   "not both or neither",
@@ -170,14 +205,18 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
     if checkpoint.family.value != suite.family:
         raise InvalidRequestError(f"suite {suite.name!r} evaluates {suite.family} models, but the checkpoint is "
                                   f"{checkpoint.family.value}", field="suite")
-    if checkpoint.params and checkpoint.params > get_settings().max_params(body.precision.value):
+    cap = precisions.param_cap(get_settings(), body.precision.value)
+    if checkpoint.params and checkpoint.params > cap:
         raise InvalidRequestError(f"the checkpoint has {checkpoint.params:,} parameters, over the cap of "
-                                  f"{get_settings().max_params(body.precision.value):,} for {body.precision.value}; "
-                                  f"a lower precision may fit", field="precision")
-    # Per owner: the same configuration submitted by someone else is theirs, never handed over.
+                                  f"{cap:,} for {body.precision.value}; a lower precision may fit", field="precision")
+    # Per owner: the same configuration submitted by someone else is theirs, never handed over. The
+    # prompts (chat template or not) are part of the configuration: the same weights with and
+    # without the template are two submissions.
     duplicate = session.exec(select(Submission).where(
         Submission.submitted_by == user.id, Submission.checkpoint_id == checkpoint.id, Submission.suite == suite.name,
         Submission.precision == body.precision, Submission.hardware_class == body.hardware_class,
+        Submission.model_type == body.model_type, Submission.chat_options == chat,
+        Submission.base_model.is_not_distinct_from(body.base_model),
         Submission.status != Status.cancelled)).first()
     if duplicate is not None:
         return JSONResponse(submission_public(session, duplicate, user).model_dump(mode="json"), status_code=200)
@@ -189,7 +228,9 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
                                               tasks=tasks, user=user, hardware_class=body.hardware_class,
                                               precision=body.precision, revision=body.revision,
                                               webhook_url=str(body.webhook_url) if body.webhook_url else None,
-                                              webhook_secret=body.webhook_secret)
+                                              webhook_secret=body.webhook_secret, model_type=body.model_type,
+                                              chat_options=chat, base_model=body.base_model,
+                                              base_models=base_models)
     session.commit()
     enqueue_committed_runs([run.id for run in runs], body.hardware_class)
     public = submission_public(session, submission, user)
@@ -197,6 +238,19 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
         public.warnings.append(f"no {body.hardware_class} worker has been seen in the last minutes: the runs wait "
                                f"in the queue until one starts")
     return JSONResponse(public.model_dump(mode="json"), status_code=201)
+
+
+def _base_models(names: list[str], model_type: str) -> list[str]:
+    """A merge's declared sources: short plain names (hub ids, with or without a revision), shown as text."""
+    if names and model_type != "merge":
+        raise InvalidRequestError("base_models is for merges: set model_type to merge", field="base_models")
+    for name in names:
+        if not (0 < len(name) <= 200) or not all(c.isalnum() or c in "._-/@:" for c in name) or not name[0].isalnum():
+            raise InvalidRequestError(f"base_models: {name[:60]!r} is not a model name (letters, digits and ._-/@: "
+                                      f"only, up to 200 characters)", field="base_models")
+    if len(set(names)) != len(names):
+        raise InvalidRequestError("base_models names a model twice", field="base_models")
+    return list(names)
 
 
 def _hub_checkpoint(session, source: str, user) -> Checkpoint:

@@ -17,6 +17,7 @@ import math
 import os
 import tempfile
 import types
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,17 @@ from evaluators.base import (
     ProgressFn,
     SampleRecord,
 )
+from core.submission_options import options_from_args
+from evaluators.language.batching import (
+    DEFAULT_MAX_AUTO_BATCH_SIZE,
+    BatchOutOfMemory,
+    is_out_of_memory,
+    parse_batch_size,
+    run_halving,
+)
 from evaluators.language.corpus_stats import memoised_segment_statistics
 from evaluators.language.mirror import serving
+from evaluators.language.request_ledger import RequestLedger
 from evaluators.loaders import LoadedCausalLM
 
 
@@ -117,11 +127,19 @@ def samples_hash(samples: list[dict]) -> str:
     return hash_string("".join(s["doc_hash"] + s["prompt_hash"] + s["target_hash"] for s in samples))
 
 
-def run_simple_evaluate(loaded: LoadedCausalLM, config: dict | str, *, batch_size: int, seed: int,
+def run_simple_evaluate(loaded: LoadedCausalLM, config: dict | str, *, batch_size: int | str, seed: int,
                         num_fewshot: int | None = None, task_manager: Any = None,
-                        memoise_corpus_stats: bool = True) -> dict:
+                        memoise_corpus_stats: bool = True, apply_chat_template: bool = False,
+                        fewshot_as_multiturn: bool = False, system_instruction: str | None = None,
+                        max_batch_size: int = DEFAULT_MAX_AUTO_BATCH_SIZE,
+                        ledger_for: Callable[[Any], RequestLedger] | None = None) -> dict:
     """The one call into lm-eval: shared by the evaluator and by tests that check it (which turn the
-    memo off, to compare against sacrebleu's own recomputation)."""
+    memo off, to compare against sacrebleu's own recomputation).
+
+    The chat options are the submission's, checked (core/submission_options.py) and passed by name.
+    `ledger_for` wraps the model (progress, request cache); out of memory raises BatchOutOfMemory
+    with the batch size in use, for evaluators/language/batching.py to halve.
+    """
     import lm_eval
     from lm_eval.models.huggingface import HFLM
 
@@ -130,12 +148,44 @@ def run_simple_evaluate(loaded: LoadedCausalLM, config: dict | str, *, batch_siz
     os.environ.setdefault("DISABLE_MULTIPROC", "1")
     if isinstance(config, dict):
         num_fewshot = config.get("num_fewshot")
-    lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size, device=loaded.device)
+    hflm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size,
+                max_batch_size=max_batch_size, device=loaded.device)
+    lm = ledger_for(hflm) if ledger_for is not None else hflm
     memo = memoised_segment_statistics() if memoise_corpus_stats else contextlib.nullcontext()
-    with memo:  # same BLEU/chrF stderrs, without re-extracting n-grams 100 times
-        return lm_eval.simple_evaluate(model=lm, tasks=[config], num_fewshot=num_fewshot,
-                                       log_samples=True, task_manager=task_manager, random_seed=seed,
-                                       numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed)
+    try:
+        with memo:  # same BLEU/chrF stderrs, without re-extracting n-grams 100 times
+            return lm_eval.simple_evaluate(model=lm, tasks=[config], num_fewshot=num_fewshot,
+                                           log_samples=True, task_manager=task_manager, random_seed=seed,
+                                           numpy_random_seed=seed, torch_random_seed=seed,
+                                           fewshot_random_seed=seed, apply_chat_template=apply_chat_template,
+                                           fewshot_as_multiturn=fewshot_as_multiturn,
+                                           system_instruction=system_instruction)
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            detected = [b for b in hflm.batch_sizes.values() if isinstance(b, int)]
+            in_use = batch_size if isinstance(batch_size, int) else min(detected, default=max_batch_size)
+            raise BatchOutOfMemory(in_use, exc) from exc
+        if _is_template_error(exc):
+            raise ValueError(f"the model's chat template failed to render: {type(exc).__name__}: {exc}") from exc
+        raise
+
+
+def _is_template_error(exc: BaseException) -> bool:
+    import jinja2
+    return isinstance(exc, jinja2.exceptions.TemplateError)
+
+
+def chat_template_of(loaded: LoadedCausalLM) -> str:
+    """The template lm-eval will render (the tokenizer's own; a named default if it holds several).
+
+    A chat submission whose checkpoint has none is the author's error, said before any request runs."""
+    from lm_eval.models.huggingface import HFLM
+
+    template = HFLM.chat_template(types.SimpleNamespace(tokenizer=loaded.tokenizer), True)
+    if not template:
+        raise ValueError("the submission asks for the chat template, but the checkpoint's tokenizer has none "
+                         "(chat_template.jinja or tokenizer_config.json's chat_template)")
+    return template
 
 
 def _finite(x: Any) -> float | None:
@@ -151,6 +201,51 @@ def _choice_target(target: Any, choices: list[str]) -> str:
 
 def _task_name(config: dict | str) -> str:
     return config["task"] if isinstance(config, dict) else config
+
+
+def _sha256(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode()).hexdigest()
+
+
+REQUEST_CACHE_FILE = "lm-eval-requests.sqlite"
+
+
+class _LedgeredRun:
+    """The lm-eval runs of one evaluation, sharing one request ledger: progress per request batch,
+    halving on out-of-memory, and — where the worker gave this run a cache folder (`request_cache`
+    in the spec's args, runners/eval_sandbox.py) — results kept on disk, so a retried run resumes."""
+
+    def __init__(self, evaluator: "LmEvalEvaluator", model: LoadedCausalLM, spec: EvalSpec, batch_size: int | str,
+                 chat: dict, progress: ProgressFn):
+        folder = spec.args.get("request_cache")
+        self.cache_path = str(Path(folder) / REQUEST_CACHE_FILE) if isinstance(folder, str) and folder else None
+        self.evaluator, self.model, self.spec, self.batch_size = evaluator, model, spec, batch_size
+        self.chat, self.progress = chat, progress
+        self.tried: list = []
+        self.ledger = RequestLedger(cache_path=self.cache_path)
+        self.resumed = self.ledger.held_at_start  # results a killed earlier attempt of this run left
+        self.computed = self.reused = 0
+
+    def __enter__(self) -> "_LedgeredRun":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.ledger.close()
+
+    def __call__(self, config: dict | str, stage: str, start: float, end: float) -> dict:
+        def report(fraction: float) -> None:
+            self.progress(stage, start + (end - start) * fraction)
+
+        def ledger_for(lm: Any) -> RequestLedger:
+            return self.ledger.wrap(lm, report)
+
+        def call(size: int | str) -> dict:
+            return self.evaluator._run(self.model, config, self.spec, size, self.chat, ledger_for)
+
+        result, tried = run_halving(call, self.batch_size, device=getattr(self.model, "device", "cpu"))
+        self.tried += tried
+        self.computed, self.reused = self.ledger.computed, self.ledger.reused
+        return result
 
 
 class LmEvalEvaluator(Evaluator):
@@ -170,16 +265,21 @@ class LmEvalEvaluator(Evaluator):
 
     def evaluate(self, model: LoadedCausalLM, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
         config, manifest = resolve_task_config(spec.args)
-        batch_size = int(spec.args.get("batch_size", 16))
+        batch_size = parse_batch_size(spec.args.get("batch_size", 16))
+        chat = options_from_args(spec.args)
+        template = chat_template_of(model) if chat["apply_chat_template"] else None
+        fresh = spec.args.get("fresh_draw_seed") is not None and manifest is not None
         progress("infer", 0.0)
-        with serving(spec.args) as mirror:  # a named task's data: the dataset mirror, offline
-            result = self._run(model, config, spec, batch_size)
-        task_name = _task_name(config)
-        metrics = self._metrics(result, task_name, spec)
-        primary = next((m for m in metrics if m.primary), None)
-        if spec.args.get("fresh_draw_seed") is not None and manifest is not None and primary is not None:
-            progress("fresh draw", 0.5)
-            metrics += self._fresh_draw(model, spec, manifest["name"], primary, batch_size)
+        # Progress per request batch: the main run fills "infer" up to where the fresh draw (if any) starts.
+        run = _LedgeredRun(self, model, spec, batch_size, chat, progress)
+        with run, serving(spec.args) as mirror:  # a named task's data: the dataset mirror, offline
+            result = run(config, "infer", 0.0, 0.5 if fresh else 0.9)
+            task_name = _task_name(config)
+            metrics = self._metrics(result, task_name, spec)
+            primary = next((m for m in metrics if m.primary), None)
+            if fresh and primary is not None:
+                progress("fresh draw", 0.5)
+                metrics += self._fresh_draw(run, spec, manifest["name"], primary)
         progress("score", 0.9)
         samples = [s for group in result["samples"].values() for s in group]
         return EvalOutcome(
@@ -198,25 +298,37 @@ class LmEvalEvaluator(Evaluator):
                 "generation_kwargs": {t: c.get("generation_kwargs") for t, c in result.get("configs", {}).items()
                                       if c.get("output_type") == "generate_until"} or None,
                 "fresh_draw_seed": spec.args.get("fresh_draw_seed"),
+                "chat_template": {**chat, "system_instruction_sha256": _sha256(chat["system_instruction"]),
+                                  "template_sha256": _sha256(template)},
+                "backend": "hf",
                 "batch_size": batch_size,
+                "batch_sizes_tried": run.tried,
+                "requests": {"computed": run.computed, "reused": run.reused, "resumed": run.resumed},
                 "seed": spec.seed,
                 "libraries": {p: version(p) for p in ("lm_eval", "transformers", "torch", "sacrebleu")},
             },
         )
 
-    def _run(self, model: LoadedCausalLM, config: dict | str, spec: EvalSpec, batch_size: int) -> dict:
+    def _run(self, model: LoadedCausalLM, config: dict | str, spec: EvalSpec, batch_size: int | str,
+             chat: dict | None = None, ledger_for: Callable[[Any], RequestLedger] | None = None) -> dict:
+        chat = chat or options_from_args({})
         return run_simple_evaluate(model, config, batch_size=batch_size, seed=spec.seed,
-                                   num_fewshot=spec.args.get("num_fewshot"), task_manager=self.task_manager())
+                                   num_fewshot=spec.args.get("num_fewshot"), task_manager=self.task_manager(),
+                                   apply_chat_template=chat["apply_chat_template"],
+                                   fewshot_as_multiturn=chat["fewshot_as_multiturn"],
+                                   system_instruction=chat["system_instruction"],
+                                   max_batch_size=int(spec.args.get("max_batch_size", DEFAULT_MAX_AUTO_BATCH_SIZE)),
+                                   ledger_for=ledger_for)
 
-    def _fresh_draw(self, model: LoadedCausalLM, spec: EvalSpec, set_name: str, primary: MetricValue,
-                    batch_size: int) -> list[MetricValue]:
+    def _fresh_draw(self, run: "_LedgeredRun", spec: EvalSpec, set_name: str,
+                    primary: MetricValue) -> list[MetricValue]:
         """Score a fresh test draw; a model that saw the published test items scores lower on it."""
         from evaluators.language.generators import write_set
 
         with tempfile.TemporaryDirectory(prefix="evalboard-fresh-") as tmp:
             write_set(set_name, Path(tmp), seed=int(spec.args["fresh_draw_seed"]))
             config, _ = resolve_task_config(spec.args, data_dir=Path(tmp) / set_name)
-            result = self._run(model, config, spec, batch_size)
+            result = run(config, "fresh draw", 0.5, 0.9)
         fresh = next(m for m in self._metrics(result, config["task"], spec) if m.primary)
         return [MetricValue(name=f"fresh_{primary.name}", value=fresh.value, stderr=fresh.stderr, n=fresh.n,
                             higher_is_better=primary.higher_is_better),
