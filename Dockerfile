@@ -13,6 +13,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# bubblewrap confines each evaluation child (runners/isolation.py). A non-root worker needs user
+# namespaces for it, which Docker's default seccomp profile refuses: without them the worker says
+# so in its log and confines the child without the sandbox (README: Security model).
+RUN apt-get update && apt-get install -y --no-install-recommends bubblewrap \
+    && rm -rf /var/lib/apt/lists/*
+
 # The heavy, rarely changing layer first; these pins must match pyproject.toml.
 RUN pip install torch==2.14.1 torchvision==0.29.1
 

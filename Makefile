@@ -44,8 +44,8 @@ proof: $(STAMP) system-tools
 # An existing .env is kept: new passwords would lock compose out of its existing database volume.
 env:
 	@if [ -e .env ]; then echo ".env exists; kept (remove it first to make new passwords)"; else \
-	  umask 077 && $(PYTHON) -c 'import secrets; print(f"POSTGRES_PASSWORD={secrets.token_hex(32)}\nREDIS_PASSWORD={secrets.token_hex(32)}\n# EVALBOARD_BIND=127.0.0.1  (the address API and board are published on)")' > .env && \
-	  echo "wrote .env: PostgreSQL and Redis passwords for docker compose"; fi
+	  umask 077 && $(PYTHON) -c 'import secrets; print(f"POSTGRES_PASSWORD={secrets.token_hex(32)}\nREDIS_PASSWORD={secrets.token_hex(32)}\nS3_ACCESS_KEY=evalboard-{secrets.token_hex(8)}\nS3_SECRET_KEY={secrets.token_hex(32)}\n# EVALBOARD_BIND=127.0.0.1  (the address API and board are published on)")' > .env && \
+	  echo "wrote .env: PostgreSQL and Redis passwords and object store keys for docker compose"; fi
 
 clean-data:
 	rm -rf .evalboard

@@ -20,7 +20,7 @@ COMPOSE = ROOT / "compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 SPEC = Path(__file__).resolve().parent / "data" / "compose_spec.json"
 
-SERVICES = {"postgres", "redis", "migrate", "api", "worker", "worker-gpu", "leaderboard"}
+SERVICES = {"postgres", "redis", "objectstore", "migrate", "api", "worker", "worker-gpu", "leaderboard"}
 BUILT = {"migrate", "api", "worker", "worker-gpu", "leaderboard"}
 
 
@@ -71,10 +71,18 @@ def test_built_services_share_one_image_and_the_environment(compose):
     assert services["leaderboard"]["environment"]["EVALBOARD_API_URL"] == "http://api:8000"
     assert services["api"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    # The API writes artifacts that workers read: same volume at DATA_DIR.
+    # Checkpoints travel through the object store: the API and the workers share no volume, so a
+    # worker on another host works the same as one beside the API.
     for name in ("api", "worker", "worker-gpu"):
-        assert services[name]["environment"]["DATA_DIR"] == "/data"
-        assert "artifacts:/data" in services[name]["volumes"]
+        env = services[name]["environment"]
+        assert env["DATA_DIR"] == "/data"
+        assert env["ARTIFACT_STORE_URL"].startswith("s3://")
+        assert env["ARTIFACT_STORE_ENDPOINT_URL"] == "http://objectstore:8333"
+        assert env["AWS_SECRET_ACCESS_KEY"].startswith("${S3_SECRET_KEY:?")
+    api_volumes = {v.split(":")[0] for v in services["api"].get("volumes", [])}
+    for name in ("worker", "worker-gpu"):
+        assert not api_volumes & {v.split(":")[0] for v in services[name].get("volumes", [])}
+    assert services["migrate"]["depends_on"]["objectstore"]["condition"] == "service_healthy"
 
 
 def _check_evalboard(argv: list[str]) -> None:
@@ -146,7 +154,8 @@ def _docker_compose(*args: str, env: dict[str, str], cwd: Path = ROOT) -> subpro
                           timeout=120, env={"PATH": os.environ["PATH"], **env})
 
 
-PASSWORDS = {"POSTGRES_PASSWORD": "pg-" + "a" * 40, "REDIS_PASSWORD": "redis-" + "b" * 40}
+PASSWORDS = {"POSTGRES_PASSWORD": "pg-" + "a" * 40, "REDIS_PASSWORD": "redis-" + "b" * 40,
+             "S3_ACCESS_KEY": "evalboard-key", "S3_SECRET_KEY": "s3-" + "c" * 40}
 
 
 def test_docker_compose_accepts_the_file(tmp_path):
@@ -195,8 +204,9 @@ def test_make_env_writes_strong_passwords_and_keeps_an_existing_file(tmp_path):
     subprocess.run(["make", "-s", "env"], cwd=tmp_path, check=True, capture_output=True, timeout=60)
     env_file = tmp_path / ".env"
     values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line and not line.startswith("#"))
-    assert set(values) == {"POSTGRES_PASSWORD", "REDIS_PASSWORD"}
-    assert all(len(v) >= 32 for v in values.values()) and values["POSTGRES_PASSWORD"] != values["REDIS_PASSWORD"]
+    assert set(values) == {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY"}
+    secrets = [values[k] for k in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "S3_SECRET_KEY")]
+    assert all(len(v) >= 32 for v in secrets) and len(set(secrets)) == 3
     assert env_file.stat().st_mode & 0o077 == 0  # readable by the operator only
     before = env_file.read_text()
     subprocess.run(["make", "-s", "env"], cwd=tmp_path, check=True, capture_output=True, timeout=60)
@@ -210,3 +220,13 @@ def test_make_env_writes_strong_passwords_and_keeps_an_existing_file(tmp_path):
 def test_the_image_runs_as_a_non_root_user():
     users = [line.split()[1] for line in DOCKERFILE.read_text().splitlines() if line.startswith("USER ")]
     assert users and users[-1] not in ("root", "0"), "the Dockerfile's last USER must be unprivileged"
+
+
+def test_the_object_store_takes_its_keys_from_the_env_file_and_is_not_published(resolved):
+    services = resolved["services"]
+    store = services["objectstore"]
+    assert store["environment"]["S3_SECRET_KEY"] == PASSWORDS["S3_SECRET_KEY"]
+    assert "ports" not in store  # reached by the services and remote workers over the compose network only
+    for name in ("api", "worker"):
+        assert services[name]["environment"]["AWS_SECRET_ACCESS_KEY"] == PASSWORDS["S3_SECRET_KEY"]
+    assert "weed server" in " ".join(store["command"]) and "-s3.config" in " ".join(store["command"])
