@@ -54,8 +54,8 @@ SIGNATURE_SQL = text("""
 # rows are chosen per submission, so a row never mixes two submissions' precisions or suite versions.
 _SCORES = """
     SELECT m.id, m.name, u.name, m.family, m.params, m.license, m.flagged, m.flag_reason,
-           s.id, s.suite, s.suite_version, s.precision, s.hardware_class,
-           r.id, r.task, r.finished_at, sc.metric, sc."primary", sc.value, sc.stderr
+           s.id::text, s.suite, s.suite_version, s.precision, s.hardware_class,
+           r.id::text, r.task, r.finished_at, sc.metric, sc."primary", sc.value, sc.stderr
     FROM model m JOIN "user" u ON u.id = m.owner_id
          JOIN submission s ON s.model_id = m.id
          JOIN run r ON r.submission_id = s.id
@@ -71,7 +71,7 @@ MODEL_SCORES_SQL = text(_SCORES.format(which="m.id = ANY(:ids)"))
 # gap-free set (items 0..n-1 all holding a number; a run whose last items lack it has fewer items than
 # its peers and falls back on its stderr).
 ITEMS_SQL = text("""
-    SELECT sa.run_id, array_agg((sa.metrics ->> k.key)::float8 ORDER BY sa.index), count(*), min(sa.index),
+    SELECT sa.run_id::text, string_agg(sa.metrics ->> k.key, ',' ORDER BY sa.index), count(*), min(sa.index),
            max(sa.index)
     FROM sample sa JOIN unnest(CAST(:runs AS uuid[]), CAST(:keys AS text[])) AS k(run_id, key) ON sa.run_id = k.run_id
     WHERE jsonb_typeof(sa.metrics -> k.key) = 'number'
@@ -280,6 +280,7 @@ def _choose(submissions: list[_Submission], track: Track) -> _Submission:
 # finishes again with a new finished_at and is read afresh.
 _items_cache: dict = {}
 _items_lock = threading.Lock()
+ITEMS_BATCH = 500_000
 
 
 def _load_items(connection, wanted: dict, *, prune: bool = True) -> dict:
@@ -289,12 +290,14 @@ def _load_items(connection, wanted: dict, *, prune: bool = True) -> dict:
         missing = {run: v for run, v in wanted.items() if _items_cache.get(run, (None,))[0] != v[0]}
     fetched = {}
     runs = list(missing)
-    for start in range(0, len(runs), 20_000):
-        batch = runs[start:start + 20_000]
+    # Large batches: each query scans the sample table once (measured at 6 million samples: 12 s in one
+    # query, 50 s in batches of 20,000 runs). Values travel as one string per run, parsed by numpy.
+    for start in range(0, len(runs), ITEMS_BATCH):
+        batch = runs[start:start + ITEMS_BATCH]
         for run_id, values, count, first, last in connection.execute(
-                ITEMS_SQL, {"runs": batch, "keys": [missing[r][1] for r in batch]}):
-            whole = first == 0 and last == count - 1 and None not in values
-            fetched[run_id] = np.asarray(values, dtype=np.float32) if whole else None
+                ITEMS_SQL, {"runs": batch, "keys": [missing[r][1] for r in batch]}).fetchall():
+            if first == 0 and last == count - 1:
+                fetched[run_id] = np.array(values.split(","), dtype=np.float32)
     with _items_lock:
         for run, (finished_at, _) in missing.items():
             _items_cache[run] = (finished_at, fetched.get(run))
@@ -306,10 +309,13 @@ def _load_items(connection, wanted: dict, *, prune: bool = True) -> dict:
 def _load_rows(connection, sql, bind: dict, *, whole_board: bool = True) -> dict[str, list[ModelRow]]:
     """Rows by track, from every submission SCORES_SQL-like `sql` returns."""
     grouped: dict[tuple[str, int, str], dict] = {}
+    track_by_suite: dict = {}
     for (model_id, name, owner, family, params, license, flagged, flag_reason, submission_id, suite, version,
          precision, hardware, run_id, task, finished_at, metric, primary, value, stderr) in connection.execute(
-            sql, {"efficiency": EFFICIENCY, "contamination": CONTAMINATION, **bind}):
-        track = track_of(suite, version)
+            sql, {"efficiency": EFFICIENCY, "contamination": CONTAMINATION, **bind}).fetchall():
+        if (suite, version) not in track_by_suite:
+            track_by_suite[(suite, version)] = track_of(suite, version)
+        track = track_by_suite[(suite, version)]
         # Scores outside any track (an old suite version, a task the suite no longer has, a family the
         # track is not for, a precision its policy leaves out) are on no board.
         if track is None or track.task(task) is None or family != track.family or precision not in track.precisions:

@@ -85,6 +85,7 @@ class ModelRow:
     contamination: tuple[float, float | None] | None = None
     """(contamination_gap, its stderr) where the track reports one"""
     submission_id: str | None = None
+    _capabilities: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def row_id(self) -> str:
@@ -110,10 +111,16 @@ class ModelRow:
         return f"{len(self.required) - len(self.missing)}/{len(self.required)} tasks"
 
     def capabilities(self, normalised: bool = True) -> dict[str, float]:
+        # Read several times per row while a board is ranked; remembered until the row's tasks change.
+        key = (normalised, len(self.tasks))
+        if self._capabilities.get("key") == key:
+            return dict(self._capabilities["value"])
         by_capability: dict[str, list[float]] = {}
         for score in self.tasks.values():
             by_capability.setdefault(score.capability, []).append(score.normalised if normalised else score.raw)
-        return {c: mean(v) for c, v in sorted(by_capability.items())}
+        value = {c: mean(v) for c, v in sorted(by_capability.items())}
+        self._capabilities.update(key=key, value=value)
+        return dict(value)
 
     def overall(self, normalised: bool = True) -> float | None:
         caps = self.capabilities(normalised)
@@ -210,49 +217,59 @@ def _design(rows: list[ModelRow], sizes: dict[str, int], draws: int, seed: int
 
 
 def draw_aggregates(rows: list[ModelRow], *, normalised: bool = True, draws: int = DRAWS, seed: int = SEED,
-                    level: float = LEVEL, chunk: int = 4096) -> tuple[list[Intervals], np.ndarray]:
+                    level: float = LEVEL, chunk: int = 4096, sizes: dict[str, int] | None = None
+                    ) -> tuple[list[Intervals], np.ndarray]:
     """Every row's intervals, and the (rows × draws) matrix of its overall's draws (NaN for rows without
-    scores). Per chunk of rows and capability, one matrix product: [centred items · scale | stderr · scale]
-    @ [resampling weights ; normal draws] gives every row's summed task deviations at once."""
-    sizes = _paired_sizes(rows)
+    scores). Per chunk of rows and capability, one matrix product, centred items · scale @ resampling
+    weights, gives every row's summed paired deviations at once; the stderr fallback adds its own."""
+    sizes = _paired_sizes(rows) if sizes is None else sizes
     design = _design(rows, sizes, draws, seed)
     overall = np.full((len(rows), draws), np.nan, dtype=np.float32)
     intervals: list[Intervals] = []
     for start in range(0, len(rows), chunk):
         part = rows[start:start + chunk]
+        # One pass over the chunk's scores, sorting them by task and by method.
+        paired: dict[str, list[tuple[int, TaskScore]]] = {}
+        fallback: dict[str, list[tuple[int, TaskScore]]] = {}
+        points: dict[str, tuple[list[int], list[float]]] = {c: ([], []) for c in design}
+        for i, r in enumerate(part):
+            for score in r.tasks.values():
+                items = score.items
+                (paired if items is not None and len(items) == sizes.get(score.task) else fallback).setdefault(
+                    score.task, []).append((i, score))
+                at, values = points[score.capability]
+                at.append(i)
+                values.append(score.normalised if normalised else score.raw)
         weighted = np.zeros((len(part), draws), dtype=np.float32)
         weight_total = np.zeros(len(part))
         bounds = {}
         for capability, (tasks, offsets, weights) in design.items():
-            x = np.zeros((len(part), weights.shape[0]), dtype=np.float32)
+            at, values = points[capability]
+            if not at:
+                continue
             point_sum, count = np.zeros(len(part)), np.zeros(len(part))
+            np.add.at(point_sum, at, values)
+            np.add.at(count, at, 1)
+            x = np.zeros((len(part), weights.shape[0]), dtype=np.float32)
             spread = np.zeros((len(part), draws), dtype=np.float32)  # the fallback's summed deviations
             for task in tasks:
-                n = sizes.get(task)
-                paired, fallback = [], []
-                for i, r in enumerate(part):
-                    score = r.tasks.get(task)
-                    if score is not None:
-                        (paired if score.items is not None and len(score.items) == n else fallback).append((i, score))
-                for i, score in paired + fallback:
-                    point_sum[i] += score.normalised if normalised else score.raw
-                    count[i] += 1
-                scale = lambda score: _scale(score.random_baseline) if normalised else 1.0  # noqa: E731
-                if paired:
-                    index = np.array([i for i, _ in paired])
-                    items = np.stack([score.items for _, score in paired]).astype(np.float32)
+                scale = _scale(design_baseline(paired.get(task) or fallback.get(task))) if normalised else 1.0
+                if task in paired:
+                    entries = paired[task]
+                    index = np.fromiter((i for i, _ in entries), dtype=np.intp, count=len(entries))
+                    items = np.stack([score.items for _, score in entries]).astype(np.float32)
                     items -= items.mean(axis=1, keepdims=True)
-                    items *= np.array([scale(score) for _, score in paired], dtype=np.float32)[:, None]
-                    x[index, offsets[task]:offsets[task] + n] = items
-                for i, score in fallback:
+                    items *= scale
+                    x[index, offsets[task]:offsets[task] + sizes[task]] = items
+                for i, score in fallback.get(task, ()):
                     if score.stderr:
-                        spread[i] += score.stderr * scale(score) * task_draws(task, draws, seed, part[i].row_key)
+                        spread[i] += score.stderr * scale * task_draws(task, draws, seed, part[i].row_key)
             has = count > 0
-            if not has.any():
-                continue
             with np.errstate(invalid="ignore", divide="ignore"):
-                cap_draws = (x @ weights + spread + point_sum[:, None].astype(np.float32)) / \
-                    count[:, None].astype(np.float32)
+                cap_draws = x @ weights if weights.shape[0] else np.zeros((len(part), draws), dtype=np.float32)
+                cap_draws += spread
+                cap_draws += point_sum[:, None].astype(np.float32)
+                cap_draws /= count[:, None].astype(np.float32)
             bounds[capability] = (_bounds(cap_draws, level), has)
             w = np.array([r.weights.get(capability, 1.0) for r in part])
             weighted[has] += (w[has, None] * cap_draws[has]).astype(np.float32)
@@ -261,11 +278,17 @@ def draw_aggregates(rows: list[ModelRow], *, normalised: bool = True, draws: int
             part_overall = weighted / weight_total[:, None].astype(np.float32)
         part_bounds = _bounds(part_overall, level) if len(part) else np.zeros((0, 2))
         overall[start:start + len(part)] = part_overall
+        ordered_bounds = sorted(bounds.items())
         for i in range(len(part)):
             intervals.append(Intervals(
                 overall=(float(part_bounds[i, 0]), float(part_bounds[i, 1])) if weight_total[i] else None,
-                capabilities={c: (float(b[i, 0]), float(b[i, 1])) for c, (b, has) in sorted(bounds.items()) if has[i]}))
+                capabilities={c: (float(b[i, 0]), float(b[i, 1])) for c, (b, has) in ordered_bounds if has[i]}))
     return intervals, overall
+
+
+def design_baseline(entries: list[tuple[int, TaskScore]]) -> float:
+    """A task's random baseline (one per task on a track: the first score's)."""
+    return entries[0][1].random_baseline
 
 
 def bootstrap(rows: list[ModelRow], *, normalised: bool = True, draws: int = DRAWS, seed: int = SEED,
@@ -346,15 +369,17 @@ def rank(rows: list[ModelRow], *, normalised: bool = True) -> list[dict]:
     reports raw-score means and their intervals on the same order.
     """
     overall = {id(r): r.overall() for r in rows}
-    ranked = sorted((r for r in rows if r.complete), key=lambda r: (-(overall[id(r)]), r.model, r.precision))
+    missing = {id(r): len(r.missing) for r in rows}
+    complete = [r for r in rows if r.complete]
+    ranked = sorted(complete, key=lambda r: (-(overall[id(r)]), r.model, r.precision))
     unranked = sorted((r for r in rows if not r.complete),
-                      key=lambda r: (len(r.missing), overall[id(r)] is None, -(overall[id(r)] or 0.0), r.model))
+                      key=lambda r: (missing[id(r)], overall[id(r)] is None, -(overall[id(r)] or 0.0), r.model))
     ordered = ranked + unranked
-    intervals, draws = draw_aggregates(ordered)
+    sizes = _paired_sizes(ordered)
+    intervals, draws = draw_aggregates(ordered, sizes=sizes)
     placings = paired_placings(draws[:len(ranked)])
     if not normalised:
-        intervals = bootstrap(ordered, normalised=False)
-    sizes = _paired_sizes(ordered)
+        intervals = draw_aggregates(ordered, normalised=False, sizes=sizes)[0]
     out = []
     for position, (row, iv) in enumerate(zip(ordered, intervals)):
         p = placings[position] if position < len(ranked) else None

@@ -10,7 +10,7 @@ About page can publish it as it is applied.
 Efficiency suites are not tracks: their measurements are shown per hardware class on their own view.
 """
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from core.catalog import Suite, TaskSpec, load_suites
 from core.errors import InvalidRequestError
@@ -44,8 +44,12 @@ class Track:
     def task_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tasks)
 
+    @cached_property
+    def _by_name(self) -> dict[str, TaskSpec]:
+        return {t.name: t for t in self.tasks}
+
     def task(self, name: str) -> TaskSpec | None:
-        return next((t for t in self.tasks if t.name == name), None)
+        return self._by_name.get(name)  # once per score when a board is built: a dict, not a scan
 
     def weight(self, capability: str) -> float:
         return dict(self.capability_weights).get(capability, 1.0)
