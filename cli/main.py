@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 from rich import print as rich_print
 
+from cli.datasets import datasets_app
 from cli.errors import EXIT_FAILED, EXIT_REJECTED, START_HINT, CliError, explain
 
 
@@ -32,6 +33,7 @@ class _Evalboard(typer.Typer):
 app = _Evalboard(help="Evalboard: evaluation-as-a-service leaderboard.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(datasets_app, name="datasets")
 
 USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")  # as POST /admin/users accepts
 FORMATS = ("table", "json", "csv", "lm-eval", "model-index")

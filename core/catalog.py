@@ -19,6 +19,8 @@ class TaskSpec:
     primary_metric: str
     random_baseline: float
     args: dict = field(default_factory=dict)
+    gated: bool = False
+    """Its data is gated upstream (GPQA): per-sample records are shown to the owner (and admins) only."""
 
     def config_hash(self) -> str:
         blob = json.dumps({"name": self.name, "evaluator": self.evaluator, "args": self.args}, sort_keys=True)

@@ -81,6 +81,18 @@ def public_submission_error(error: str | None, runs: list[Run]) -> str | None:
     return "; ".join(f"{r.task}: {public_reason(r.error)}" for r in failed) or public_reason(error)
 
 
+def samples_are_gated(suite: str, task: str) -> bool:
+    """Whether a task's per-sample records (prompts, answers) are its owner's only: the suite marks the
+    task `gated` when its data's terms forbid publishing examples (GPQA). Scores stay public."""
+    from core.catalog import load_suites
+    spec = load_suites().get(suite)
+    return spec is not None and any(t.name == task and t.gated for t in spec.tasks)
+
+
+def can_read_samples(model: Model, viewer: User | None, *, suite: str, task: str) -> bool:
+    return is_privileged(model, viewer) or not samples_are_gated(suite, task)
+
+
 PRIVATE_PROVENANCE = ("log_tail",)
 
 

@@ -43,6 +43,7 @@ from evaluators.language.batching import (
 )
 from evaluators.language.corpus_stats import memoised_segment_statistics
 from evaluators.language.mirror import serving
+from evaluators.language.subtask_scores import subtask_metrics
 from evaluators.language.request_ledger import RequestLedger
 from evaluators.loaders import LoadedCausalLM
 
@@ -276,6 +277,7 @@ class LmEvalEvaluator(Evaluator):
             result = run(config, "infer", 0.0, 0.5 if fresh else 0.9)
             task_name = _task_name(config)
             metrics = self._metrics(result, task_name, spec)
+            metrics += subtask_metrics(result, spec.args, spec.primary_metric)  # leaderboard/subject-group scores
             primary = next((m for m in metrics if m.primary), None)
             if fresh and primary is not None:
                 progress("fresh draw", 0.5)

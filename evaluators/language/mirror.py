@@ -219,3 +219,23 @@ def pull_tasks(tasks: list[str], mirror: Path, *, fetch: Fetch = fetch_from_hub,
 def _lm_eval_version() -> str:
     from importlib.metadata import version
     return version("lm_eval")
+
+
+def served_tasks(tasks: list[str], mirror: Path, *, task_manager: Any = None) -> list[tuple[str, str | None]]:
+    """(task, problem or None) for each task: lm-eval builds it with its data read from the mirror only,
+    as a worker's evaluation child would (nothing here can reach the hub)."""
+    from lm_eval.tasks import TaskManager
+
+    manager = task_manager or TaskManager()
+    report = []
+    for task in tasks:
+        if task not in manager.all_tasks:
+            report.append((task, f"lm-eval {_lm_eval_version()} has no such task"))
+            continue
+        try:
+            with serving({"lm_eval_task": task}, mirror):
+                manager.load([task])
+            report.append((task, None))
+        except (DatasetMirrorError, ImportError) as exc:
+            report.append((task, str(exc)))
+    return report

@@ -229,7 +229,8 @@ def test_the_contamination_gap_is_a_column_of_tracks_that_report_it(client):
 def test_tracks_publish_their_rules_and_counts(client, board_models):
     seed_scored_model("partial", {"world_facts": 0.5})
     tracks = {t["id"]: t for t in client.get(f"{BOARD}/tracks").json()}
-    assert set(tracks) == {LANGUAGE, "language-open@1.0", CLIP, "clip-open@1.0"}  # efficiency is its own view
+    assert set(tracks) == {LANGUAGE, "language-open@1.0", "language-open-v2@2.0", "language-zh@1.0", CLIP,
+                           "clip-open@1.0"}  # efficiency is its own view
     language = tracks[LANGUAGE]
     assert (language["ranked"], language["unranked"]) == (2, 1)
     assert language["required_tasks"] == [t.name for t in tasks_of("language-core")]

@@ -12,7 +12,8 @@ from tests.seed import seed_scored_model
 
 
 def test_every_scored_suite_is_a_track_and_efficiency_is_not():
-    assert set(load_tracks()) == {"language-core@1.2", "language-open@1.0", "clip-core@1.0", "clip-open@1.0"}
+    assert set(load_tracks()) == {"language-core@1.2", "language-open@1.0", "language-open-v2@2.0", "language-zh@1.0",
+                                  "clip-core@1.0", "clip-open@1.0"}
 
 
 def test_the_default_track_per_family():

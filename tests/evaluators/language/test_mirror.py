@@ -37,11 +37,11 @@ def _mmlu_pro(rng: random.Random, n: int) -> list[dict]:
     return rows
 
 
-def _musr(rng: random.Random, n: int) -> list[dict]:
+def _musr(rng: random.Random, n: int, k: int) -> list[dict]:
     rows = []
     for _ in range(n):
-        choices = [_sentence(rng, 1), _sentence(rng, 1) + " x"]
-        answer = rng.randrange(2)
+        choices = [f"{_sentence(rng, 1)} {i}" for i in range(k)]
+        answer = rng.randrange(k)
         rows.append({"narrative": _sentence(rng, 20), "question": "Who did it?", "choices": str(choices),
                      "answer_index": answer, "answer_choice": choices[answer]})
     return rows
@@ -55,7 +55,8 @@ def _ceval(rng: random.Random, n: int) -> list[dict]:
 # (dataset_path, dataset_name) → {split: rows}: what the hub would serve for these three datasets.
 FABRICATED = {
     ("TIGER-Lab/MMLU-Pro", None): lambda rng: {"test": _mmlu_pro(rng, 12), "validation": _mmlu_pro(rng, 5)},
-    ("TAUR-Lab/MuSR", None): lambda rng: {"murder_mysteries": _musr(rng, 10)},
+    ("TAUR-Lab/MuSR", None): lambda rng: {"murder_mysteries": _musr(rng, 10, 2), "object_placements": _musr(rng, 8, 5),
+                                          "team_allocation": _musr(rng, 8, 3)},
     ("ceval/ceval-exam", "law"): lambda rng: {"val": _ceval(rng, 10), "dev": _ceval(rng, 5)},
 }
 
@@ -121,8 +122,9 @@ def _spec(task: str) -> EvalSpec:
                     primary_metric="acc_norm" if "musr" in task else "acc")
 
 
-def _run(process: EvalProcess, checkpoint: Path, task: str):
-    return process.run(EvalRequest("causal-lm", str(checkpoint), "float32", "cpu", _spec(task)),
+def _run(process: EvalProcess, checkpoint: Path, task: str | EvalSpec):
+    spec = _spec(task) if isinstance(task, str) else task
+    return process.run(EvalRequest("causal-lm", str(checkpoint), "float32", "cpu", spec),
                        memory_cap_bytes=8 * 2**30, timeout_s=600, on_progress=lambda *a: None,
                        is_cancelled=lambda: False)[0]
 
@@ -172,6 +174,39 @@ def test_tasks_run_offline_in_the_evaluation_child_and_score_what_lm_eval_scores
     manifest = mirror_env / "ceval" / "ceval-exam" / "law" / "manifest.json"
     assert served == {"ceval/ceval-exam:law": {"revision": STANDIN_COMMIT, "manifest_sha256": sha256_file(manifest)}}
     assert outcomes["leaderboard_mmlu_pro"].provenance["num_fewshot"] == 5  # lm-eval's config, unchanged
+
+
+def test_the_open_llm_v2_musr_task_is_normalised_per_subtask_and_clipped_at_chance(
+        mirror_env, child, tiny_lm_dir, task_manager):
+    """language-open-v2's musr task as the suite declares it (lm-eval's leaderboard_musr group), in the child."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+
+    from core.catalog import get_suite
+    from evaluators.language.mirror import serving
+    from evaluators.loaders import load_causal_lm
+
+    task = get_suite("language-open-v2").task("musr")
+    spec = EvalSpec(task=task.name, evaluator=task.evaluator, args={**task.args, "batch_size": 4},
+                    primary_metric=task.primary_metric)
+    outcome = _run(child, tiny_lm_dir, spec)
+
+    loaded = load_causal_lm(tiny_lm_dir)
+    lm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=4, device="cpu")
+    with serving(spec.args, mirror_env):
+        direct = lm_eval.simple_evaluate(model=lm, tasks=["leaderboard_musr"], task_manager=task_manager,
+                                         random_seed=0, numpy_random_seed=0, torch_random_seed=0,
+                                         fewshot_random_seed=0)
+    chance = task.args["subtask_scores"]["baselines"]
+    raw = {t: direct["results"][t]["acc_norm,none"] for t in chance}
+    expected = sum(max(0.0, (raw[t] - c) / (1 - c)) for t, c in chance.items()) / len(chance)
+    [primary] = [m for m in outcome.metrics if m.primary]
+    assert primary.name == "normalised_acc_norm"
+    assert primary.value == pytest.approx(expected, abs=1e-12)
+    assert primary.n == 26  # 10 + 8 + 8 items
+    stored = {m.name: m.value for m in outcome.metrics}
+    assert stored["acc_norm"] == direct["results"]["leaderboard_musr"]["acc_norm,none"]  # lm-eval's own group score
+    assert set(outcome.provenance["dataset_mirror"]) == {"TAUR-Lab/MuSR"}
 
 
 def test_a_dataset_missing_from_the_mirror_fails_at_once_as_an_infrastructure_error(
