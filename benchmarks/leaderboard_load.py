@@ -72,7 +72,7 @@ def fresh_database() -> tuple[str, str, list]:
     return _with_database(server, name), admin, handles
 
 
-def seed(url: str, models: int, tasks: int, items: int) -> float:
+def seed(url: str, models: int, tasks: int, items: int) -> tuple[float, int]:
     """Bulk-load with COPY: users, checkpoints, models, one finished submission each, its runs, scores and
     per-item results (items of shared difficulty, so models' results are correlated as real ones are)."""
     import numpy as np
@@ -141,7 +141,7 @@ def seed(url: str, models: int, tasks: int, items: int) -> float:
             cur.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT max(id) FROM \"{table}\"))")
         conn.commit()
         cur.execute("ANALYZE")
-    return time.perf_counter() - started
+    return time.perf_counter() - started, len(runs)
 
 
 def timed(call) -> tuple[float, object]:
@@ -185,10 +185,9 @@ def main() -> None:
     try:
         from cli.embedded import migrate
         migrate(url)
-        seconds = seed(url, args.models, args.tasks, args.items)
-        print(f"seeded {args.models} models × {args.tasks} tasks (one in {PARTIAL_EVERY} partial) with {args.items} "
-              f"per-item results per run ({args.models * args.tasks * args.items:,} samples) with COPY in "
-              f"{seconds:.1f} s")
+        seconds, runs = seed(url, args.models, args.tasks, args.items)
+        print(f"seeded {args.models} models × {args.tasks} tasks (one in {PARTIAL_EVERY} partial: {runs:,} runs) with "
+              f"{args.items} per-item results per run ({runs * args.items:,} samples) with COPY in {seconds:.1f} s")
 
         from api import board
         from core.db import session_scope

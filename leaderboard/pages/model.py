@@ -10,17 +10,21 @@ from leaderboard.ui import NO_MODELS, client, fetch, model_label, plain, query_i
 api = client()
 st.title("Model")
 
-search = st.text_input("Find a model", placeholder="name, or family:clip owner:alice")
-candidates, total = fetch(lambda: api.board_records(q=search, limit=50, include_flagged=True,
+facets = fetch(api.facets, "track list")
+tracks = [t["id"] for t in facets["tracks"]]
+# Models are listed per track (a CLIP model is on a CLIP track); a ?model_id= link opens any model.
+track = st.selectbox("Track", tracks, index=tracks.index(facets["track"]))
+search = st.text_input("Find a model", placeholder="name, or owner:alice")
+candidates, total = fetch(lambda: api.board_records(track=track, q=search, limit=50, include_flagged=True,
                                                     columns=["model_id", "model", "owner"]), "model list")
-if not candidates and not search:
+wanted = query_int("model_id")
+if not candidates and not search and wanted is None:
     st.info(NO_MODELS)
     st.stop()
-if not candidates:
+if not candidates and wanted is None:
     st.info("No model matches this search.")
     st.stop()
-ids = [c["model_id"] for c in candidates]
-wanted = query_int("model_id")
+ids = list(dict.fromkeys(c["model_id"] for c in candidates))  # a model with two precisions: once
 if wanted is not None and wanted not in ids:
     ids.insert(0, wanted)
 labels = {c["model_id"]: model_label(c) for c in candidates}

@@ -287,3 +287,12 @@ def test_about_page_renders_how_each_track_aggregates(monkeypatch, api_url):
     assert "efficiency-cpu@1.0" not in tracks.index
     assert "Track language-core@1.2: ranked when a finished primary score for each of the 7 required tasks" \
         in text_of(at)
+
+
+def test_the_model_page_finds_models_of_every_track(monkeypatch, api_url):
+    clip = seed_scored_model("clip-model", full(0.6, "clip-core"), family="clip", suite="clip-core")
+    at = open_page(monkeypatch, api_url, "model", model_id=str(clip))  # a link opens it on any track
+    assert not at.exception and shown(at.header[0].value) == "clip-model"
+    at = open_page(monkeypatch, api_url, "model")
+    at.selectbox[0].set_value("clip-core@1.0").run()
+    assert not at.exception and shown(at.header[0].value) == "clip-model"
