@@ -236,7 +236,8 @@ def test_a_corrupted_mirror_file_fails_as_an_infrastructure_error_naming_the_fil
         data.write_bytes(original)
 
 
-def test_without_a_mirror_a_named_task_fails_naming_the_dataset_and_the_pull(tiny_lm_dir, tmp_path, monkeypatch):
+def test_without_a_mirror_a_named_task_fails_naming_the_dataset_and_the_pull(tiny_lm_dir, tmp_path, monkeypatch,
+                                                                            task_manager):
     """In process (no child): the evaluator itself refuses before lm-eval reaches for the hub."""
     from core.config import get_settings
     from evaluators.language.lm_eval_evaluator import LmEvalEvaluator
@@ -246,8 +247,9 @@ def test_without_a_mirror_a_named_task_fails_naming_the_dataset_and_the_pull(tin
     get_settings.cache_clear()
     try:
         with pytest.raises(DatasetMirrorError, match=r"TAUR-Lab/MuSR is needed but there is no dataset mirror"):
-            LmEvalEvaluator().evaluate(load_causal_lm(tiny_lm_dir), _spec("leaderboard_musr_murder_mysteries"),
-                                       lambda *a: None)
+            evaluator = LmEvalEvaluator()
+            evaluator._task_manager = task_manager  # the index a warm worker holds
+            evaluator.evaluate(load_causal_lm(tiny_lm_dir), _spec("leaderboard_musr_murder_mysteries"), lambda *a: None)
     finally:
         get_settings.cache_clear()
 
