@@ -54,7 +54,8 @@ SIGNATURE_SQL = text("""
 # rows are chosen per submission, so a row never mixes two submissions' precisions or suite versions.
 _SCORES = """
     SELECT m.id, m.name, u.name, m.family, m.params, m.license, m.flagged, m.flag_reason,
-           s.id::text, s.suite, s.suite_version, s.precision, s.hardware_class,
+           s.id::text, s.suite, s.suite_version, s.precision,
+           coalesce((s.chat_options ->> 'apply_chat_template')::boolean, false), s.hardware_class,
            r.id::text, r.task, r.finished_at, sc.metric, sc."primary", sc.value, sc.stderr
     FROM model m JOIN "user" u ON u.id = m.owner_id
          JOIN submission s ON s.model_id = m.id
@@ -159,21 +160,22 @@ class Board:
         view = self.view(track, include_flagged=True)
         if extra:
             view = [{**r, "rank": None, "rank_range": None, "band": None, "ranked": False} for r in rank(extra)] + view
-        by_key = {(r.model_id, r.precision): r for r in self.rows(track) + extra}
+        by_key = {r.row_id: r for r in self.rows(track) + extra}
         chosen_rows, shown = [], []
-        for model_id, precision in wanted:
-            candidates = [r for r in view if r["model_id"] == model_id and precision in (None, r["precision"])]
+        for model_id, rest in wanted:
+            candidates = [r for r in view if r["model_id"] == model_id and rest in (None, r["row_id"].partition(":")[2])]
             if not candidates:
                 raise InvalidRequestError(
-                    f"model {model_id} has no row{f' at {precision}' if precision else ''} on track {track.id}; "
+                    f"model {model_id} has no row{f' {rest}' if rest else ''} on track {track.id}; "
                     "choose another track or precision", field="ids")
             shown.append(candidates[0])
-            chosen_rows.append(by_key[(model_id, candidates[0]["precision"])])
+            chosen_rows.append(by_key[candidates[0]["row_id"]])
         if len({r["row_id"] for r in shown}) != len(shown):
             raise InvalidRequestError("compare two to four different rows, e.g. ids=1,2 or ids=1:float32,1:bfloat16",
                                       field="ids")
         same_model = len({r["model_id"] for r in shown}) < len(shown)
-        labels = [f"{r['model']} ({r['precision']})" if same_model else r["model"] for r in shown]
+        labels = [f"{r['model']} ({r['precision']}{', chat template' if r['chat_template'] else ''})" if same_model
+                  else r["model"] for r in shown]
         result = {"track": track.id, "models": [{**r, "id": r["model_id"], "name": r["model"]} for r in shown],
                   "aggregates": _aggregate_deltas(shown, self.capabilities(track)),
                   "tasks": _task_deltas(shown, track),
@@ -203,14 +205,18 @@ COMPARISONS_KEPT = 512
 
 
 def parse_compare_ids(ids: str) -> list[tuple[int, str | None]]:
-    """`1,2` or `1:float32,1:bfloat16` → [(model id, precision or None)]: two to four different rows."""
+    """`1,2` or `1:float32,1:bfloat16,1:bfloat16:chat` (row ids) → [(model id, the rest of the row id or
+    None for the model's best row)]: two to four different rows."""
     wanted = []
     for token in (t.strip() for t in ids.split(",") if t.strip()):
-        model_id, _, precision = token.partition(":")
-        if not model_id.isdigit() or len(model_id) > 12 or (precision and precision not in ALL_PRECISIONS):
-            raise InvalidRequestError("ids must be model ids, or id:precision with a precision among "
+        model_id, _, rest = token.partition(":")
+        precision, _, chat = rest.partition(":")
+        if not model_id.isdigit() or len(model_id) > 12 or (rest and precision not in ALL_PRECISIONS) \
+                or chat not in ("", "chat"):
+            raise InvalidRequestError("ids must be model ids, or row ids id:precision (id:precision:chat where "
+                                      f"the chat template was used) with a precision among "
                                       f"{', '.join(ALL_PRECISIONS)}, separated by commas, e.g. ids=1,2", field="ids")
-        wanted.append((int(model_id), precision or None))
+        wanted.append((int(model_id), rest or None))
     if not 2 <= len(wanted) <= 4 or len(set(wanted)) != len(wanted):
         raise InvalidRequestError("compare two to four different models, e.g. ids=1,2", field="ids")
     return wanted
@@ -311,7 +317,7 @@ def _load_rows(connection, sql, bind: dict, *, whole_board: bool = True) -> dict
     grouped: dict[tuple[str, int, str], dict] = {}
     track_by_suite: dict = {}
     for (model_id, name, owner, family, params, license, flagged, flag_reason, submission_id, suite, version,
-         precision, hardware, run_id, task, finished_at, metric, primary, value, stderr) in connection.execute(
+         precision, chat, hardware, run_id, task, finished_at, metric, primary, value, stderr) in connection.execute(
             sql, {"efficiency": EFFICIENCY, "contamination": CONTAMINATION, **bind}).fetchall():
         if (suite, version) not in track_by_suite:
             track_by_suite[(suite, version)] = track_of(suite, version)
@@ -320,7 +326,7 @@ def _load_rows(connection, sql, bind: dict, *, whole_board: bool = True) -> dict
         # track is not for, a precision its policy leaves out) are on no board.
         if track is None or track.task(task) is None or family != track.family or precision not in track.precisions:
             continue
-        by_submission = grouped.setdefault((track.id, model_id, precision), {})
+        by_submission = grouped.setdefault((track.id, model_id, precision, chat), {})
         entry = by_submission.get(submission_id)
         if entry is None:
             entry = by_submission[submission_id] = _Submission(
@@ -332,18 +338,18 @@ def _load_rows(connection, sql, bind: dict, *, whole_board: bool = True) -> dict
     tracks = load_tracks()
     chosen = {key: _choose(list(subs.values()), tracks[key[0]]) for key, subs in grouped.items()}
     wanted = {}
-    for (track_id, _, _), entry in chosen.items():
+    for (track_id, _, _, _), entry in chosen.items():
         track = tracks[track_id]
         for task, (run_id, finished_at, _, _) in entry.scores.items():
             wanted[run_id] = (finished_at, track.item_metric(track.task(task)))
     items = _load_items(connection, wanted, prune=whole_board)
     rows: dict[str, list[ModelRow]] = {t: [] for t in tracks}
-    for (track_id, _, precision), entry in chosen.items():
+    for (track_id, _, precision, chat), entry in chosen.items():
         track = tracks[track_id]
         model_id, name, owner, family, params, license, flagged, flag_reason = entry.model
         row = ModelRow(model_id, name, owner, family, params, precision, entry.hardware_class, license, flagged,
                        flag_reason, track=track.id, required=track.required,
-                       weights=dict(track.capability_weights))
+                       weights=dict(track.capability_weights), chat_template=chat)
         for task, (run_id, _, value, stderr) in entry.scores.items():
             spec = track.task(task)
             row.tasks[task] = TaskScore(task, spec.capability, value, stderr, spec.random_baseline, items.get(run_id))
@@ -582,8 +588,8 @@ def sort_rows(rows: list[dict], sort: str | None, normalised: bool) -> list[dict
 # ---- what the board shows, as flat records (the page, CSV and JSON export) -------------------
 
 BASE_COLUMNS = ["rank", "rank_range", "band", "row_id", "model_id", "model", "owner", "family", "params",
-                "precision", "hardware_class", "license", "flagged", "track", "coverage", "missing_tasks",
-                "overall", "overall_low", "overall_high"]
+                "precision", "chat_template", "hardware_class", "license", "flagged", "track", "coverage",
+                "missing_tasks", "overall", "overall_low", "overall_high"]
 # Only on tracks that report a contamination gap (a fresh draw of a bundled set), in points.
 CONTAMINATION_COLUMNS = ["contamination_gap", "contamination_gap_stderr"]
 

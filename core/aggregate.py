@@ -85,16 +85,19 @@ class ModelRow:
     contamination: tuple[float, float | None] | None = None
     """(contamination_gap, its stderr) where the track reports one"""
     submission_id: str | None = None
+    chat_template: bool = False
+    """its prompts went through the model's chat template: another configuration, another row"""
     _capabilities: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def row_id(self) -> str:
-        return f"{self.model_id}:{self.precision}"
+        """`model:precision`, with `:chat` when the chat template was applied (what /compare takes)."""
+        return f"{self.model_id}:{self.precision}" + (":chat" if self.chat_template else "")
 
     @property
     def row_key(self) -> str:
         """What seeds the row's parametric draws: the row itself, on its track."""
-        return f"{self.track}/{self.model_id}/{self.model}/{self.precision}"
+        return f"{self.track}/{self.model_id}/{self.model}/{self.row_id}"
 
     @property
     def missing(self) -> list[str]:
@@ -147,7 +150,8 @@ class ModelRow:
         return {
             "row_id": self.row_id, "model_id": self.model_id, "model": self.model, "owner": self.owner,
             "family": self.family, "params": self.params, "precision": self.precision,
-            "hardware_class": self.hardware_class, "license": self.license, "flagged": self.flagged,
+            "hardware_class": self.hardware_class, "chat_template": self.chat_template, "license": self.license,
+            "flagged": self.flagged,
             "flag_reason": self.flag_reason, "track": self.track, "coverage": self.coverage,
             "missing_tasks": self.missing, "contamination_gap": gap, "contamination_gap_stderr": gap_stderr,
             "interval_method": self.interval_method(sizes),
@@ -371,7 +375,7 @@ def rank(rows: list[ModelRow], *, normalised: bool = True) -> list[dict]:
     overall = {id(r): r.overall() for r in rows}
     missing = {id(r): len(r.missing) for r in rows}
     complete = [r for r in rows if r.complete]
-    ranked = sorted(complete, key=lambda r: (-(overall[id(r)]), r.model, r.precision))
+    ranked = sorted(complete, key=lambda r: (-(overall[id(r)]), r.model, r.precision, r.chat_template))
     unranked = sorted((r for r in rows if not r.complete),
                       key=lambda r: (missing[id(r)], overall[id(r)] is None, -(overall[id(r)] or 0.0), r.model))
     ordered = ranked + unranked

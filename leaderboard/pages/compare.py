@@ -23,7 +23,8 @@ if not candidates and not search:
             "No model has a row on this track yet. Choose another track.")
     st.stop()
 # Labels are shown as text by the multiselect widget (no Markdown), so names need no escaping here.
-labels = {c["row_id"]: f"{c['model']} ({c['owner']}) · {c['precision']} · {c['coverage']} · #{c['model_id']}"
+labels = {c["row_id"]: f"{c['model']} ({c['owner']}) · {c['precision']}"
+                       f"{' · chat template' if c['row_id'].endswith(':chat') else ''} · {c['coverage']} · #{c['model_id']}"
           for c in candidates}
 preset = []
 for model_id in query_ints("ids"):  # ?ids=1,2 from the Model page: each model's first (best) row
@@ -37,7 +38,8 @@ if len(chosen) < 2:
 
 result = fetch(lambda: api.compare(chosen, track=track), "comparison")
 same_model = len({m["model_id"] for m in result["models"]}) < len(result["models"])
-names = [f"{m['name']} ({m['precision']})" if same_model else m["name"] for m in result["models"]]
+names = [f"{m['name']} ({m['precision']}{', chat template' if m['chat_template'] else ''})" if same_model
+         else m["name"] for m in result["models"]]
 
 
 def points(value: float | None) -> float | None:

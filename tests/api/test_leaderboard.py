@@ -40,13 +40,16 @@ def overall(scores: dict[str, float], suite: str = "language-core") -> float:
 
 
 def add_submission(model_id: int, scores: dict[str, float], *, precision: str = "float32",
-                   suite: str = "language-core", suite_version: str | None = "1.2", stderr: float = 0.03) -> str:
+                   suite: str = "language-core", suite_version: str | None = "1.2", stderr: float = 0.03,
+                   chat_template: bool = False) -> str:
     """Another finished submission of an existing model (another precision, another suite version…)."""
     with session_scope() as s:
         first = s.exec(select(Submission).where(Submission.model_id == model_id)).first()
         submission = Submission(model_id=model_id, checkpoint_id=first.checkpoint_id, submitted_by=first.submitted_by,
                                 suite=suite, suite_version=suite_version, hardware_class="cpu",
-                                precision=Precision(precision), status=Status.finished, finished_at=utcnow())
+                                precision=Precision(precision), status=Status.finished, finished_at=utcnow(),
+                                chat_options={"apply_chat_template": chat_template, "fewshot_as_multiturn": False,
+                                              "system_instruction": None})
         s.add(submission)
         s.flush()
         for task, value in scores.items():
@@ -202,6 +205,19 @@ def test_two_precisions_of_one_model_are_two_labelled_rows(client):
     assert body["paired"][0]["differences"][0]["verdict"].startswith(
         "dual (float32) beats dual (bfloat16) on overall: +")
     for bad in (f"{model}:float64", f"{model}:float32,{model}:float32", f"{model}:<b>"):
+        assert client.get("/api/v1/compare", params={"ids": bad}).status_code == 422
+
+
+def test_a_chat_template_run_is_its_own_row(client):
+    model = seed_scored_model("instruct", full(0.70))
+    add_submission(model, full(0.80), chat_template=True)
+    rows = client.get(BOARD).json()["rows"]
+    assert [(r["row_id"], r["chat_template"], r["rank"]) for r in rows] == [
+        (f"{model}:float32:chat", True, 1), (f"{model}:float32", False, 2)]
+    body = client.get("/api/v1/compare", params={"ids": f"{model}:float32:chat,{model}:float32"}).json()
+    assert body["paired"][0]["model"] == "instruct (float32)"
+    assert body["paired"][0]["reference"] == "instruct (float32, chat template)"
+    for bad in (f"{model}:float32:json", f"{model}::chat", f"{model}:chat"):
         assert client.get("/api/v1/compare", params={"ids": bad}).status_code == 422
 
 
