@@ -145,10 +145,71 @@ def verify_dataset(mirror: Path, dataset_path: str, dataset_name: str | None, *,
     return VerifiedDataset(key, folder, manifest, hashlib.sha256(raw).hexdigest())
 
 
+# --- non-dataset resources a task needs offline (IFEval's NLTK sentence tokenizer) ---------------------------
+
+NLTK_FOLDER = "nltk_data"
+_TREE_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+
+
+def nltk_dir(mirror: Path) -> Path:
+    return mirror / NLTK_FOLDER
+
+
+def _tree_files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and not p.is_symlink() and p.name != MANIFEST)
+
+
+def write_tree_manifest(folder: Path, *, resources: list[str], revision: str) -> dict:
+    """Record every file under `folder` (NLTK's data layout, as nltk.download wrote it)."""
+    manifest = {"manifest_version": MANIFEST_VERSION, "resources": sorted(resources), "revision": revision,
+                "files": [{"path": rel, "sha256": sha256_file(folder / rel), "bytes": (folder / rel).stat().st_size}
+                          for rel in _tree_files(folder)]}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest
+
+
+def verify_tree(mirror: Path, resources: tuple[str, ...], *, task: str | None = None) -> VerifiedDataset:
+    """The mirror's NLTK data, every file checked, holding `resources`; DatasetMirrorError otherwise."""
+    folder = nltk_dir(mirror)
+    key = "nltk:" + ",".join(resources)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise DatasetMirrorError(f"NLTK data {', '.join(resources)} is not in the dataset mirror {mirror}; "
+                                 f"{pull_hint(task)}")
+    raw = manifest_path.read_bytes()
+    try:
+        manifest = json.loads(raw)
+        entries = [(f["path"], f["sha256"]) for f in manifest["files"]]
+        missing = set(resources) - set(manifest["resources"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DatasetMirrorError(f"the mirror's NLTK manifest is unreadable ({exc}); {pull_hint(task)}") from exc
+    if missing:
+        raise DatasetMirrorError(f"NLTK data {', '.join(sorted(missing))} is not in the dataset mirror {mirror}; "
+                                 f"{pull_hint(task)}")
+    for relative, published in entries:
+        parts = Path(relative).parts
+        if not parts or not all(_TREE_PART.match(p) and ".." not in p for p in parts):
+            raise DatasetMirrorError(f"the mirror's NLTK manifest lists {relative!r}; {pull_hint(task)}")
+        path = folder / relative
+        if path.is_symlink() or not path.is_file():
+            raise DatasetMirrorError(f"NLTK data: {relative} is missing from the mirror; {pull_hint(task)}")
+        if sha256_file(path) != published:
+            raise DatasetMirrorError(f"NLTK data: {relative} does not match its manifest; {pull_hint(task)}")
+    return VerifiedDataset(key, folder, manifest, hashlib.sha256(raw).hexdigest())
+
+
 def verify_mirror(mirror: Path) -> list[tuple[str, str | None]]:
-    """Every dataset in the mirror as (key, problem or None), for `evalboard datasets verify`."""
+    """Every dataset (and the NLTK data) in the mirror as (key, problem or None), for `evalboard datasets verify`."""
     found = []
     for manifest_path in sorted(mirror.rglob(MANIFEST)) if mirror.is_dir() else []:
+        if manifest_path.parent == nltk_dir(mirror):
+            try:
+                verify_tree(mirror, ())
+                found.append((NLTK_FOLDER, None))
+            except DatasetMirrorError as exc:
+                found.append((NLTK_FOLDER, str(exc)))
+            continue
         try:
             manifest = json.loads(manifest_path.read_text())
             path, name = manifest["dataset_path"], manifest["dataset_name"]

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import PROJECT_ROOT, Settings
-from core.dataset_mirror import mirror_dir
+from core.dataset_mirror import mirror_dir, nltk_dir
 
 log = logging.getLogger("evalboard.isolation")
 
@@ -128,7 +128,7 @@ def child_environment(workdir: Path, settings: Settings) -> dict[str, str]:
         # Where evaluators find bundled data; not secret, and read-only inside the sandbox.
         "DATASETS_DIR": str(settings.datasets_dir), "DATA_DIR": str(settings.data_dir),
         # Named lm-eval tasks read their data here (core/dataset_mirror.py); read-only inside the sandbox.
-        "DATASET_MIRROR_DIR": str(mirror_dir(settings)),
+        "DATASET_MIRROR_DIR": str(mirror_dir(settings)), "NLTK_DATA": str(nltk_dir(mirror_dir(settings))),
     })
     return env
 

@@ -30,10 +30,13 @@ from core.dataset_mirror import (
     dataset_folder,
     dataset_key,
     mirror_dir,
+    nltk_dir,
     pull_hint,
     split_file,
     verify_dataset,
+    verify_tree,
     write_manifest,
+    write_tree_manifest,
 )
 
 PACKAGED_BUILDERS = frozenset({"json", "csv", "parquet", "arrow", "text", "pandas"})
@@ -42,6 +45,18 @@ NEUTRAL_KWARGS = frozenset({"trust_remote_code", "download_mode", "verification_
                             "num_proc"})
 
 Loader = Callable[..., Any]
+
+
+def nltk_resources(task: str) -> tuple[str, ...]:
+    """NLTK data a task needs besides its dataset: IFEval's checks count sentences with Punkt (and its
+    module calls nltk.download at import when the data is absent, which offline cannot)."""
+    return ("punkt_tab",) if "ifeval" in task else ()
+
+
+def _use_nltk_data(folder: Path) -> None:
+    import nltk
+    if str(folder) not in nltk.data.path:
+        nltk.data.path.insert(0, str(folder))
 
 
 def _plain(kwargs: dict) -> dict:
@@ -104,6 +119,11 @@ def serving(args: dict, mirror: Path | None = None) -> Iterator[Serving]:
     if task is None:
         yield state
         return
+    resources = nltk_resources(task)
+    if resources:
+        verified = verify_tree(state.mirror, resources, task=task)
+        state.served[verified.key] = verified.provenance()
+        _use_nltk_data(verified.folder)
     with _load_dataset_through(state.load):
         yield state
 
@@ -197,8 +217,45 @@ def suite_tasks(suite) -> list[str]:
     return [t.args["lm_eval_task"] for t in suite.tasks if "lm_eval_task" in t.args]
 
 
+def fetch_nltk_from_index(resources: list[str], target: Path) -> str:
+    """NLTK's own downloader, into the mirror's staging folder; returns what to record as the revision."""
+    import nltk
+    for resource in resources:
+        try:
+            ok = nltk.download(resource, download_dir=str(target), quiet=True, raise_on_error=True)
+        except Exception as exc:  # offline, index unreachable
+            raise DatasetMirrorError(f"could not fetch NLTK data {resource} ({type(exc).__name__}: {exc}); pull on "
+                                     f"a machine that reaches NLTK's index") from exc
+        if not ok:
+            raise DatasetMirrorError(f"could not fetch NLTK data {resource}; pull on a machine that reaches NLTK's "
+                                     f"index")
+    return f"nltk {nltk.__version__}"
+
+
+def _pull_nltk(mirror: Path, resources: list[str], fetch_nltk: Callable[[list[str], Path], str]) -> None:
+    """The NLTK data, kept where the mirror already holds it, else fetched whole and renamed into place."""
+    try:
+        verify_tree(mirror, tuple(resources))
+        return
+    except DatasetMirrorError:
+        pass
+    folder = nltk_dir(mirror)
+    mirror.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.pulling-", dir=mirror))
+    staging.chmod(0o755)
+    try:
+        revision = fetch_nltk(resources, staging)
+        write_tree_manifest(staging, resources=resources, revision=revision)
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def pull_tasks(tasks: list[str], mirror: Path, *, fetch: Fetch = fetch_from_hub, force: bool = False,
-               task_manager: Any = None) -> list[Pulled]:
+               task_manager: Any = None,
+               fetch_nltk: Callable[[list[str], Path], str] = fetch_nltk_from_index) -> list[Pulled]:
     """Every dataset the named lm-eval tasks load, fetched into the mirror (kept where already there)."""
     from lm_eval.tasks import TaskManager
 
@@ -206,6 +263,10 @@ def pull_tasks(tasks: list[str], mirror: Path, *, fetch: Fetch = fetch_from_hub,
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
         raise DatasetMirrorError(f"lm-eval {_lm_eval_version()} has no task {', '.join(unknown)}")
+    resources = sorted({r for t in tasks for r in nltk_resources(t)})
+    if resources:
+        _pull_nltk(mirror, resources, fetch_nltk)
+        _use_nltk_data(nltk_dir(mirror))
     puller = Puller(mirror, fetch, force)
     with _load_dataset_through(puller.load):
         for task in tasks:

@@ -86,3 +86,31 @@ def test_a_manifest_copied_under_another_datasets_name_is_refused(tmp_path):
         verify_dataset(tmp_path, "org/other", None)
     [(key, problem)] = verify_mirror(tmp_path)
     assert key == "org/set:sub" and "lies elsewhere" in problem
+
+
+def test_nltk_data_verifies_file_by_file_and_refuses_links_and_paths_outside(tmp_path):
+    from core.dataset_mirror import nltk_dir, verify_tree, write_tree_manifest
+
+    folder = nltk_dir(tmp_path)
+    (folder / "tokenizers" / "punkt_tab" / "english").mkdir(parents=True)
+    (folder / "tokenizers" / "punkt_tab" / "english" / "abbrev_types.txt").write_text("e.g\n")
+    write_tree_manifest(folder, resources=["punkt_tab"], revision="nltk 3.9")
+    assert verify_tree(tmp_path, ("punkt_tab",)).provenance()["revision"] == "nltk 3.9"
+    with pytest.raises(DatasetMirrorError, match="NLTK data wordnet is not in the dataset mirror"):
+        verify_tree(tmp_path, ("wordnet",))
+
+    (tmp_path / "secret").write_text("host file")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"].append({"path": "../secret", "sha256": sha256_file(tmp_path / "secret"), "bytes": 9})
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DatasetMirrorError, match=r"NLTK manifest lists '../secret'"):
+        verify_tree(tmp_path, ("punkt_tab",))
+
+    manifest["files"].pop()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    target = folder / "tokenizers" / "punkt_tab" / "english" / "abbrev_types.txt"
+    target.unlink()
+    target.symlink_to(tmp_path / "secret")  # same name, now a link out of the mirror
+    with pytest.raises(DatasetMirrorError, match="abbrev_types.txt is missing from the mirror"):
+        verify_tree(tmp_path, ("punkt_tab",))
+    assert [key for key, problem in verify_mirror(tmp_path) if problem] == ["nltk_data"]

@@ -265,3 +265,36 @@ def test_pull_without_the_hub_fails_cleanly_and_writes_nothing(tmp_path, task_ma
 def test_pull_refuses_an_unknown_task(tmp_path, task_manager):
     with pytest.raises(DatasetMirrorError, match="has no task no_such_task"):
         pull_tasks(["no_such_task"], tmp_path, fetch=standin_hub, task_manager=task_manager)
+
+
+def standin_nltk(resources: list[str], target: Path) -> str:
+    """A local stand-in for NLTK's index: the files nltk.download would unpack, in its layout."""
+    for resource in resources:
+        folder = target / "tokenizers" / resource / "english"
+        folder.mkdir(parents=True)
+        (folder / "sentence_starters.txt").write_text("however\n")
+    return "nltk stand-in"
+
+
+def test_ifeval_reads_its_nltk_data_from_the_mirror_too(tmp_path, task_manager):
+    from evaluators.language.mirror import serving
+
+    root = tmp_path / "mirror"
+    ifeval = {"lm_eval_task": "leaderboard_ifeval"}
+    # Offline, IFEval's module would call nltk.download at import: refused first, naming the pull.
+    with pytest.raises(DatasetMirrorError, match=r"NLTK data punkt_tab is not in the dataset mirror .* "
+                                                 r"`evalboard datasets pull --task leaderboard_ifeval`"):
+        with serving(ifeval, root):
+            pass
+    # The pull writes it before building the task (building IFEval also needs lm-eval's ifeval extras
+    # and the stand-in hub has no IFEval rows: either way the pull stops after the NLTK data).
+    with pytest.raises(DatasetMirrorError, match="leaderboard_ifeval|instruction-following-eval"):
+        pull_tasks(["leaderboard_ifeval"], root, fetch=standin_hub, fetch_nltk=standin_nltk,
+                   task_manager=task_manager)
+    assert ("nltk_data", None) in verify_mirror(root)
+    with serving(ifeval, root) as served:
+        assert served.served["nltk:punkt_tab"]["revision"] == "nltk stand-in"
+    (root / "nltk_data" / "tokenizers" / "punkt_tab" / "english" / "sentence_starters.txt").write_text("tampered")
+    with pytest.raises(DatasetMirrorError, match="sentence_starters.txt does not match its manifest"):
+        with serving(ifeval, root):
+            pass
