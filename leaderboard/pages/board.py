@@ -30,7 +30,9 @@ with st.sidebar:
     track_ids = [t["id"] for t in default["tracks"]]
     families = {t["id"]: t["family"] for t in default["tracks"]}
     counts = {t["id"]: t["rows"] for t in default["tracks"]}
-    track = st.selectbox("Track", track_ids, index=track_ids.index(default["track"]),
+    # ?track=clip-core@1.0 links straight to a track; anything else falls back on the default one.
+    linked = st.query_params.get("track")
+    track = st.selectbox("Track", track_ids, index=track_ids.index(linked if linked in track_ids else default["track"]),
                          format_func=lambda t: f"{t} · {families[t]} · {counts[t]} rows",
                          help="A track is one suite at one version; each has its own ranking. The About page "
                               "lists each track's tasks and how it aggregates them.")

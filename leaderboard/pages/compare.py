@@ -12,7 +12,8 @@ st.caption("Rows of one track side by side. Δ is a row's normalised score minus
 
 facets = fetch(api.facets, "track list")
 tracks = [t["id"] for t in facets["tracks"]]
-track = st.selectbox("Track", tracks, index=tracks.index(facets["track"]),
+linked = st.query_params.get("track")
+track = st.selectbox("Track", tracks, index=tracks.index(linked if linked in tracks else facets["track"]),
                      help="Only rows of one track can be compared: the same tasks, suite version and items.")
 search = st.text_input("Find models", placeholder="name, or owner:alice precision:bfloat16")
 candidates, _ = fetch(lambda: api.board_records(track=track, q=search, limit=200, include_flagged=True,

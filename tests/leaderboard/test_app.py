@@ -241,6 +241,13 @@ def test_the_board_has_a_track_selector_and_lists_partial_rows_unranked(monkeypa
     track.set_value("clip-core@1.0").run()
     assert not at.exception
     assert list(at.dataframe[0].value["model"]) == ["clip-model"] and len(at.dataframe) == 1
+    # A link names the track; a hostile or unknown one falls back on the default.
+    for linked, expected in (("clip-core@1.0", "clip-model"), ("<script>", "complete-model")):
+        monkeypatch.setenv("EVALBOARD_API_URL", api_url)
+        page = AppTest.from_file(APP, default_timeout=30)
+        page.query_params["track"] = linked
+        page.run()
+        assert not page.exception and list(page.dataframe[0].value["model"]) == [expected]
 
 
 def test_compare_shows_the_paired_verdict_as_text(monkeypatch, api_url):
