@@ -53,14 +53,14 @@ def leaderboard(
     format: Literal["csv", "json"] | None = Query(None, description="export the board's rows as shown"),
     columns: str | None = Query(None, description="export only these columns, comma-separated, in this order"),
 ):
-    """One track's rows (model × precision): those with a score for every task of the track ranked, with
+    """One track's rows (model × precision × chat-template use): those with a score for every task of the track ranked, with
     95% intervals and rank bands from a bootstrap over items paired across models; then the partial
     ones, unranked (`rank` null), with their coverage and missing tasks (GET /aggregation and
     GET /leaderboard/tracks give the rules)."""
     board = current_board(session)
     filters_family = _split(family)
-    chosen_track_ = chosen_track(track, filters_family)
-    known = columns_of(board, chosen_track_)
+    on_track = chosen_track(track, filters_family)
+    known = columns_of(board, on_track)
     if sort and sort.lstrip("-") not in known:
         raise InvalidRequestError(f"cannot sort by {sort.lstrip('-')!r}; columns: {', '.join(known)}", field="sort")
     chosen = known
@@ -72,7 +72,7 @@ def leaderboard(
                                       field="columns")
     filters = Filters(family=filters_family, precision=_split(precision), hardware_class=_split(hardware_class),
                       license=_split(license), params_min=params_min, params_max=params_max, q=q)
-    rows = board.view(chosen_track_, normalised=normalised, include_flagged=include_flagged)
+    rows = board.view(on_track, normalised=normalised, include_flagged=include_flagged)
     if filters.active:
         keep = filters.matcher()
         rows = [r for r in rows if keep(r)]
@@ -81,14 +81,14 @@ def leaderboard(
     if format is None:
         # Rows are plain JSON-ready dicts: encoded directly, as FastAPI's generic encoder walked every
         # value of the page (measured: 55% of a 10,000-model board request).
-        return Response(fast_json({"track": chosen_track_.id, "total": len(rows),
+        return Response(fast_json({"track": on_track.id, "total": len(rows),
                                    "ranked": sum(1 for r in rows if r["ranked"]), "limit": limit, "offset": offset,
-                                   "normalised": normalised, "capabilities": board.capabilities(chosen_track_),
-                                   "tasks": board.tasks(chosen_track_), "rows": page}),
+                                   "normalised": normalised, "capabilities": board.capabilities(on_track),
+                                   "tasks": board.tasks(on_track), "rows": page}),
                         media_type="application/json")
     records = [flat_record(r, chosen, normalised) for r in page]
-    headers = {"X-Total-Count": str(len(rows)), "X-Track": chosen_track_.id,
-               "Content-Disposition": f'attachment; filename="evalboard-{chosen_track_.suite}.{format}"'}
+    headers = {"X-Total-Count": str(len(rows)), "X-Track": on_track.id,
+               "Content-Disposition": f'attachment; filename="evalboard-{on_track.suite}.{format}"'}
     if format == "json":
         return Response(json.dumps(records, ensure_ascii=False), media_type="application/json", headers=headers)
     out = io.StringIO()
