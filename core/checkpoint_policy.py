@@ -44,9 +44,10 @@ _TEXT_SUFFIXES = {"", ".md", ".txt", ".rst"}
 
 _TOKENIZER_FILES = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "vocab.txt",
                     "merges.txt", "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "added_tokens.json"}
+ADAPTER_CONFIG = "adapter_config.json"  # a PEFT LoRA adapter (weights: adapter_model.safetensors) on a pinned base
 CAUSAL_LM_FILES = frozenset({"config.json", "generation_config.json", "model.safetensors.index.json",
                              "chat_template.jinja", "chat_template.json", "README.md", ".gitattributes",
-                             *_TOKENIZER_FILES})
+                             ADAPTER_CONFIG, *_TOKENIZER_FILES})
 # The names open_clip_loader.find_config tries, in its order: the first present is the model config.
 CLIP_CONFIG_NAMES = ("open_clip_config.json", "open_clip_model_config.json", "model_config.json", "config.json")
 CLIP_FILES = frozenset({*CLIP_CONFIG_NAMES, "README.md", ".gitattributes", *_TOKENIZER_FILES})
@@ -232,6 +233,11 @@ def check_folder(root: Path, family: str, *, links_into: Path | None = None) -> 
         if rel.endswith(".json"):
             parsed[rel] = read_json(root / rel, rel)
             check_json(rel, parsed[rel])
+    if family == "causal-lm" and ADAPTER_CONFIG in parsed:
+        if "config.json" in parsed:
+            raise UnsafeCheckpointError(f"a folder is either a model (config.json) or an adapter ({ADAPTER_CONFIG}), "
+                                        f"not both: upload the adapter alone and name its base at submission")
+        check_adapter_config(parsed[ADAPTER_CONFIG])
     if family == "clip":
         name = next((n for n in CLIP_CONFIG_NAMES if n in parsed), None)
         check_clip_config(parsed.get(name), name or CLIP_CONFIG_NAMES[0], set(files))
@@ -395,3 +401,73 @@ def clip_kwargs(kwargs: dict | None, names: Iterable[str]) -> dict:
     """The allow-listed keys of a checked kwargs field, rebuilt as a fresh dict of plain values (for loaders)."""
     kwargs = kwargs or {}
     return {key: kwargs[key] for key in names if key in kwargs}
+
+
+# --- PEFT adapters ------------------------------------------------------------------------------------------------
+
+def _str_list(v) -> bool:
+    return isinstance(v, list) and len(v) <= 256 and all(isinstance(x, str) and 0 < len(x) <= 200 for x in v)
+
+
+def _module_names(v) -> bool:
+    # peft reads a string as a regular expression over module names: plain names and dots only, no pattern to run.
+    return _str_list(v) or (isinstance(v, str) and bool(re.fullmatch(r"[\w.\-]{1,200}", v)))
+
+
+def _int_map(v) -> bool:
+    return isinstance(v, dict) and len(v) <= 1024 and all(isinstance(k, str) and len(k) <= 200 and _int(x)
+                                                           for k, x in v.items())
+
+
+def _num_map(v) -> bool:
+    return isinstance(v, dict) and len(v) <= 1024 and all(isinstance(k, str) and len(k) <= 200 and _num(x)
+                                                           for k, x in v.items())
+
+
+# peft.LoraConfig's fields that a LoRA adapter for a causal LM sets, with their types. The loader builds
+# LoraConfig from these keys alone (evaluators/loaders.py); peft never reads the file itself.
+LORA_FIELDS = {
+    "peft_type": _one_of("LORA"), "task_type": _opt(_one_of("CAUSAL_LM")), "r": lambda v: _int(v) and v > 0,
+    "lora_alpha": _num, "lora_dropout": _num, "target_modules": _opt(_module_names),
+    "exclude_modules": _opt(_module_names), "bias": _one_of("none", "all", "lora_only"), "fan_in_fan_out": _bool,
+    "modules_to_save": _opt(_str_list), "init_lora_weights": lambda v: _bool(v) or v == "gaussian",
+    "use_rslora": _bool, "use_dora": _bool, "lora_bias": _bool, "inference_mode": _bool,
+    "layers_to_transform": _opt(lambda v: _int(v) or _list_of(_int, range(1025))(v)),
+    "layers_pattern": _opt(_module_names), "rank_pattern": _opt(_int_map), "alpha_pattern": _opt(_num_map),
+}
+# Informational: recorded, never used (the base is the one pinned at submission, never this name).
+LORA_INFO = {"base_model_name_or_path": _opt(lambda v: isinstance(v, str) and len(v) <= 300),
+             "revision": _opt(lambda v: isinstance(v, str) and len(v) <= 128),
+             "peft_version": _opt(lambda v: isinstance(v, str) and len(v) <= 64)}
+# Fields newer peft versions write with their defaults; any other value selects code paths (custom
+# classes, Megatron imports, data-driven initialisation) an evaluation never needs, so it is refused.
+LORA_DEFAULT_ONLY = ("auto_mapping", "megatron_config", "megatron_core", "loftq_config", "eva_config", "corda_config",
+                     "layer_replication", "runtime_config", "trainable_token_indices", "target_parameters",
+                     "qalora_group_size", "use_qalora", "alora_invocation_tokens", "arrow_config",
+                     "ensure_weight_tying", "kasa_config", "lora_ga_config", "monteclora_config", "use_bdlora",
+                     "velora_config")
+_DEFAULTS = (None, False, {}, [], "megatron.core", 16, {"ephemeral_gpu_offload": False})
+
+
+def check_adapter_config(raw) -> dict:
+    """adapter_config.json of a LoRA adapter: every key known, typed, or at its default; returns LoraConfig's keys."""
+    name = ADAPTER_CONFIG
+    if not isinstance(raw, dict):
+        raise UnsafeCheckpointError(f"{name} must be a JSON object")
+    if raw.get("peft_type") != "LORA":
+        raise UnsafeCheckpointError(f"{name}: peft_type {raw.get('peft_type')!r} is not supported (LoRA adapters only)")
+    for key, value in raw.items():
+        check = LORA_FIELDS.get(key) or LORA_INFO.get(key)
+        if check is not None:
+            if not check(value):
+                raise UnsafeCheckpointError(f"{name}: {key} = {_short(value)} has the wrong type or value")
+        elif key in LORA_DEFAULT_ONLY:
+            if not any(value == d and type(value) is type(d) for d in _DEFAULTS):
+                raise UnsafeCheckpointError(f"{name}: {key} = {_short(value)} is not supported (only its default); "
+                                            f"an evaluation loads plain LoRA weights")
+        else:
+            raise UnsafeCheckpointError(f"{name}: {key!r} is not a LoRA field this service reads (accepted: "
+                                        f"{', '.join(sorted(LORA_FIELDS))})")
+    if raw.get("r") is None or raw.get("target_modules") is None:
+        raise UnsafeCheckpointError(f"{name}: a LoRA adapter names its rank (r) and its target_modules")
+    return {key: raw[key] for key in LORA_FIELDS if key in raw and key != "peft_type"}

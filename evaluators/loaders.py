@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.checkpoint_policy import CAUSAL_LM_FILES, check_folder
+from core.checkpoint_policy import ADAPTER_CONFIG, CAUSAL_LM_FILES, check_adapter_config, check_folder
 from core.errors import UnsafeCheckpointError
 
 LOADERS: dict[str, Callable[..., Any]] = {}
@@ -54,7 +54,8 @@ def _hub_snapshot(repo: str, revision: str | None, patterns: list[str]) -> tuple
 
 @loader("causal-lm")
 def load_causal_lm(path: str | Path, *, precision: str = "float32", device: str = "cpu",
-                   revision: str | None = None) -> LoadedCausalLM:
+                   revision: str | None = None, base: str | Path | None = None) -> LoadedCausalLM:
+    """A causal LM folder; or, where the folder is a LoRA adapter, the adapter on `base` (its pinned base model)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     links_into = None
@@ -63,6 +64,11 @@ def load_causal_lm(path: str | Path, *, precision: str = "float32", device: str 
         path, links_into = _hub_snapshot(repo, revision, CAUSAL_LM_HUB_PATTERNS)
     root = Path(path)
     parsed = check_folder(root, "causal-lm", links_into=links_into)  # refuses before any library reads it
+    if ADAPTER_CONFIG in parsed:
+        if base is None:
+            raise UnsafeCheckpointError(f"{root.name} is a LoRA adapter: it is evaluated on the base model pinned at "
+                                        f"submission (base_model), and none was given")
+        return _with_adapter(load_causal_lm(base, precision=precision, device=device), root, parsed)
     config = parsed.get("config.json")
     if not isinstance(config, dict):
         raise UnsafeCheckpointError(f"{root.name}: config.json is missing or not a JSON object")
@@ -74,6 +80,42 @@ def load_causal_lm(path: str | Path, *, precision: str = "float32", device: str 
                                                  attn_implementation=attention if isinstance(attention, str) else None)
     model.to(device).eval()
     return LoadedCausalLM(model, tokenizer, str(root), device, precision)
+
+
+def _with_adapter(loaded: LoadedCausalLM, root: Path, parsed: dict) -> LoadedCausalLM:
+    """LoRA weights on the loaded base, merged into it (plain weights again: same speed as the base). The
+    LoraConfig is built from the checked keys alone; peft never reads the folder or a hub name."""
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = root / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise UnsafeCheckpointError(f"{root.name}: a LoRA adapter's weights are adapter_model.safetensors")
+    tokenizer = loaded.tokenizer
+    if (root / "tokenizer_config.json").is_file() or (root / "tokenizer.json").is_file():
+        tokenizer = _same_tokenizer(loaded.tokenizer, root)  # its own (a chat adapter's template), same tokens
+    config = LoraConfig(**check_adapter_config(parsed[ADAPTER_CONFIG]))
+    model = get_peft_model(loaded.model, config)
+    result = set_peft_model_state_dict(model, load_file(str(weights), device="cpu"))
+    missing = [k for k in result.missing_keys if "lora_" in k]
+    if missing or getattr(result, "unexpected_keys", None):
+        raise UnsafeCheckpointError(f"{root.name}: the adapter's weights do not fit its base "
+                                    f"(missing {missing[:3]}, unexpected {list(result.unexpected_keys)[:3]})")
+    quantized = loaded.dtype in ("int8", "int4")  # bitsandbytes layers keep the adapter beside them, unmerged
+    merged = (model if quantized else model.merge_and_unload()).eval()
+    return LoadedCausalLM(merged, tokenizer, str(root), loaded.device, loaded.dtype)
+
+
+def _same_tokenizer(base_tokenizer, root: Path):
+    """An adapter trained with another tokenizer than its base's scores garbage: same vocabulary and specials."""
+    from transformers import AutoTokenizer
+
+    own = AutoTokenizer.from_pretrained(str(root), trust_remote_code=False, local_files_only=True)
+    if own.get_vocab() != base_tokenizer.get_vocab() or own.all_special_tokens != base_tokenizer.all_special_tokens:
+        raise UnsafeCheckpointError(f"{root.name}: the adapter's tokenizer differs from its base model's (vocabulary "
+                                    f"{len(own)} vs {len(base_tokenizer)} tokens); an adapter is evaluated with its "
+                                    f"base's tokenizer")
+    return own
 
 
 @loader("clip")
