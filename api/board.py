@@ -32,7 +32,7 @@ from core.aggregate import ModelRow, TaskScore, rank
 from core.compare import paired_comparison
 from core.db import get_engine
 from core.errors import InvalidRequestError
-from core.tracks import ALL_PRECISIONS, Track, default_track, get_track, load_tracks, track_of
+from core.tracks import ALL_PRECISIONS, Track, default_track, load_tracks, track_of
 
 log = logging.getLogger("evalboard.board")
 
@@ -113,9 +113,6 @@ class Board:
     """time.monotonic() when the build finished."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def track(self, track: str | None = None, family: str | None = None) -> Track:
-        return get_track(track, family)
-
     def rows(self, track: Track) -> list[ModelRow]:
         return self.tracks.get(track.id, [])
 
@@ -157,13 +154,20 @@ class Board:
         with self.lock:
             if not extra and key in self.derived:
                 return self.derived[key]
-        view = self.view(track, include_flagged=True)
-        if extra:
-            view = [{**r, "rank": None, "rank_range": None, "band": None, "ranked": False} for r in rank(extra)] + view
+        extra_view = [{**r, "rank": None, "rank_range": None, "band": None, "ranked": False} for r in rank(extra)]
+        flagged = {r.model_id for r in self.rows(track) if r.flagged}
+
+        def rows_of(model_id: int):
+            # The view built with the board; the flagged one (ranked on first use) only for a flagged model.
+            yield from extra_view
+            yield from self.view(track)
+            if model_id in flagged:
+                yield from self.view(track, include_flagged=True)
         by_key = {r.row_id: r for r in self.rows(track) + extra}
         chosen_rows, shown = [], []
         for model_id, rest in wanted:
-            candidates = [r for r in view if r["model_id"] == model_id and rest in (None, r["row_id"].partition(":")[2])]
+            candidates = [r for r in rows_of(model_id)
+                          if r["model_id"] == model_id and rest in (None, r["row_id"].partition(":")[2])]
             if not candidates:
                 raise InvalidRequestError(
                     f"model {model_id} has no row{f' {rest}' if rest else ''} on track {track.id}; "

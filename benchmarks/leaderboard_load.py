@@ -216,6 +216,10 @@ def main() -> None:
         board._state.update(board=None, pending=None)  # as if the API had not built the board yet
         first_cold, at = timed(lambda: AppTest.from_file(app, default_timeout=120).run())
         assert not at.exception, at.exception
+        # A build longer than the page's 10 s API timeout shows the page's error until it is done.
+        cold_shown = f"{len(at.dataframe[0].value)} rows" if at.dataframe else "the API-timeout message"
+        if board._state["pending"]:
+            board._state["pending"][1].result()  # the build that render started
         first_warm, at = timed(lambda: AppTest.from_file(app, default_timeout=120).run())
         # New results arrive: the next render is answered from the previous board while it rebuilds.
         with psycopg.connect(url, autocommit=True) as conn:
@@ -224,8 +228,8 @@ def main() -> None:
         rows = len(at.dataframe[0].value)
         change, at = timed(lambda: at.sidebar.text_input[0].input("owner:owner1 precision:bfloat16").run())
         assert not at.exception, at.exception
-        print(f"Streamlit first render: {first_cold:.2f} s before the API built its board (the API warms it at "
-              f"start), {first_warm:.2f} s once built, {after_change:.2f} s just after new results "
+        print(f"Streamlit first render: {first_cold:.2f} s before the API built its board ({cold_shown}; the API "
+              f"warms it at start, build {board._state['board'].build_s:.1f} s), {first_warm:.2f} s once built, {after_change:.2f} s just after new results "
               f"({rows} rows shown); filter change: {change:.2f} s ({len(at.dataframe[0].value)} rows shown)")
         ok = max(first_warm, after_change) < 3 and change < 1
         print("targets (first render < 3 s, filter change < 1 s):", "met" if ok else "NOT met")

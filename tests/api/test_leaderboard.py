@@ -399,6 +399,9 @@ def test_compare_gives_per_task_deltas_against_the_first_model(client, board_mod
     other = client.get("/api/v1/compare", params={"ids": f"{board_models['gpt-big']},{board_models['clip-b']}"})
     assert other.status_code == 422 and "no row" in other.json()["detail"] and LANGUAGE in other.json()["detail"]
     assert client.get("/api/v1/compare", params={"ids": f"{board_models['gpt-big']},999999"}).status_code == 404
+    # A flagged model can be compared (it is on the track, shown only on request).
+    flagged = client.get("/api/v1/compare", params={"ids": f"{board_models['sneaky']},{board_models['gpt-big']}"})
+    assert flagged.status_code == 200 and flagged.json()["models"][0]["flagged"]
 
 
 def test_compare_pairs_per_item_results_and_tests_them(client):
