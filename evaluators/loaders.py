@@ -15,6 +15,7 @@ from typing import Any
 
 from core.checkpoint_policy import ADAPTER_CONFIG, CAUSAL_LM_FILES, check_adapter_config, check_folder
 from core.errors import UnsafeCheckpointError
+from evaluators.devices import primary_device, spread_kwargs
 
 LOADERS: dict[str, Callable[..., Any]] = {}
 
@@ -37,7 +38,29 @@ class LoadedCausalLM:
 
 def _torch_dtype(precision: str):
     import torch
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
+    # 8/4-bit weights compute in bfloat16 (bitsandbytes dequantises per matmul).
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
+            "int8": torch.bfloat16, "int4": torch.bfloat16}[precision]
+
+
+def _quantization(precision: str, device: str) -> dict:
+    """from_pretrained's arguments for 8/4-bit (bitsandbytes) weights; {} for the float precisions.
+
+    Built here from the precision alone (never from the checkpoint): a CUDA device and bitsandbytes are
+    needed, which the API checked against the class's workers (core/precisions.py) before accepting it."""
+    if precision not in ("int8", "int4"):
+        return {}
+    if not device.startswith("cuda"):
+        raise ValueError(f"{precision} weights need a CUDA device (bitsandbytes); this worker runs on {device}")
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if precision == "int8":
+        config = BitsAndBytesConfig(load_in_8bit=True)
+    else:
+        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                    bnb_4bit_compute_dtype=torch.bfloat16)
+    return {"quantization_config": config}
 
 
 # What a causal-LM load reads of a hub repository: the policy's allow-listed names (no code, no pickles).
@@ -75,11 +98,30 @@ def load_causal_lm(path: str | Path, *, precision: str = "float32", device: str 
     # Checked above to be a built-in kernel (or absent); named here so nothing else is chosen.
     attention = config.get("attn_implementation") or config.get("_attn_implementation")
     tokenizer = AutoTokenizer.from_pretrained(str(root), trust_remote_code=False, local_files_only=True)
+    quantized = _quantization(precision, primary_device(device))
+    placement = spread_kwargs(device)  # a device list: the model spread over those GPUs
+    if quantized and not placement:
+        placement = {"device_map": {"": primary_device(device)}}  # bitsandbytes weights are placed as they load
     model = AutoModelForCausalLM.from_pretrained(str(root), dtype=_torch_dtype(precision), use_safetensors=True,
                                                  trust_remote_code=False, local_files_only=True,
-                                                 attn_implementation=attention if isinstance(attention, str) else None)
-    model.to(device).eval()
-    return LoadedCausalLM(model, tokenizer, str(root), device, precision)
+                                                 attn_implementation=attention if isinstance(attention, str) else None,
+                                                 output_loading_info=True, **quantized, **placement)
+    model, loading = model
+    _refuse_missing_weights(root, loading)
+    if not placement:
+        model.to(device)
+    model.eval()
+    return LoadedCausalLM(model, tokenizer, str(root), primary_device(device), precision)
+
+
+def _refuse_missing_weights(root: Path, loading: dict) -> None:
+    """transformers fills tensors the weights lack with random values and only logs it: a model scored that
+    way would be ranked on noise. Tied weights (an LM head sharing the embedding) are not reported missing."""
+    missing = sorted(loading.get("missing_keys") or [])
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise UnsafeCheckpointError(f"{root.name}: tensors config.json describes are missing from the checkpoint "
+                                    f"({shown}): the weights must hold the whole configured model")
 
 
 def _with_adapter(loaded: LoadedCausalLM, root: Path, parsed: dict) -> LoadedCausalLM:
@@ -126,6 +168,7 @@ def load_clip(path: str | Path, *, precision: str = "float32", device: str = "cp
         load_clip_folder,
     )
 
+    device = primary_device(device)  # a device list spreads causal LMs; a CLIP model fits one device
     if str(path).startswith(("hf-hub:", "open_clip:")):
         return load_clip_by_name(str(path), precision=precision, device=device)
     return load_clip_folder(path, precision=precision, device=device)

@@ -10,6 +10,7 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+from evaluators.load_errors import explain
 from runners.child_protocol import (
     MAX_MESSAGE_BYTES,
     encode,
@@ -46,7 +47,7 @@ def serve(conn: Connection) -> None:
             # Everything about the checkpoint itself was checked by the worker before this child started
             # (the folder exists and is readable), so a load failure is the checkpoint's: an unknown attention
             # kernel, an optional package its config asks for, a shape mismatch. Never retried elsewhere.
-            send("error", "user", f"the checkpoint could not be loaded: {type(exc).__name__}: {exc}", _tail())
+            send("error", "user", explain(exc), _tail())
             continue
         loaded_s = time.monotonic() - started
         spec = spec_from_json(request["spec"])
