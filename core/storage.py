@@ -1,9 +1,11 @@
-"""Content-addressed artifact store with safe unpacking (DESIGN §6).
+"""Checkpoint uploads: safe unpacking, the checks of DESIGN §6, and publishing to the artifact store.
 
 An upload is streamed to a temporary file while its sha256 is computed, unpacked into a
-temporary folder under the store with every safety rule applied, checked, and only then
-renamed to `checkpoints/<sha256>/`. Any failure removes the temporaries: a rejected
-archive leaves nothing behind.
+temporary folder with every safety rule applied, checked, and only then renamed to the API's
+own copy `<data_dir>/artifacts/checkpoints/<sha256>/`; the archive itself is then published to
+the artifact store (core/artifact_store.py) under `checkpoints/<sha256>`, where workers fetch it.
+Any failure removes the temporaries: a rejected archive leaves nothing behind. Workers unpack
+what they fetch with the same code (`unpack_checked`).
 """
 import hashlib
 import os
