@@ -61,6 +61,9 @@ def measure_profile(device: str = "cpu") -> dict:
     import psutil
     import torch
 
+    from evaluators.devices import primary_device
+    device = primary_device(device)  # a list (cuda:0,cuda:1) spreads one model; its first device is measured
+
     if device.startswith("cuda"):
         index = torch.device(device).index or 0
         props = torch.cuda.get_device_properties(index)
@@ -76,7 +79,7 @@ def measure_profile(device: str = "cpu") -> dict:
     measured["gemm_n"] = n
     measured["copy_bandwidth_gbs"] = round(measure_copy_gbs(torch, device), 2)
     versions = {"torch": torch.__version__, "python": platform.python_version(), **runtime}
-    for package in ("transformers", "lm_eval", "open_clip_torch"):
+    for package in ("transformers", "lm_eval", "open_clip_torch", "bitsandbytes", "vllm", "peft"):
         try:
             versions[package] = version(package)
         except Exception:
