@@ -41,6 +41,7 @@ from evaluators.language.batching import (
     parse_batch_size,
     run_halving,
 )
+from evaluators.language.backends import hf_weights_off_the_gpu, parse_backend, vllm_model
 from evaluators.language.corpus_stats import memoised_segment_statistics
 from evaluators.language.mirror import serving
 from evaluators.language.subtask_scores import subtask_metrics
@@ -133,7 +134,7 @@ def run_simple_evaluate(loaded: LoadedCausalLM, config: dict | str, *, batch_siz
                         memoise_corpus_stats: bool = True, apply_chat_template: bool = False,
                         fewshot_as_multiturn: bool = False, system_instruction: str | None = None,
                         max_batch_size: int = DEFAULT_MAX_AUTO_BATCH_SIZE,
-                        ledger_for: Callable[[Any], RequestLedger] | None = None) -> dict:
+                        ledger_for: Callable[[Any], RequestLedger] | None = None, backend: str = "hf") -> dict:
     """The one call into lm-eval: shared by the evaluator and by tests that check it (which turn the
     memo off, to compare against sacrebleu's own recomputation).
 
@@ -149,12 +150,18 @@ def run_simple_evaluate(loaded: LoadedCausalLM, config: dict | str, *, batch_siz
     os.environ.setdefault("DISABLE_MULTIPROC", "1")
     if isinstance(config, dict):
         num_fewshot = config.get("num_fewshot")
-    hflm = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size,
-                max_batch_size=max_batch_size, device=loaded.device)
-    lm = ledger_for(hflm) if ledger_for is not None else hflm
+    engine = None
     memo = memoised_segment_statistics() if memoise_corpus_stats else contextlib.nullcontext()
     try:
-        with memo:  # same BLEU/chrF stderrs, without re-extracting n-grams 100 times
+        with contextlib.ExitStack() as stack:
+            if backend == "vllm":
+                stack.enter_context(hf_weights_off_the_gpu(loaded))
+                engine = vllm_model(loaded, batch_size=batch_size, max_batch_size=max_batch_size, seed=seed)
+            else:
+                engine = HFLM(pretrained=loaded.model, tokenizer=loaded.tokenizer, batch_size=batch_size,
+                              max_batch_size=max_batch_size, device=loaded.device)
+            lm = ledger_for(engine) if ledger_for is not None else engine
+            stack.enter_context(memo)  # same BLEU/chrF stderrs, without re-extracting n-grams 100 times
             return lm_eval.simple_evaluate(model=lm, tasks=[config], num_fewshot=num_fewshot,
                                            log_samples=True, task_manager=task_manager, random_seed=seed,
                                            numpy_random_seed=seed, torch_random_seed=seed,
@@ -163,7 +170,7 @@ def run_simple_evaluate(loaded: LoadedCausalLM, config: dict | str, *, batch_siz
                                            system_instruction=system_instruction)
     except Exception as exc:
         if is_out_of_memory(exc):
-            detected = [b for b in hflm.batch_sizes.values() if isinstance(b, int)]
+            detected = [b for b in getattr(engine, "batch_sizes", {}).values() if isinstance(b, int)]
             in_use = batch_size if isinstance(batch_size, int) else min(detected, default=max_batch_size)
             raise BatchOutOfMemory(in_use, exc) from exc
         if _is_template_error(exc):
@@ -202,6 +209,11 @@ def _choice_target(target: Any, choices: list[str]) -> str:
 
 def _task_name(config: dict | str) -> str:
     return config["task"] if isinstance(config, dict) else config
+
+
+def _libraries(backend: str) -> dict:
+    return {p: version(p) for p in ("lm_eval", "transformers", "torch", "sacrebleu", *(("vllm",) if backend == "vllm"
+                                                                                       else ()))}
 
 
 def _sha256(text: str | None) -> str | None:
@@ -267,6 +279,7 @@ class LmEvalEvaluator(Evaluator):
     def evaluate(self, model: LoadedCausalLM, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
         config, manifest = resolve_task_config(spec.args)
         batch_size = parse_batch_size(spec.args.get("batch_size", 16))
+        parse_backend(spec.args.get("backend"))  # a suite naming an unknown engine fails before any request
         chat = options_from_args(spec.args)
         template = chat_template_of(model) if chat["apply_chat_template"] else None
         fresh = spec.args.get("fresh_draw_seed") is not None and manifest is not None
@@ -302,12 +315,12 @@ class LmEvalEvaluator(Evaluator):
                 "fresh_draw_seed": spec.args.get("fresh_draw_seed"),
                 "chat_template": {**chat, "system_instruction_sha256": _sha256(chat["system_instruction"]),
                                   "template_sha256": _sha256(template)},
-                "backend": "hf",
+                "backend": parse_backend(spec.args.get("backend")),
                 "batch_size": batch_size,
                 "batch_sizes_tried": run.tried,
                 "requests": {"computed": run.computed, "reused": run.reused, "resumed": run.resumed},
                 "seed": spec.seed,
-                "libraries": {p: version(p) for p in ("lm_eval", "transformers", "torch", "sacrebleu")},
+                "libraries": _libraries(parse_backend(spec.args.get("backend"))),
             },
         )
 
@@ -320,7 +333,7 @@ class LmEvalEvaluator(Evaluator):
                                    fewshot_as_multiturn=chat["fewshot_as_multiturn"],
                                    system_instruction=chat["system_instruction"],
                                    max_batch_size=int(spec.args.get("max_batch_size", DEFAULT_MAX_AUTO_BATCH_SIZE)),
-                                   ledger_for=ledger_for)
+                                   ledger_for=ledger_for, backend=parse_backend(spec.args.get("backend")))
 
     def _fresh_draw(self, run: "_LedgeredRun", spec: EvalSpec, set_name: str,
                     primary: MetricValue) -> list[MetricValue]:
