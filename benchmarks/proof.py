@@ -268,11 +268,63 @@ def script(report: Report, title: str, args: list[str]) -> None:
                + [("exit code", out.returncode)])
 
 
+def hostile(report: Report) -> None:
+    """The hostile-input corpus: each file builds hostile archives, checkpoints or requests in code."""
+    pytest_counts(report, "Hostile input: archives and malformed requests",
+                  ["tests/core/test_storage.py", "tests/api/test_checkpoints.py", "tests/api/test_checkpoint_uploads.py",
+                   "tests/api/test_submissions.py"],
+                  note="Each check builds a hostile archive or request (zip-slip, links, devices, bombs, pickle "
+                       "weights, remote code, a trillion parameters, bad fields) and asserts a 4xx with the reason "
+                       "and nothing written outside the store or the database.")
+    pytest_counts(report, "Hostile input: checkpoints that try to choose code, and the evaluation child",
+                  ["tests/core/test_checkpoint_policy.py", "tests/evaluators/test_loaders.py",
+                   "tests/runners/test_eval_isolation.py"],
+                  note="Each check builds a checkpoint that tries to run code (auto_map in config.json, "
+                       "tokenizer_config.json or open_clip_config.json, a shipped .py, open_clip tokenizer_kwargs "
+                       "with trust_remote_code, a hub attention kernel, trust_remote_code nested in any JSON) and "
+                       "asserts a 422 naming it at upload and, written straight into the store, a refusal by the "
+                       "loader with no code run; then a real evaluation child reports from inside that it holds no "
+                       "credentials, reaches no TCP or socket of the database, runs as a non-root uid and cannot "
+                       "write outside its private folder or read another checkpoint.")
+    pytest_counts(report, "Hostile users: ownership, privacy and bounded requests",
+                  ["tests/api/test_ownership.py", "tests/api/test_visibility.py", "tests/api/test_limits.py",
+                   "tests/core/test_webhooks.py"],
+                  note="Another author's checkpoint by its sha256 (404), an owner undoing an admin's hide, a "
+                       "private model's data read by id, paths and tracebacks in public errors, oversized or "
+                       "unauthenticated bodies (413/401 before reading), stalled bodies, webhooks to addresses "
+                       "that embed loopback.")
+
+
+def refresh_sections(report: Report, path: Path, started: float) -> None:
+    """Replace only the sections this run measured in an existing REPORT.md, saying so in its header."""
+    text = path.read_text()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
+    for section in report.sections:
+        title = section.split("\n", 1)[0]
+        pattern = re.compile(re.escape(title) + r"\n.*?(?=\n## |\Z)", re.S)
+        text = pattern.sub(lambda _: section.rstrip("\n") + "\n", text) if pattern.search(text) else \
+            text.rstrip("\n") + "\n\n" + section
+    note = (f"Sections {', '.join(repr(s.split(chr(10), 1)[0][3:]) for s in report.sections)} refreshed by "
+            f"`benchmarks/proof.py --only hostile` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} at commit "
+            f"`{commit}` in {time.monotonic() - started:.0f} s; the other sections are from the full run named above.")
+    lines = text.split("\n")
+    lines = [line for line in lines if "refreshed by `benchmarks/proof.py --only" not in line]
+    lines.insert(3, note + "\n")
+    path.write_text("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller numbers, for trying the script out")
+    parser.add_argument("--only", choices=["hostile"], help="run only these sections and refresh them in REPORT.md")
     args = parser.parse_args()
     started = time.monotonic()
+    if args.only == "hostile":
+        report = Report()
+        hostile(report)
+        refresh_sections(report, ROOT / "benchmarks" / "REPORT.md", started)
+        return
     work = Path(tempfile.mkdtemp(prefix="evb-proof-"))
     setup_services(work, "evalboard_proof")
     seed_board(1000 if args.quick else 10_000)  # first: it writes explicit ids into the empty tables
@@ -299,29 +351,8 @@ def main() -> None:
                   repeat=1 if args.quick else 3,
                   note="Each check stops PostgreSQL during a run, asserts the API answers 503 meanwhile, restarts "
                        "it, and asserts the run finished with exactly one set of scores and nothing half-written.")
-    pytest_counts(report, "Hostile input: archives and malformed requests",
-                  ["tests/core/test_storage.py", "tests/api/test_checkpoints.py", "tests/api/test_checkpoint_uploads.py",
-                   "tests/api/test_submissions.py"],
-                  note="Each check builds a hostile archive or request (zip-slip, links, devices, bombs, pickle "
-                       "weights, remote code, a trillion parameters, bad fields) and asserts a 4xx with the reason "
-                       "and nothing written outside the store or the database.")
-    pytest_counts(report, "Hostile input: checkpoints that try to choose code, and the evaluation child",
-                  ["tests/core/test_checkpoint_policy.py", "tests/evaluators/test_loaders.py",
-                   "tests/runners/test_eval_isolation.py"],
-                  note="Each check builds a checkpoint that tries to run code (auto_map in config.json, "
-                       "tokenizer_config.json or open_clip_config.json, a shipped .py, open_clip tokenizer_kwargs "
-                       "with trust_remote_code, a hub attention kernel, trust_remote_code nested in any JSON) and "
-                       "asserts a 422 naming it at upload and, written straight into the store, a refusal by the "
-                       "loader with no code run; then a real evaluation child reports from inside that it holds no "
-                       "credentials, reaches no TCP or socket of the database, runs as a non-root uid and cannot "
-                       "write outside its private folder or read another checkpoint.")
-    pytest_counts(report, "Hostile users: ownership, privacy and bounded requests",
-                  ["tests/api/test_ownership.py", "tests/api/test_visibility.py", "tests/api/test_limits.py",
-                   "tests/core/test_webhooks.py"],
-                  note="Another author's checkpoint by its sha256 (404), an owner undoing an admin's hide, a "
-                       "private model's data read by id, paths and tracebacks in public errors, oversized or "
-                       "unauthenticated bodies (413/401 before reading), stalled bodies, webhooks to addresses "
-                       "that embed loopback.")
+    hostile(report)
+    script(report, "Performance: artifact store fetch and time to first token", ["benchmarks/artifact_fetch.py"])
     script(report, "Performance: service vs lm_eval CLI on language-core", ["benchmarks/language_service_vs_cli.py"])
     script(report, "Performance: submit→start latency and 1→2 worker speed-up",
            ["benchmarks/runners_latency.py", "--submissions", "5" if args.quick else "20"])
