@@ -435,13 +435,23 @@ LORA_FIELDS = {
     "layers_to_transform": _opt(lambda v: _int(v) or _list_of(_int, range(1025))(v)),
     "layers_pattern": _opt(_module_names), "rank_pattern": _opt(_int_map), "alpha_pattern": _opt(_num_map),
 }
+def _transformers_class(v) -> bool:
+    # peft records the model class an adapter was trained on; ours is never imported from it, and only
+    # a transformers class is accepted (a module of the checkpoint's choosing is not).
+    return (isinstance(v, dict) and set(v) == {"base_model_class", "parent_library"}
+            and isinstance(v["base_model_class"], str) and bool(re.fullmatch(r"[A-Za-z_]\w{0,100}", v["base_model_class"]))
+            and isinstance(v["parent_library"], str)
+            and bool(re.fullmatch(r"transformers(\.[A-Za-z_]\w{0,100}){0,6}", v["parent_library"])))
+
+
 # Informational: recorded, never used (the base is the one pinned at submission, never this name).
 LORA_INFO = {"base_model_name_or_path": _opt(lambda v: isinstance(v, str) and len(v) <= 300),
+             "auto_mapping": _opt(_transformers_class),
              "revision": _opt(lambda v: isinstance(v, str) and len(v) <= 128),
              "peft_version": _opt(lambda v: isinstance(v, str) and len(v) <= 64)}
 # Fields newer peft versions write with their defaults; any other value selects code paths (custom
 # classes, Megatron imports, data-driven initialisation) an evaluation never needs, so it is refused.
-LORA_DEFAULT_ONLY = ("auto_mapping", "megatron_config", "megatron_core", "loftq_config", "eva_config", "corda_config",
+LORA_DEFAULT_ONLY = ("megatron_config", "megatron_core", "loftq_config", "eva_config", "corda_config",
                      "layer_replication", "runtime_config", "trainable_token_indices", "target_parameters",
                      "qalora_group_size", "use_qalora", "alora_invocation_tokens", "arrow_config",
                      "ensure_weight_tying", "kasa_config", "lora_ga_config", "monteclora_config", "use_bdlora",

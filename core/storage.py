@@ -20,7 +20,14 @@ from pathlib import Path, PurePosixPath
 
 import anyio
 
-from core.checkpoint_policy import CLIP_CONFIG_NAMES, check_folder, list_files, model_cfg_of, read_json
+from core.checkpoint_policy import (
+    ADAPTER_CONFIG,
+    CLIP_CONFIG_NAMES,
+    check_folder,
+    list_files,
+    model_cfg_of,
+    read_json,
+)
 from core.clip_params import estimate_clip_params
 from core.config import Settings, get_settings
 from core.errors import InvalidCheckpointError, StoreUnavailableError, UnsafeArchiveError
@@ -242,7 +249,11 @@ def _weights(root: Path, family: str, files: list[str]) -> dict[str, int]:
     if not weights:
         raise InvalidCheckpointError("no .safetensors weights found")
     headers = {name: read_header(root / name) for name in weights}
-    if family == "causal-lm":
+    if family == "causal-lm" and ADAPTER_CONFIG in files:  # a LoRA adapter: its own weights file, nothing else
+        if weights != ["adapter_model.safetensors"]:
+            raise InvalidCheckpointError(f"a LoRA adapter's weights are adapter_model.safetensors alone (found "
+                                         f"{', '.join(weights)})")
+    elif family == "causal-lm":
         index_path = root / "model.safetensors.index.json"
         if index_path.is_file():
             _check_index(read_json(index_path), headers)
@@ -291,7 +302,7 @@ def check_model_folder(root: Path, family: str, max_params: int) -> int:
         raise InvalidCheckpointError("a license is required: a LICENSE file or a 'license:' line in README.md")
     # The count shown is the weights' own (their headers tile the files); the config must agree with it.
     params = sum(weights.values())
-    if family == "causal-lm":
+    if family == "causal-lm" and ADAPTER_CONFIG not in parsed:  # an adapter's config was checked by the policy
         config = _check_causal_lm(root)
         check_params_agree(config, params, max_params)
     elif family == "clip":

@@ -92,6 +92,9 @@ def load_causal_lm(path: str | Path, *, precision: str = "float32", device: str 
             raise UnsafeCheckpointError(f"{root.name} is a LoRA adapter: it is evaluated on the base model pinned at "
                                         f"submission (base_model), and none was given")
         return _with_adapter(load_causal_lm(base, precision=precision, device=device), root, parsed)
+    if base is not None:
+        raise UnsafeCheckpointError(f"{root.name} is a full model, not a LoRA adapter: a base model is named only "
+                                    f"for adapters")
     config = parsed.get("config.json")
     if not isinstance(config, dict):
         raise UnsafeCheckpointError(f"{root.name}: config.json is missing or not a JSON object")

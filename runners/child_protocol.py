@@ -46,7 +46,7 @@ def decode(data: bytes) -> list:
 
 def request_to_json(request) -> dict:
     return {"family": request.family, "path": request.path, "precision": request.precision,
-            "device": request.device, "spec": asdict(request.spec)}
+            "device": request.device, "spec": asdict(request.spec), "base": getattr(request, "base", None)}
 
 
 def spec_from_json(data: dict) -> EvalSpec:

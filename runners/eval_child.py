@@ -37,12 +37,13 @@ def serve(conn: Connection) -> None:
         except (EOFError, OSError):
             return
         started = time.monotonic()
-        key = (request["family"], request["path"], request["precision"], request["device"])
+        base = request.get("base")  # a LoRA adapter's pinned base model folder (runners/eval_sandbox.py)
+        key = (request["family"], request["path"], request["precision"], request["device"], base)
         try:
             if key not in warm:
                 warm.clear()
                 warm[key] = loaders.load(request["family"], request["path"], precision=request["precision"],
-                                         device=request["device"])
+                                         device=request["device"], **({"base": base} if base else {}))
         except Exception as exc:  # noqa: BLE001 — whatever the checkpoint's content makes the loader raise
             # Everything about the checkpoint itself was checked by the worker before this child started
             # (the folder exists and is readable), so a load failure is the checkpoint's: an unknown attention

@@ -79,6 +79,8 @@ class EvalRequest:
     precision: str
     device: str
     spec: EvalSpec
+    base: str | None = None
+    """A LoRA adapter's pinned base model (a store key, hf://org/name@commit or a folder), fetched like the checkpoint."""
 
 
 def _tree_rss(pid: int) -> int:
@@ -148,22 +150,26 @@ class EvalProcess:
     def _alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def _ensure(self, checkpoint: Path, device: str, request_cache: Path | None = None) -> None:
+    def _ensure(self, checkpoint: Path, device: str, request_cache: Path | None = None,
+                base: Path | None = None) -> None:
         # A child sees one submission's request cache (bound at its start): another submission's
-        # runs get a fresh child even on the same checkpoint.
-        wanted = (str(checkpoint), device, str(request_cache) if request_cache else None)
+        # runs get a fresh child even on the same checkpoint. An adapter's child sees its base too.
+        wanted = (str(checkpoint), device, str(request_cache) if request_cache else None, str(base) if base else None)
         if self._alive() and self.serving == wanted:
             return
         self.kill()
         settings = get_settings()
         isolation = self.isolation
         if isolation.drop_to_uid is not None:
-            _readable_by_others(checkpoint)
+            for folder in (checkpoint, base):
+                if folder is not None:
+                    _readable_by_others(folder)
         self.workdir = make_workdir(settings.data_dir / "eval-children", isolation)
         parent_end, child_end = socket.socketpair()
         try:
             command = child_command(isolation, checkpoint=checkpoint, workdir=self.workdir, device=device,
-                                    settings=settings, fd=child_end.fileno(), request_cache=request_cache)
+                                    settings=settings, fd=child_end.fileno(), request_cache=request_cache,
+                                    base=base)
             self.proc = subprocess.Popen(command, env=child_environment(self.workdir, settings), cwd=self.workdir,
                                          pass_fds=(child_end.fileno(),), stdin=subprocess.DEVNULL,
                                          start_new_session=True)
@@ -206,8 +212,10 @@ class EvalProcess:
             submission_cache, run_cache = make_request_cache(get_settings().data_dir / "request-cache", *run_key,
                                                              self.isolation)
             spec = dataclasses.replace(spec, args={**spec.args, "request_cache": str(run_cache)})
-        self._ensure(checkpoint, request.device, submission_cache)
-        local = EvalRequest(request.family, str(checkpoint), request.precision, request.device, spec)
+        base = local_checkpoint(request.base, request.family) if request.base else None
+        self._ensure(checkpoint, request.device, submission_cache, base)
+        local = EvalRequest(request.family, str(checkpoint), request.precision, request.device, spec,
+                            str(base) if base else None)
         try:
             self.conn.send_bytes(encode(["eval", request_to_json(local)]))
             outcome = self._await(memory_cap_bytes, timeout_s, on_progress, is_cancelled, cancel_check_every_s)

@@ -201,7 +201,7 @@ class _Tree:
 
 
 def bwrap_command(isolation: Isolation, *, checkpoint: Path | None, workdir: Path, device: str,
-                  settings: Settings, request_cache: Path | None = None) -> list[str]:
+                  settings: Settings, request_cache: Path | None = None, base: Path | None = None) -> list[str]:
     tree = _Tree()
     tree.args += ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                   "--die-with-parent", "--new-session", "--hostname", "evalboard-eval"]
@@ -228,6 +228,8 @@ def bwrap_command(isolation: Isolation, *, checkpoint: Path | None, workdir: Pat
         tree.bind("--ro-bind", source)
     if checkpoint is not None:
         tree.bind("--ro-bind", checkpoint.resolve(), checkpoint)
+    if base is not None:  # a LoRA adapter's pinned base model, read-only like the checkpoint
+        tree.bind("--ro-bind", base.resolve(), base)
     tree.bind("--bind", workdir)
     if request_cache is not None:  # its submission's request cache (make_request_cache): outlives the child
         tree.bind("--bind", request_cache)
@@ -257,10 +259,11 @@ def privileges_command(isolation: Isolation) -> list[str]:
 
 
 def child_command(isolation: Isolation, *, checkpoint: Path | None, workdir: Path, device: str,
-                  settings: Settings, fd: int, request_cache: Path | None = None) -> list[str]:
+                  settings: Settings, fd: int, request_cache: Path | None = None,
+                  base: Path | None = None) -> list[str]:
     """The whole command line: limits, then the sandbox (if any), then the uid drop, then Python."""
     command = limits_command(settings, device)
     if isolation.bwrap:
         command += bwrap_command(isolation, checkpoint=checkpoint, workdir=workdir, device=device, settings=settings,
-                                 request_cache=request_cache)
+                                 request_cache=request_cache, base=base)
     return command + privileges_command(isolation) + [sys.executable, "-m", "runners.eval_child", str(fd)]

@@ -7,6 +7,7 @@ status in one transaction. Running a job twice writes once.
 """
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -14,7 +15,7 @@ import uuid
 from importlib.metadata import version
 
 from sqlalchemy.exc import OperationalError
-from sqlmodel import delete
+from sqlmodel import delete, select
 
 from core.catalog import get_suite
 from core.config import get_settings
@@ -91,6 +92,10 @@ def _start(run_id: uuid.UUID) -> dict | None:
             return None
         submission = s.get(Submission, run.submission_id)
         checkpoint = s.get(Checkpoint, submission.checkpoint_id)
+        base = submission.base_model  # an adapter's pinned base: hf://… as it is, an upload by its store location
+        if base and not base.startswith("hf://"):
+            base_row = s.exec(select(Checkpoint).where(Checkpoint.sha256 == base)).first()
+            base = base_row.storage_uri if base_row else None
         run.status, run.worker, run.stage, run.progress = Status.running, worker_name(), "load", 0.0
         run.attempts += 1
         run.started_at = run.heartbeat_at = utcnow()
@@ -100,7 +105,8 @@ def _start(run_id: uuid.UUID) -> dict | None:
         return {"task": run.task, "suite": submission.suite, "precision": submission.precision.value,
                 "family": checkpoint.family.value, "path": checkpoint.storage_uri, "sha256": checkpoint.sha256,
                 "hardware_class": submission.hardware_class, "submission_id": submission.id,
-                "chat_options": dict(submission.chat_options or {}),
+                "chat_options": dict(submission.chat_options or {}), "base": base,
+                "base_model": submission.base_model, "model_type": submission.model_type,
                 "hardware": _profile_for_evaluators(profile)}
 
 
@@ -159,12 +165,14 @@ def execute_run(run_id: str) -> str:
         "hardware_class": claim["hardware_class"], "worker": worker_name(),
         "hardware_profile_id": _profile_id(),
         "python": version("evalboard"),
+        # What was evaluated beside the weights: an adapter names its base (scores name both), and the model type.
+        "base_model": claim["base_model"], "model_type": claim["model_type"],
     }
     heartbeat = _Heartbeat(rid)
     heartbeat.start()
     settings = get_settings()
     request = EvalRequest(family=claim["family"], path=claim["path"], precision=claim["precision"],
-                          device=os.environ.get("EVALBOARD_DEVICE", "cpu"), spec=spec)
+                          device=os.environ.get("EVALBOARD_DEVICE", "cpu"), spec=spec, base=claim["base"])
     started = time.monotonic()
     try:
         outcome, peak_rss = sandbox().run(request, memory_cap_bytes=settings.eval_memory_cap_bytes,
@@ -223,3 +231,6 @@ def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
         return
     _finish(run_id, None, {"worker": worker_name()},
             error=f"infrastructure error after retries: {exc_type.__name__}: {exc_value}", error_kind=ErrorKind.infra)
+    # No attempt will resume it: its request cache (runners/eval_sandbox.py) goes.
+    for folder in (get_settings().data_dir / "request-cache").glob(f"*/{run_id}"):
+        shutil.rmtree(folder, ignore_errors=True)

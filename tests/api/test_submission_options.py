@@ -1,6 +1,8 @@
 """Submission kinds (issue 21): model type and chat-template use are stored, shown, part of the duplicate
 key and handed to the evaluator; 8/4-bit precisions only on classes that have shown a GPU; the parameter
 cap scales with bytes per parameter; merges declare their sources, adapters a pinned base."""
+import json
+
 import psycopg
 import pytest
 
@@ -120,3 +122,30 @@ def test_the_parameter_cap_scales_with_bytes_per_parameter(client, auth, uploade
 def _params_of(sha256: str) -> int:
     with psycopg.connect(DATABASE_URL) as conn:
         return conn.execute("SELECT params FROM checkpoint WHERE sha256 = %s", (sha256,)).fetchone()[0]
+
+
+def test_an_adapter_uploads_and_is_submitted_on_an_uploaded_base(client, auth, uploaded_checkpoint, tiny_lm_dir,
+                                                                 tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tests.conftest import pack
+    torch.manual_seed(0)
+    folder = tmp_path / "adapter"
+    get_peft_model(AutoModelForCausalLM.from_pretrained(str(tiny_lm_dir)),
+                   LoraConfig(r=2, target_modules=["c_attn"], fan_in_fan_out=True)).save_pretrained(str(folder))
+    (folder / "README.md").write_text("# tiny-lora\n\nA LoRA adapter on the tiny test model.\n")
+    (folder / "LICENSE").write_text("Apache-2.0\n")
+    upload = client.post("/api/v1/checkpoints", params={"family": "causal-lm"},
+                         content=pack(folder, tmp_path / "adapter.tar.gz"), headers=auth)
+    assert upload.status_code in (200, 201), upload.text
+    shown = _submit(client, auth, upload.json()["sha256"], model_name="tiny-lora",
+                    base_model=uploaded_checkpoint["sha256"]).json()
+    assert shown["base_model"] == uploaded_checkpoint["sha256"]
+
+    (folder / "adapter_config.json").write_text(json.dumps({**json.loads((folder / "adapter_config.json")
+                                                                         .read_text()), "auto_mapping": {"x": "y"}}))
+    hostile = client.post("/api/v1/checkpoints", params={"family": "causal-lm"},
+                          content=pack(folder, tmp_path / "hostile.tar.gz"), headers=auth)
+    assert hostile.status_code == 422 and "auto_mapping" in hostile.json()["detail"]  # names a class outside transformers

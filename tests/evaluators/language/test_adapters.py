@@ -98,3 +98,25 @@ def test_an_adapter_with_another_tokenizer_than_its_base_is_refused(tiny_lm_dir,
     build_tokenizer(["entirely different words for another vocabulary"] * 50, vocab_size=300).save_pretrained(folder)
     with pytest.raises(UnsafeCheckpointError, match="tokenizer differs from its base"):
         load_causal_lm(folder, base=tiny_lm_dir)
+
+
+def test_an_adapter_runs_in_the_evaluation_child_with_its_base_bound_read_only(tiny_lm_dir, adapter_and_merged,
+                                                                              small_datasets):
+    """The worker's path: the child (bubblewrap where available) sees the adapter and its base, and nothing else."""
+    from runners.eval_sandbox import EvalProcess, EvalRequest
+
+    adapter, merged = adapter_and_merged
+    process = EvalProcess()
+    try:
+        outcome, _ = process.run(EvalRequest("causal-lm", str(adapter), "float32", "cpu", SPEC, base=str(tiny_lm_dir)),
+                                 memory_cap_bytes=8 * 2**30, timeout_s=600, on_progress=lambda *a: None,
+                                 is_cancelled=lambda: False)
+    finally:
+        process.kill()
+    as_merged = LmEvalEvaluator().evaluate(load_causal_lm(merged), SPEC, lambda *a: None)
+    assert {m.name: m.value for m in outcome.metrics} == {m.name: m.value for m in as_merged.metrics}
+
+
+def test_a_base_named_for_a_full_model_is_refused(tiny_lm_dir, adapter_and_merged):
+    with pytest.raises(UnsafeCheckpointError, match="not a LoRA adapter"):
+        load_causal_lm(adapter_and_merged[1], base=tiny_lm_dir)
