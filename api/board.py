@@ -593,7 +593,7 @@ def sort_rows(rows: list[dict], sort: str | None, normalised: bool) -> list[dict
 
 BASE_COLUMNS = ["rank", "rank_range", "band", "row_id", "model_id", "model", "owner", "family", "params",
                 "precision", "chat_template", "hardware_class", "license", "flagged", "track", "coverage",
-                "missing_tasks", "overall", "overall_low", "overall_high"]
+                "missing_tasks", "overall", "overall_low", "overall_high", "interval_method"]
 # Only on tracks that report a contamination gap (a fresh draw of a bundled set), in points.
 CONTAMINATION_COLUMNS = ["contamination_gap", "contamination_gap_stderr"]
 

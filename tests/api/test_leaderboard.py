@@ -434,6 +434,8 @@ def test_compare_pairs_per_item_results_and_tests_them(client):
     # The board's interval for A uses the items where it has them.
     row = next(r for r in client.get(BOARD).json()["rows"] if r["model"] == "A")
     assert row["interval_method"].startswith("paired bootstrap over items; parametric (stderr) for ")
+    exported = json.loads(client.get(BOARD, params={"format": "json", "columns": "model,interval_method"}).text)
+    assert exported[0]["interval_method"] == row["interval_method"]
 
 
 def test_queue_shows_live_runs_with_positions_and_failures_in_words(client):
