@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, SessionDep
 from api.routes.submissions import SubmissionCreate, _check_rate_limit
-from core import crud, webhooks
+from core import crud, precisions, webhooks
 from core.catalog import get_suite
 from core.config import get_settings
 from core.errors import InvalidRequestError
@@ -59,9 +59,9 @@ def check_submission(body: SubmissionCheck, session: SessionDep, user: CurrentUs
         raise InvalidRequestError(f"no {body.hardware_class} worker is online; try another hardware class or later",
                                   field="hardware_class")
     supported = crud.supported_precisions(session=session, hardware_class=body.hardware_class)
-    if supported is not None and body.precision.value not in supported:
-        raise InvalidRequestError(f"hardware class {body.hardware_class!r} cannot run {body.precision.value}; its "
-                                  f"workers support: {', '.join(sorted(supported))}", field="precision")
+    why = precisions.refusal(body.precision.value, body.hardware_class, supported)  # as POST /submissions says it
+    if why:
+        raise InvalidRequestError(why, field="precision")
     if body.family is not None and body.family.value != suite.family:
         raise InvalidRequestError(f"suite {suite.name!r} evaluates {suite.family} models, but the checkpoint is "
                                   f"{body.family.value}", field="suite")

@@ -149,3 +149,10 @@ def test_an_adapter_uploads_and_is_submitted_on_an_uploaded_base(client, auth, u
     hostile = client.post("/api/v1/checkpoints", params={"family": "causal-lm"},
                           content=pack(folder, tmp_path / "hostile.tar.gz"), headers=auth)
     assert hostile.status_code == 422 and "auto_mapping" in hostile.json()["detail"]  # names a class outside transformers
+
+
+def test_the_preflight_check_refuses_8_bit_on_a_class_without_a_gpu_as_submitting_would(client, auth):
+    from tests.api.test_preflight import CHECK, GOOD
+    refused = client.post(CHECK, json={**GOOD, "family": "causal-lm", "precision": "int8"}, headers=auth)
+    assert refused.status_code == 422 and refused.json()["field"] == "precision"
+    assert "GPU hardware classes" in refused.json()["detail"]
