@@ -51,7 +51,8 @@ def build_half_billion(out: Path, seed: int = 0) -> tuple[Path, int]:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
-    (out / "README.md").write_text("# gpu-check-0.45b\n\nRandom weights from a Llama config, for benchmarks/gpu_check.py.\n")
+    (out / "README.md").write_text("# gpu-check-0.45b\n\nRandom weights from a Llama config, for "
+                                   "benchmarks/gpu_check.py.\n")
     (out / "LICENSE").write_text("Apache-2.0\n")
     del model
     torch.cuda.empty_cache()

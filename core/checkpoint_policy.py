@@ -439,7 +439,8 @@ def _transformers_class(v) -> bool:
     # peft records the model class an adapter was trained on; ours is never imported from it, and only
     # a transformers class is accepted (a module of the checkpoint's choosing is not).
     return (isinstance(v, dict) and set(v) == {"base_model_class", "parent_library"}
-            and isinstance(v["base_model_class"], str) and bool(re.fullmatch(r"[A-Za-z_]\w{0,100}", v["base_model_class"]))
+            and isinstance(v["base_model_class"], str)
+            and bool(re.fullmatch(r"[A-Za-z_]\w{0,100}", v["base_model_class"]))
             and isinstance(v["parent_library"], str)
             and bool(re.fullmatch(r"transformers(\.[A-Za-z_]\w{0,100}){0,6}", v["parent_library"])))
 

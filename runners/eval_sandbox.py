@@ -80,7 +80,7 @@ class EvalRequest:
     device: str
     spec: EvalSpec
     base: str | None = None
-    """A LoRA adapter's pinned base model (a store key, hf://org/name@commit or a folder), fetched like the checkpoint."""
+    """A LoRA adapter's pinned base model (store key, hf://org/name@commit or folder), fetched like the checkpoint."""
 
 
 def _tree_rss(pid: int) -> int:

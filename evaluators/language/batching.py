@@ -41,7 +41,8 @@ def memory_figures(device: str) -> str:
         index = torch.device(device).index or 0
         total = torch.cuda.get_device_properties(index).total_memory
         peak = torch.cuda.max_memory_allocated(index)
-        return f"peak {peak / 2**30:.2f} GiB allocated of {total / 2**30:.2f} GiB on {torch.cuda.get_device_name(index)}"
+        name = torch.cuda.get_device_name(index)
+        return f"peak {peak / 2**30:.2f} GiB allocated of {total / 2**30:.2f} GiB on {name}"
     import psutil
     return f"process resident memory {psutil.Process().memory_info().rss / 2**30:.2f} GiB on {device}"
 

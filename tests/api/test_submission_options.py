@@ -148,7 +148,8 @@ def test_an_adapter_uploads_and_is_submitted_on_an_uploaded_base(client, auth, u
                                                                          .read_text()), "auto_mapping": {"x": "y"}}))
     hostile = client.post("/api/v1/checkpoints", params={"family": "causal-lm"},
                           content=pack(folder, tmp_path / "hostile.tar.gz"), headers=auth)
-    assert hostile.status_code == 422 and "auto_mapping" in hostile.json()["detail"]  # names a class outside transformers
+    # auto_mapping naming a class outside transformers
+    assert hostile.status_code == 422 and "auto_mapping" in hostile.json()["detail"]
 
 
 def test_the_preflight_check_refuses_8_bit_on_a_class_without_a_gpu_as_submitting_would(client, auth):

@@ -50,7 +50,8 @@ def test_chat_prompts_equal_lm_evals_own_with_apply_chat_template(chat_dir, smal
     assert prompt.startswith(f"<|system|>{SYSTEM}<|end|>") and prompt.endswith("<|assistant|>")
     assert prompt.count("<|user|>") == 3 and prompt.count("<|assistant|>") == 3  # two shots as turns, then the question
     reported = theirs["results"][config["task"]]
-    assert {m.name: m.value for m in outcome.metrics} == {"acc": reported["acc,none"], "acc_norm": reported["acc_norm,none"]}
+    assert {m.name: m.value for m in outcome.metrics} == {"acc": reported["acc,none"],
+                                                          "acc_norm": reported["acc_norm,none"]}
 
     recorded = outcome.provenance["chat_template"]
     assert recorded["template_sha256"] == hashlib.sha256(CHAT_TEMPLATE.encode()).hexdigest()
