@@ -76,11 +76,13 @@ def sha256_file(path: Path) -> str:
 
 
 def write_manifest(folder: Path, *, dataset_path: str, dataset_name: str | None, revision: str,
-                   load_kwargs: dict, splits: dict[str, int]) -> dict:
-    """Record what was written under `folder` (one Parquet file per split, `splits` = rows per split)."""
+                   load_kwargs: dict, splits: dict[str, int], requested_revision: str | None = None) -> dict:
+    """Record what was written under `folder` (one Parquet file per split, `splits` = rows per split).
+    `revision` is the hub commit fetched; `requested_revision` what the task's config pinned (a branch,
+    tag or commit; None when it pins nothing)."""
     manifest = {
         "manifest_version": MANIFEST_VERSION, "dataset_path": dataset_path, "dataset_name": dataset_name,
-        "revision": revision, "load_kwargs": load_kwargs,
+        "revision": revision, "requested_revision": requested_revision, "load_kwargs": load_kwargs,
         "splits": {split: {"num_rows": rows,
                            "files": [{"path": split_file(split), "sha256": sha256_file(folder / split_file(split)),
                                       "bytes": (folder / split_file(split)).stat().st_size}]}
@@ -100,6 +102,10 @@ class VerifiedDataset:
     @property
     def revision(self) -> str:
         return self.manifest["revision"]
+
+    def answers(self, requested: str | None) -> bool:
+        """Whether this copy is what a task pinning `requested` (None: nothing) asks for."""
+        return requested is None or requested in (self.revision, self.manifest.get("requested_revision"))
 
     def data_files(self) -> dict[str, list[str]]:
         return {split: [str(self.folder / f["path"]) for f in entry["files"]]

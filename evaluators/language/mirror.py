@@ -98,7 +98,7 @@ class Serving:
     def load(self, real: Loader, path: str, name: str | None, kwargs: dict) -> Any:
         revision = kwargs.pop("revision", None)
         verified = verify_dataset(self.mirror, path, name, task=self.task)
-        if revision is not None and revision != verified.revision:
+        if not verified.answers(revision):
             raise DatasetMirrorError(f"dataset {verified.key}: the task asks for revision {revision} but the mirror "
                                      f"holds {verified.revision}; {pull_hint(self.task)}")
         if _plain(kwargs) != verified.manifest.get("load_kwargs", {}):
@@ -173,7 +173,7 @@ class Puller:
             kept = None if self.force else self._kept(path, name, revision, kwargs)
             if kept is None:
                 commit, data = self.fetch(real, path, name, revision, kwargs)
-                self._write(folder, path, name, commit, kwargs, data)
+                self._write(folder, path, name, commit, revision, kwargs, data)
             verified = kept or verify_dataset(self.mirror, path, name)
             self.pulled[key] = Pulled(key, "kept" if kept else "fetched", verified.revision, verified.manifest_sha256)
         return _from_mirror(real, verify_dataset(self.mirror, path, name))
@@ -184,9 +184,10 @@ class Puller:
         except DatasetMirrorError:
             return None
         same = verified.manifest.get("load_kwargs") == _plain(kwargs)
-        return verified if same and revision in (None, verified.revision) else None
+        return verified if same and verified.answers(revision) else None
 
-    def _write(self, folder: Path, path: str, name: str | None, commit: str, kwargs: dict, data: Any) -> None:
+    def _write(self, folder: Path, path: str, name: str | None, commit: str, requested: str | None, kwargs: dict,
+               data: Any) -> None:
         """Written beside the final folder and renamed into place: a failed pull leaves no half dataset."""
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.pulling-", dir=folder.parent))
@@ -199,7 +200,7 @@ class Puller:
                 dataset.to_parquet(str(target))
                 rows[split] = dataset.num_rows
             write_manifest(staging, dataset_path=path, dataset_name=name, revision=commit,
-                           load_kwargs=_plain(kwargs), splits=rows)
+                           requested_revision=requested, load_kwargs=_plain(kwargs), splits=rows)
             if folder.exists():
                 old = folder.with_name(f".{folder.name}.replaced")
                 shutil.rmtree(old, ignore_errors=True)

@@ -31,6 +31,11 @@ def test_a_written_dataset_verifies_and_its_identity_is_the_manifests_sha256(tmp
     assert verified.provenance() == {"revision": "a" * 40, "manifest_sha256": verified.manifest_sha256}
     assert verified.data_files() == {s: [str(folder / s / "0000.parquet")] for s in ("dev", "test")}
     assert verify_mirror(tmp_path) == [("org/set:sub", None)]
+    # A task pinning a revision is served only the copy fetched for that pin (or that very commit).
+    assert verified.answers(None) and verified.answers("a" * 40) and not verified.answers("refs/convert/parquet")
+    write_manifest(folder, dataset_path="org/set", dataset_name="sub", revision="a" * 40, load_kwargs={},
+                   splits={"test": 3, "dev": 3}, requested_revision="refs/convert/parquet")
+    assert verify_dataset(tmp_path, "org/set", "sub").answers("refs/convert/parquet")
 
 
 @pytest.mark.parametrize("path,name", [("../etc", None), ("org/..", None), ("/abs/set", None), ("a/b/c", None),
