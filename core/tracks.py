@@ -16,7 +16,7 @@ from core.catalog import Suite, TaskSpec, load_suites
 from core.errors import InvalidRequestError
 
 EFFICIENCY = "efficiency"
-ALL_PRECISIONS = ("float32", "bfloat16", "float16")
+ALL_PRECISIONS = ("float32", "bfloat16", "float16", "int8", "int4")  # 8/4-bit: GPU classes (core/precisions.py)
 # The keys an `aggregation:` block may hold (an allow-list: a typo is an error at load, not ignored).
 AGGREGATION_KEYS = {"default_for_family", "required_tasks", "capability_weights", "precisions", "item_metrics",
                     "contamination_tasks"}

@@ -157,3 +157,11 @@ def test_the_preflight_check_refuses_8_bit_on_a_class_without_a_gpu_as_submittin
     refused = client.post(CHECK, json={**GOOD, "family": "causal-lm", "precision": "int8"}, headers=auth)
     assert refused.status_code == 422 and refused.json()["field"] == "precision"
     assert "GPU hardware classes" in refused.json()["detail"]
+
+
+def test_8_and_4_bit_rows_rank_on_the_language_tracks():
+    from core.catalog import get_suite
+    from core.tracks import track_of
+    for name in ("language-core", "language-open", "language-open-v2", "language-zh"):
+        suite = get_suite(name)
+        assert {"int8", "int4"} <= set(track_of(name, suite.version).precisions), name
