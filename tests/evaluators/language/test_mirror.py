@@ -298,3 +298,14 @@ def test_ifeval_reads_its_nltk_data_from_the_mirror_too(tmp_path, task_manager):
     with pytest.raises(DatasetMirrorError, match="sentence_starters.txt does not match its manifest"):
         with serving(ifeval, root):
             pass
+
+
+def test_the_evaluation_child_reads_the_mirror_but_cannot_change_it(mirror_env, child, tiny_lm_dir):
+    manifest = mirror_env / "ceval" / "ceval-exam" / "law" / "manifest.json"
+    spec = EvalSpec(task="probe", evaluator="isolation-probe",
+                    args={"read": [str(manifest)], "write": [str(manifest), str(mirror_env / "planted.parquet")]})
+    seen = _run(child, tiny_lm_dir, spec).provenance["isolation"]
+    assert seen["read"][str(manifest)] == "ok"
+    assert all(result != "ok" for name, result in seen["write"].items() if name != "probe-in-cwd.txt"), seen["write"]
+    assert not (mirror_env / "planted.parquet").exists()
+    assert "DATASET_MIRROR_DIR" in seen["env_names"] and "NLTK_DATA" in seen["env_names"]
