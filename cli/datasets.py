@@ -79,3 +79,42 @@ def verify(suite: str | None = typer.Argument(None, help="Also check that each o
     if problems:
         raise CliError(f"error: the mirror at {root} fails for {', '.join(problems)}", EXIT_FAILED)
     typer.echo(f"mirror {root}: {len(found)} datasets verified")
+
+
+@datasets_app.command("publish")
+def publish(mirror: Path | None = typer.Option(None, "--mirror", help="Mirror folder (default: DATASET_MIRROR_DIR).")
+            ) -> None:
+    """Put a verified mirror in the artifact store (ARTIFACT_STORE_URL); prints the index workers fetch."""
+    from core.artifact_store import get_store
+    from core.dataset_mirror import DatasetMirrorError
+    from core.mirror_store import publish as publish_mirror
+
+    root = _mirror(mirror)
+    try:
+        index = publish_mirror(root, get_store())
+    except DatasetMirrorError as exc:
+        raise CliError(f"error: {exc}", EXIT_FAILED) from exc
+    typer.echo(f"published {root} as mirror index {index}")
+    typer.echo(f"on each worker host: evalboard datasets fetch {index}")
+
+
+@datasets_app.command("fetch")
+def fetch(index: str = typer.Argument(..., help="The mirror index sha256 `publish` printed."),
+          mirror: Path | None = typer.Option(None, "--mirror", help="Mirror folder (default: DATASET_MIRROR_DIR).")
+          ) -> None:
+    """Rebuild the mirror from the artifact store (each object checked against its sha256), then verify it."""
+    from core.artifact_store import get_store
+    from core.dataset_mirror import DatasetMirrorError, verify_mirror
+    from core.mirror_store import fetch as fetch_mirror
+
+    root = _mirror(mirror)
+    try:
+        done = fetch_mirror(index.strip().lower(), root, get_store())
+    except DatasetMirrorError as exc:
+        raise CliError(f"error: {exc}", EXIT_FAILED) from exc
+    for folder, status in done:
+        typer.echo(f"{status:8} {folder}")
+    problems = [key for key, problem in verify_mirror(root) if problem]
+    if problems:
+        raise CliError(f"error: the fetched mirror at {root} fails for {', '.join(problems)}", EXIT_FAILED)
+    typer.echo(f"mirror {root}: {len(done)} folders from index {index.strip().lower()[:16]}")

@@ -10,10 +10,11 @@ import pytest
 from tests.conftest import ROOT
 
 
-def evalboard(*args: str) -> subprocess.CompletedProcess:
+def evalboard(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     # The test session runs with HF_HUB_OFFLINE=1 / HF_DATASETS_OFFLINE=1: the hub is out of reach.
     return subprocess.run([sys.executable, "-m", "cli.main", "datasets", *args], cwd=ROOT,
-                          env={**os.environ, "COLUMNS": "200"}, capture_output=True, text=True, timeout=300)
+                          env={**os.environ, "COLUMNS": "200", **(env or {})}, capture_output=True, text=True,
+                          timeout=300)
 
 
 def test_pull_without_the_hub_fails_in_one_line_naming_the_dataset_and_writes_nothing(tmp_path):
@@ -72,3 +73,21 @@ def test_verify_fails_on_a_tampered_file(pulled_mirror):
 def test_verify_of_an_empty_mirror_fails(tmp_path):
     verified = evalboard("verify", "--mirror", str(tmp_path / "none"))
     assert verified.returncode == 1 and "no datasets in" in verified.stdout
+
+
+def test_publish_to_the_artifact_store_then_fetch_on_a_worker_host(pulled_mirror, tmp_path):
+    store = {"ARTIFACT_STORE_URL": f"file://{tmp_path / 'store'}"}
+    published = evalboard("publish", "--mirror", str(pulled_mirror), env=store)
+    assert published.returncode == 0, published.stderr
+    index = published.stdout.split("mirror index ")[1].split()[0]
+    assert f"evalboard datasets fetch {index}" in published.stdout
+
+    worker = tmp_path / "worker-mirror"
+    fetched = evalboard("fetch", index, "--mirror", str(worker), env=store)
+    assert fetched.returncode == 0, fetched.stderr
+    assert "fetched  ceval/ceval-exam/law" in fetched.stdout
+    manifest = Path("ceval/ceval-exam/law/manifest.json")
+    assert (worker / manifest).read_bytes() == (pulled_mirror / manifest).read_bytes()
+
+    unknown = evalboard("fetch", "0" * 64, "--mirror", str(tmp_path / "other"), env=store)
+    assert unknown.returncode == 1 and "is not in the store" in unknown.stderr and "Traceback" not in unknown.stderr
