@@ -95,7 +95,7 @@ class FileStore:
         os.close(fd)
         try:
             shutil.copyfile(path, tmp)
-            os.chmod(tmp, 0o444)
+            os.chmod(tmp, 0o440)  # the service's own; an evaluation child (another uid) never reads the store
             os.replace(tmp, target)  # atomic: a reader sees the whole object or none
         finally:
             Path(tmp).unlink(missing_ok=True)

@@ -4,18 +4,17 @@ It holds no credentials and, under bubblewrap, sees only its own checkpoint (run
 It reads requests from the socket FD, loads the model once per child (a child serves one
 checkpoint), runs the evaluator, and answers in JSON (runners/child_protocol.py).
 """
+import socket
 import sys
 import time
 import traceback
-from multiprocessing.connection import Connection
 from typing import Any
 
 from evaluators.load_errors import explain
 from runners.child_protocol import (
-    MAX_MESSAGE_BYTES,
-    encode,
-    decode,
+    Channel,
     outcome_to_json,
+    sample_chunks,
     spec_from_json,
 )
 
@@ -25,17 +24,20 @@ def _tail(lines: int = 20) -> str:
     return "\n".join(traceback.format_exc().rstrip().splitlines()[-lines:])
 
 
-def serve(conn: Connection) -> None:
+def serve(channel: Channel) -> None:
     from evaluators import loaders
     from evaluators.registry import get_evaluator
 
     warm: dict[tuple, Any] = {}
-    send = lambda *message: conn.send_bytes(encode(list(message)))  # noqa: E731
+    send = lambda *message: channel.send(list(message))  # noqa: E731
     while True:
         try:
-            kind, request = decode(conn.recv_bytes(MAX_MESSAGE_BYTES))
-        except (EOFError, OSError):
+            message = channel.receive()
+        except OSError:
             return
+        if message is None:
+            return
+        kind, request = message
         started = time.monotonic()
         base = request.get("base")  # a LoRA adapter's pinned base model folder (runners/eval_sandbox.py)
         key = (request["family"], request["path"], request["precision"], request["device"], base)
@@ -62,15 +64,17 @@ def serve(conn: Connection) -> None:
             send("error", "infra", f"{type(exc).__name__}: {exc}", _tail())
             continue
         outcome.provenance.setdefault("load_s", round(loaded_s, 3))
+        for chunk in sample_chunks(outcome.samples):
+            send("samples", chunk)
         send("done", outcome_to_json(outcome))
 
 
 def main() -> None:
-    conn = Connection(int(sys.argv[1]))
+    channel = Channel(socket.socket(fileno=int(sys.argv[1])))
     try:
-        serve(conn)
+        serve(channel)
     finally:
-        conn.close()
+        channel.close()
 
 
 if __name__ == "__main__":

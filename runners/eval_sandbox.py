@@ -26,7 +26,6 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 import psutil
@@ -36,10 +35,9 @@ from core.config import get_settings
 from evaluators.base import EvalOutcome, EvalSpec
 from runners import hub_fetch
 from runners.child_protocol import (
-    MAX_MESSAGE_BYTES,
+    Channel,
     ProtocolError,
-    decode,
-    encode,
+    SampleCollector,
     error_from_json,
     outcome_from_json,
     progress_from_json,
@@ -52,6 +50,7 @@ from runners.isolation import (
     choose_isolation,
     make_request_cache,
     make_workdir,
+    protect_worker,
 )
 from runners.worker_cache import CacheFetchError, worker_cache
 
@@ -91,16 +90,22 @@ def _tree_rss(pid: int) -> int:
         return 0
 
 
-def local_checkpoint(path: str, family: str) -> Path:
+def local_checkpoint(path: str, family: str, pins: dict | None = None) -> Path:
     """The folder the child will read: from the artifact store through this worker's cache, or fetched
-    from the hub. Failures are the service's (retried, on any worker of the class)."""
+    from the hub. Failures are the service's (retried, on any worker of the class). A cached folder is
+    pinned in `pins` (a shared lock: no eviction while a child reads it) until the caller closes it."""
     settings = get_settings()
     key = key_of(path)
     if key is not None:
         try:
-            return worker_cache(settings).checkpoint(key, family)
+            folder, pin = worker_cache(settings).acquire(key, family)
         except CacheFetchError as exc:
             raise EvalFailed("infra", str(exc)) from exc
+        if pins is None or str(folder) in pins:
+            pin.close()
+        else:
+            pins[str(folder)] = pin
+        return folder
     if hub_fetch.is_hub_source(path):
         try:
             return hub_fetch.fetch(path, settings.data_dir / "worker-cache")
@@ -112,15 +117,18 @@ def local_checkpoint(path: str, family: str) -> Path:
     return folder
 
 
-def _readable_by_others(folder: Path) -> None:
-    """A child running as another uid must read its checkpoint (and only it: under bubblewrap nothing
-    else of the store is mounted). Files are written 0600 by some savers; the store is immutable, so
-    widening read bits on its own copy changes nothing else."""
+def _readable_by_child(folder: Path, gid: int) -> None:
+    """A child running as another uid must read its checkpoint, and never change it: the files stay the
+    worker's, readable by the children's group only (some savers write 0600). Under bubblewrap nothing
+    else of the cache is mounted; without it, other users of the host still cannot read it."""
     for path in [folder, *folder.rglob("*")]:
         if path.is_symlink():
             continue
-        mode = path.stat().st_mode
-        wanted = mode | (0o555 if path.is_dir() else 0o444)
+        info = path.lstat()
+        if info.st_gid != gid:
+            os.chown(path, -1, gid, follow_symlinks=False)
+        mode = info.st_mode & 0o7777
+        wanted = (mode | (0o050 if path.is_dir() else 0o040)) & ~0o027  # group r(x), nothing for others
         if wanted != mode:
             path.chmod(wanted)
 
@@ -135,14 +143,16 @@ class EvalProcess:
 
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
-        self.conn: Connection | None = None
+        self.conn: Channel | None = None
         self.workdir: Path | None = None
         self.serving: tuple | None = None  # (checkpoint folder, device, request-cache folder) of the live child
+        self.pins: dict = {}  # cached checkpoint folders in use: worker_cache pins, closed at kill
         self._isolation: Isolation | None = None
 
     @property
     def isolation(self) -> Isolation:
         if self._isolation is None:
+            protect_worker()
             self._isolation = choose_isolation(get_settings())
             (log.warning if self._isolation.missing else log.info)(self._isolation.describe())
         return self._isolation
@@ -163,7 +173,7 @@ class EvalProcess:
         if isolation.drop_to_uid is not None:
             for folder in (checkpoint, base):
                 if folder is not None:
-                    _readable_by_others(folder)
+                    _readable_by_child(folder, isolation.drop_to_gid)
         self.workdir = make_workdir(settings.data_dir / "eval-children", isolation)
         parent_end, child_end = socket.socketpair()
         try:
@@ -175,7 +185,7 @@ class EvalProcess:
                                          start_new_session=True)
         finally:
             child_end.close()
-        self.conn = Connection(parent_end.detach())
+        self.conn = Channel(parent_end)
         self.serving = wanted
 
     def kill(self) -> None:
@@ -195,6 +205,9 @@ class EvalProcess:
             self.conn.close()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        for pin in self.pins.values():
+            pin.close()
+        self.pins = {}
         self.proc = self.conn = self.workdir = self.serving = None
 
     def run(self, request: EvalRequest, *, memory_cap_bytes: int, timeout_s: float,
@@ -206,18 +219,24 @@ class EvalProcess:
         (runners/isolation.py: make_request_cache), named to the evaluator as `request_cache` in the spec's
         args; an attempt that dies (infra: retried) leaves it for the next; one that ends removes it.
         """
-        checkpoint = local_checkpoint(request.path, request.family)
+        fresh: dict = {}  # pinned now; held by this process once the child that reads them is the live one
+        checkpoint = local_checkpoint(request.path, request.family, fresh)
         spec, submission_cache, run_cache = request.spec, None, None
         if run_key is not None:
             submission_cache, run_cache = make_request_cache(get_settings().data_dir / "request-cache", *run_key,
                                                              self.isolation)
             spec = dataclasses.replace(spec, args={**spec.args, "request_cache": str(run_cache)})
-        base = local_checkpoint(request.base, request.family) if request.base else None
+        base = local_checkpoint(request.base, request.family, fresh) if request.base else None
         self._ensure(checkpoint, request.device, submission_cache, base)
+        for folder, pin in fresh.items():  # after _ensure: a kill there closes only the previous child's pins
+            if folder in self.pins:
+                pin.close()
+            else:
+                self.pins[folder] = pin
         local = EvalRequest(request.family, str(checkpoint), request.precision, request.device, spec,
                             str(base) if base else None)
         try:
-            self.conn.send_bytes(encode(["eval", request_to_json(local)]))
+            self.conn.send(["eval", request_to_json(local)])
             outcome = self._await(memory_cap_bytes, timeout_s, on_progress, is_cancelled, cancel_check_every_s)
             _drop(run_cache)
             return outcome
@@ -234,34 +253,28 @@ class EvalProcess:
             self.kill()
             raise
 
-    def _receive(self) -> list | None:
-        try:
-            return decode(self.conn.recv_bytes(MAX_MESSAGE_BYTES))
-        except (EOFError, OSError):
-            return None
-
     def _await(self, memory_cap_bytes, timeout_s, on_progress, is_cancelled,
                cancel_check_every_s) -> tuple[EvalOutcome, int]:
         deadline = time.monotonic() + timeout_s
         next_cancel_check = time.monotonic() + cancel_check_every_s
-        peak = 0
+        peak, samples = 0, SampleCollector()
         while True:
-            if self.conn.poll(POLL_S):
-                try:
-                    message = self._receive()
-                    if message and message[0] == "progress":
+            try:
+                for message in self.conn.poll(POLL_S):
+                    if message[0] == "progress":
                         on_progress(*progress_from_json(message))
-                        continue
-                    if message and message[0] == "done":
-                        return outcome_from_json(message[1] if len(message) == 2 else None), peak
-                    if message and message[0] == "error":
+                    elif message[0] == "samples":
+                        samples.add(message)
+                    elif message[0] == "done":
+                        return outcome_from_json(message[1] if len(message) == 2 else None, samples.samples), peak
+                    elif message[0] == "error":
                         raise EvalFailed(*error_from_json(message))
-                    if message:
+                    else:
                         raise ProtocolError(f"unknown message kind {message[0][:40]!r}")
-                except ProtocolError as exc:
-                    # Our own child never sends this: whatever does is the checkpoint's doing.
-                    self.kill()
-                    raise EvalFailed("user", f"the evaluation child sent a malformed answer ({exc})") from exc
+            except ProtocolError as exc:
+                # Our own child never sends this: whatever does is the checkpoint's doing.
+                self.kill()
+                raise EvalFailed("user", f"the evaluation child sent a malformed answer ({exc})") from exc
             if not self._alive():
                 code = self.proc.returncode
                 self.kill()

@@ -100,9 +100,27 @@ def choose_isolation(settings: Settings) -> Isolation:
         # Without bwrap's own view of the filesystem the interpreter must be reachable by that uid.
         missing.append(f"uid drop: {sys.executable} is not readable by other users, the child stays root")
         uid = gid = None
-    if uid is None and os.geteuid() == 0:
+    if uid is None and not bwrap:
+        missing.append("a separate uid: the child runs as the worker's own uid and can read and write whatever "
+                       "the worker can (not the worker's memory or environment: the worker is non-dumpable); "
+                       "run the worker as root (it drops the child to EVAL_CHILD_UID) or give it bubblewrap")
+    elif uid is None and os.geteuid() == 0:
         missing.append("unprivileged uid")
     return Isolation(bwrap=bwrap, drop_to_uid=uid, drop_to_gid=gid, missing=tuple(missing))
+
+
+PR_SET_DUMPABLE = 4
+
+
+def protect_worker() -> None:
+    """Make this (the worker's) process non-dumpable: its /proc files (environ with the database and store
+    credentials, memory, fds) become root's, and no process of the same uid may ptrace it. Without
+    bubblewrap or a uid drop a child runs as the worker's own uid; this is what keeps it out of the
+    worker's secrets then."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_DUMPABLE, 0) failed (errno %s)", ctypes.get_errno())
 
 
 def _reachable_by_others(path: Path) -> bool:
@@ -160,10 +178,18 @@ def make_request_cache(root: Path, submission: str, run: str, isolation: Isolati
     os.chmod(root, 0o711)  # as the children's root: others enter their own folder, never list the rest
     folder = root / submission
     run_folder = folder / run
-    run_folder.mkdir(parents=True, exist_ok=True)
+    # The submission's folder stays the worker's (children cannot rename or replace what is in it); only
+    # each run's folder is the child's. A child could still have left a link where a run folder was (the
+    # folder it owned is gone only if it could delete it, which it cannot): never follow one, so the
+    # chown below can never hand a host folder to the child's uid.
+    for path in (folder, run_folder):
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            path.unlink()
+        path.mkdir(exist_ok=True)
+    os.chmod(folder, 0o755)
     if isolation.drop_to_uid is not None:
-        for path in (folder, run_folder):
-            os.chown(path, isolation.drop_to_uid, isolation.drop_to_gid)
+        os.chown(folder, 0, 0, follow_symlinks=False)
+        os.chown(run_folder, isolation.drop_to_uid, isolation.drop_to_gid, follow_symlinks=False)
     return folder, run_folder
 
 

@@ -68,12 +68,17 @@ class _Progress:
     """Writes stage and progress at most about once a second."""
 
     def __init__(self, run_id: uuid.UUID):
-        self.run_id, self.last = run_id, 0.0
+        self.run_id, self.last, self.finished_stages = run_id, 0.0, set()
 
     def __call__(self, stage: str, fraction: float) -> None:
         now = time.monotonic()
-        if now - self.last < PROGRESS_MIN_INTERVAL_S and fraction < 1.0:
+        # A stage's end is written at once, but once: the child decides what it sends, and must not be able
+        # to turn its messages into a database write each.
+        done = fraction >= 1.0 and stage not in self.finished_stages and len(self.finished_stages) < 32
+        if now - self.last < PROGRESS_MIN_INTERVAL_S and not done:
             return
+        if done:
+            self.finished_stages.add(stage)
         self.last = now
         try:
             with session_scope() as s:
@@ -194,8 +199,10 @@ def execute_run(run_id: str) -> str:
         return "failed"
     finally:
         heartbeat.stopped.set()
-    provenance.update(outcome.provenance, eval_s=round(time.monotonic() - started, 3),
-                      peak_rss_bytes=peak_rss, result_schema_version=outcome.schema_version)
+    # The child's provenance first, the worker's own facts last: what the child says cannot replace the
+    # checkpoint hash, the task, the evaluator or the hardware profile the worker recorded.
+    provenance = {**outcome.provenance, **provenance, "eval_s": round(time.monotonic() - started, 3),
+                  "peak_rss_bytes": peak_rss, "result_schema_version": outcome.schema_version}
     _finish(rid, outcome, provenance)
     return "finished"
 

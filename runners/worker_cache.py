@@ -77,19 +77,41 @@ class WorkerCache:
         # Beside the folder, not in it: the folder holds exactly the model's files.
         return self.root / "checkpoints" / f"{sha}.ok"
 
-    def checkpoint(self, key: str, family: str) -> Path:
+    def _verified(self, sha: str) -> Path | None:
+        marker = self._marker(sha)
+        if marker.is_file():
+            folder = self.root / "checkpoints" / sha / marker.read_text()
+            if folder.is_dir():
+                return folder
+        return None
+
+    def acquire(self, key: str, family: str):
+        """(folder, pin): the checkpoint, and an open shared lock on it that keeps eviction away while the
+        caller uses it (close the pin when done). Readers share; a fetch or an eviction is exclusive."""
         sha = key.rsplit("/", 1)[-1]
-        with self._locked(sha):
-            marker = self._marker(sha)
-            if marker.is_file():
-                folder = self.root / "checkpoints" / sha / marker.read_text()
-                if folder.is_dir():
-                    _touch(marker)
+        fetched_here = False
+        while True:
+            pin = open(self.root / "locks" / f"{sha}.lock", "a")
+            fcntl.flock(pin, fcntl.LOCK_SH)
+            folder = self._verified(sha)
+            if folder is not None:
+                _touch(self._marker(sha))
+                if not fetched_here:
                     with self._mutex:
                         self.stats.hits += 1
-                    return folder
-            folder = self._fetch(key, sha, family)
-        self._evict(keep=sha)
+                return folder, pin
+            pin.close()
+            with self._locked(sha):  # exclusive: one fetch per machine; others wait, then find it
+                if self._verified(sha) is None:
+                    self._fetch(key, sha, family)
+                    fetched_here = True
+            if fetched_here:
+                self._evict(keep=sha)
+
+    def checkpoint(self, key: str, family: str) -> Path:
+        """The checkpoint's folder, not pinned: for callers that read it at once."""
+        folder, pin = self.acquire(key, family)
+        pin.close()
         return folder
 
     def _fetch(self, key: str, sha: str, family: str) -> Path:

@@ -154,6 +154,9 @@ def test_a_child_message_outside_the_protocol_is_refused(data):
 
 @pytest.mark.parametrize("outcome", [
     {"metrics": [{"name": "acc", "value": "0.9"}]},
+    {"metrics": [{"name": "acc", "value": float("nan")}]},
+    {"metrics": [{"name": "acc", "value": 1e308 * 10}]},
+    {"metrics": [], "provenance": {"x": "y" * (2 << 20)}},
     {"metrics": [{"name": {"__class__": "x"}, "value": 1.0}]},
     {"metrics": [], "samples": [{"index": 0, "input": 1, "target": "", "prediction": ""}]},
     {"metrics": [], "provenance": ["not", "a", "dict"]},
@@ -166,3 +169,73 @@ def test_an_outcome_of_the_wrong_shape_is_refused_field_by_field(outcome):
 
 def test_the_worker_confines_children_by_default():
     assert get_settings().eval_isolation == "auto"
+
+
+def test_a_link_left_in_the_request_cache_never_hands_a_host_folder_to_the_child(tmp_path):
+    """A child owns its run's cache folder; if it replaced it with a link to a host folder, the retry's
+    set-up must not follow it (a chown through it would give that folder to the child's uid)."""
+    from runners.isolation import Isolation, make_request_cache
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    before = victim.stat()
+    isolation = Isolation(bwrap=None, drop_to_uid=64000, drop_to_gid=64000)
+    root = tmp_path / "request-cache"
+    folder, run_folder = make_request_cache(root, "aaaa", "bbbb", isolation)
+    if os.geteuid() == 0:
+        assert (folder.stat().st_uid, run_folder.stat().st_uid) == (0, 64000)  # the child cannot rename in folder
+    run_folder.rmdir()
+    run_folder.symlink_to(victim)
+    folder, run_folder = make_request_cache(root, "aaaa", "bbbb", isolation)
+    assert not run_folder.is_symlink() and run_folder.is_dir()
+    assert (victim.stat().st_uid, victim.stat().st_gid) == (before.st_uid, before.st_gid)
+
+
+def test_nan_and_infinity_from_a_child_never_become_numbers():
+    message = decode(b'["done", {"metrics": [{"name": "acc", "value": 0.5, "stderr": NaN}], '
+                     b'"provenance": {"a": Infinity, "b": -Infinity}}]')
+    outcome = outcome_from_json(message[1])
+    assert outcome.metrics[0].stderr is None and outcome.provenance == {"a": None, "b": None}
+
+
+def test_a_frame_larger_than_the_limit_is_refused_before_its_body_is_read():
+    import socket
+    import struct
+
+    from runners.child_protocol import MAX_FRAME_BYTES, Channel
+    worker_end, child_end = socket.socketpair()
+    with worker_end, child_end:
+        child_end.sendall(struct.pack(">Q", 1 << 30))  # "a gigabyte follows"
+        with pytest.raises(ProtocolError, match="frame"):
+            Channel(worker_end).poll(1.0)
+        assert MAX_FRAME_BYTES < 1 << 30
+
+
+def test_a_child_that_stops_mid_message_never_blocks_the_worker():
+    import socket
+    import struct
+    import time
+
+    from runners.child_protocol import Channel
+    worker_end, child_end = socket.socketpair()
+    with worker_end, child_end:
+        child_end.sendall(struct.pack(">Q", 1000) + b"[" + b" " * 9)  # a header and a hundredth of the body
+        channel, started = Channel(worker_end), time.monotonic()
+        assert channel.poll(0.1) == [] and channel.poll(0.1) == []
+        assert time.monotonic() - started < 1  # back at once: the worker goes on watching time and memory
+        child_end.sendall(b" " * 979 + b'"progress"]')
+        assert channel.poll(0.5) == [["progress"]]
+
+
+def test_samples_arrive_in_frames_and_are_counted_against_the_workers_limits():
+    from evaluators.base import SampleRecord
+    from runners.child_protocol import MAX_TEXT_CHARS, SampleCollector, sample_chunks
+    records = [SampleRecord(index=i, input="x" * (MAX_TEXT_CHARS * 2), target="t", prediction="p") for i in range(200)]
+    chunks = list(sample_chunks(records))
+    assert len(chunks) > 1  # never one message with everything
+    collector = SampleCollector()
+    for chunk in chunks:
+        collector.add(["samples", chunk])
+    assert len(collector.samples) == 200 and collector.samples[0].input.endswith("…[truncated]")
+    with pytest.raises(ProtocolError):
+        SampleCollector().add(["samples", [{"index": 0, "input": "x" * (MAX_TEXT_CHARS * 2), "target": "",
+                                            "prediction": ""}]])  # a child that skipped the clipping

@@ -114,3 +114,26 @@ def test_the_least_recently_used_checkpoint_goes_when_the_cache_is_full(tiny_lm_
 def test_a_missing_object_is_the_services_error(tmp_path):
     with pytest.raises(CacheFetchError, match="not in the store"):
         cache_over(FileStore(tmp_path / "store"), tmp_path).checkpoint(checkpoint_key("f" * 64), "causal-lm")
+
+
+def test_a_checkpoint_in_use_is_never_evicted(tiny_lm_dir, tmp_path):
+    import shutil
+    store = FileStore(tmp_path / "store")
+    keys = []
+    for i in range(2):
+        folder = tmp_path / f"m{i}"
+        shutil.copytree(tiny_lm_dir, folder)
+        (folder / "README.md").write_text(f"model {i}\nlicense: mit\n")
+        data = pack(folder, tmp_path / f"m{i}.tar.gz")
+        keys.append(checkpoint_key(hashlib.sha256(data).hexdigest()))
+        store.put_file(keys[-1], tmp_path / f"m{i}.tar.gz")
+    one = sum(p.stat().st_size for p in tiny_lm_dir.rglob("*") if p.is_file())
+    reader = cache_over(store, tmp_path, max_bytes=int(1.5 * one))  # room for one checkpoint only
+    in_use, pin = reader.acquire(keys[0], "causal-lm")  # a child is reading this one
+    other = cache_over(store, tmp_path, max_bytes=int(1.5 * one))  # another worker process on the machine
+    other.checkpoint(keys[1], "causal-lm")
+    assert (in_use / "config.json").is_file()  # over the cap, but pinned: kept
+    pin.close()
+    other.checkpoint(checkpoint_key(keys[1].split("/")[1]), "causal-lm")
+    cache_over(store, tmp_path, max_bytes=int(1.5 * one))._evict(keep=keys[1].split("/")[1])
+    assert not in_use.exists()  # released: now it may go
