@@ -215,7 +215,7 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
     duplicate = session.exec(select(Submission).where(
         Submission.submitted_by == user.id, Submission.checkpoint_id == checkpoint.id, Submission.suite == suite.name,
         Submission.precision == body.precision, Submission.hardware_class == body.hardware_class,
-        Submission.model_type == body.model_type, Submission.chat_options == chat,
+        Submission.chat_options == chat,  # the model type is a label: the same prompts on the same weights are one run
         Submission.base_model.is_not_distinct_from(body.base_model),
         Submission.status != Status.cancelled)).first()
     if duplicate is not None:

@@ -45,6 +45,8 @@ def test_the_chat_template_choice_is_part_of_the_duplicate_key(client, auth, upl
     other_instruction = _submit(client, auth, sha, model_type="fine-tuned", apply_chat_template=True,
                                 fewshot_as_multiturn=False, system_instruction="Be terse.")
     assert other_instruction.status_code == 201
+    relabelled = _submit(client, auth, sha, model_type="continued-pretrained")  # same prompts: the same run
+    assert relabelled.status_code == 200 and relabelled.json()["id"] == first.json()["id"]
     assert table_counts()["submission"] == 3
 
 
