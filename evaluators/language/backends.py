@@ -48,7 +48,9 @@ def hf_weights_off_the_gpu(loaded):
     (and goes back after, for the next hf task of the same child)."""
     import torch
     device = loaded.model.device if hasattr(loaded.model, "device") else None
-    on_gpu = device is not None and device.type == "cuda" and not getattr(loaded.model, "hf_device_map", None)
+    # Spread (device_map) and 8/4-bit models cannot move; vllm_model refuses the latter in words.
+    on_gpu = (device is not None and device.type == "cuda" and not getattr(loaded.model, "hf_device_map", None)
+              and loaded.dtype in VLLM_DTYPES)
     if on_gpu:
         loaded.model.to("cpu")
         torch.cuda.empty_cache()
