@@ -47,6 +47,12 @@ def _remove_bytes(sha256: str, storage_uri: str, settings: Settings) -> None:
         get_store(settings).delete(key_of(storage_uri))
 
 
+def _still_referenced(storage_uri: str) -> bool:
+    with session_scope() as s:
+        return s.execute(text("SELECT 1 FROM checkpoint WHERE storage_uri = :uri LIMIT 1"),
+                         {"uri": storage_uri}).first() is not None
+
+
 def remove_unused_checkpoints(settings: Settings | None = None) -> list[str]:
     """Apply the rule above once; the sha256 of every checkpoint removed."""
     settings = settings or get_settings()
@@ -54,6 +60,10 @@ def remove_unused_checkpoints(settings: Settings | None = None) -> list[str]:
     with session_scope() as s:
         removed = [tuple(row) for row in s.execute(text(_UNUSED), {"before": before}).all()]
     for sha256, storage_uri in removed:  # after the commit: a failed delete leaves bytes, never a dangling row
+        if storage_uri.startswith("store:") and _still_referenced(storage_uri):
+            # Checkpoints migrated from folders (0005) are keyed by a re-packed tar: two rows with identical
+            # folders share one object, which goes only with the last of them.
+            storage_uri = ""
         try:
             _remove_bytes(sha256, storage_uri, settings)
         except Exception:

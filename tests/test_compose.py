@@ -230,3 +230,10 @@ def test_the_object_store_takes_its_keys_from_the_env_file_and_is_not_published(
     for name in ("api", "worker"):
         assert services[name]["environment"]["AWS_SECRET_ACCESS_KEY"] == PASSWORDS["S3_SECRET_KEY"]
     assert "weed server" in " ".join(store["command"]) and "-s3.config" in " ".join(store["command"])
+
+
+def test_workers_run_as_root_in_their_container_to_drop_each_child_to_another_uid(compose):
+    for name in ("worker", "worker-gpu"):
+        assert compose["services"][name]["user"] == "0:0"
+    for name in ("api", "leaderboard", "migrate"):
+        assert "user" not in compose["services"][name]  # the image's unprivileged user
