@@ -63,3 +63,34 @@ def test_the_board_renders_in_chromium(board_url, tmp_path):
             assert screenshot.stat().st_size > 10_000
         finally:
             browser.close()
+
+
+TASKS = ["world_facts", "reading_comprehension", "cipher_translation", "report_summary", "arithmetic_mc",
+         "weekday_reasoning", "word_problems"]
+
+
+def test_the_track_board_and_compare_render_in_chromium(board_url, tmp_path):
+    """Issue 17 in a real browser: the track selector, the unranked partial section, a paired verdict."""
+    from playwright.sync_api import sync_playwright
+    strong = seed_scored_model("strong-model", {t: 0.9 for t in TASKS}, samples=60)
+    weak = seed_scored_model("weak-model", {t: 0.3 for t in TASKS}, samples=60)
+    seed_scored_model("partial-model", {"world_facts": 0.5})
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(board_url)
+            page.get_by_text("Not ranked: partial coverage").wait_for(timeout=30_000)
+            page.wait_for_timeout(1000)
+            body = page.locator("body").inner_text()
+            assert "Track" in body and "language-core@" in body
+            page.screenshot(path=str(tmp_path / "board-track.png"), full_page=True)
+            page.goto(f"{board_url}/compare?ids={strong},{weak}")
+            page.get_by_text("Paired verdicts").wait_for(timeout=30_000)
+            page.wait_for_timeout(1000)
+            body = page.locator("body").inner_text()
+            assert "strong-model beats weak-model on overall" in body, body[-2000:]
+            page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
+            assert "Traceback" not in body and "None" not in body.split("Paired verdicts")[1]
+        finally:
+            browser.close()
