@@ -33,7 +33,7 @@ SIZE = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=28, num_
             num_key_value_heads=8, max_position_embeddings=2048)
 
 
-def build_half_billion(out: Path, seed: int = 0) -> tuple[Path, int]:
+def build_half_billion(out: Path, seed: int = 0, device: str = "cuda") -> tuple[Path, int]:
     """A Llama-style checkpoint of ~0.45B random bf16 parameters with the tiny models' BPE tokenizer."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -45,7 +45,7 @@ def build_half_billion(out: Path, seed: int = 0) -> tuple[Path, int]:
     config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                          tie_word_embeddings=False, dtype="bfloat16", **SIZE)
-    with torch.device("cuda"):  # initialised on the GPU: seconds, not minutes
+    with torch.device(device):  # initialised on the GPU: seconds, not minutes
         model = LlamaForCausalLM(config).to(torch.bfloat16)
     params = sum(p.numel() for p in model.parameters())
     out.mkdir(parents=True, exist_ok=True)
@@ -180,7 +180,7 @@ def main() -> int:
     peaks = {"measured_tflops": measure_gemm_tflops(torch, args.device, torch.bfloat16, n=4096),
              "nominal_tflops": nominal_peak_tflops(name, "bfloat16")}
     print(f"device {name}; bf16 GEMM measured {peaks['measured_tflops']:.1f} TFLOPS, nominal {peaks['nominal_tflops']}")
-    model_dir, params = build_half_billion(Path(tempfile.mkdtemp()) / "gpu-check-0.45b")
+    model_dir, params = build_half_billion(Path(tempfile.mkdtemp()) / "gpu-check-0.45b", device=args.device)
     print(f"model: Llama config, random bf16 weights, {params / 1e9:.3f} B parameters")
     problems: list[str] = []
     summary: dict = {"device": name, "params": params, "peaks": peaks}
