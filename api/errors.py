@@ -16,6 +16,7 @@ from core.errors import (
     InvalidCheckpointError,
     InvalidRequestError,
     NotFoundError,
+    QuotaExceededError,
     RateLimitedError,
     StoreUnavailableError,
     UnsafeArchiveError,
@@ -38,7 +39,7 @@ PROBLEM_RESPONSES: dict = {"4XX": {"description": "The request was refused; `det
 
 STATUS = {AuthError: 401, ForbiddenError: 403, NotFoundError: 404, InvalidRequestError: 422,
           UnsafeArchiveError: 422, InvalidCheckpointError: 422, RateLimitedError: 429, HubUnreachableError: 503,
-          StoreUnavailableError: 503}
+          StoreUnavailableError: 503, QuotaExceededError: 413}
 
 
 def problem(status: int, title: str, detail: str, headers: dict | None = None, **extra) -> JSONResponse:

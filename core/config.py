@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_unpacked_bytes: int = 16 * 1024**3
     max_archive_files: int = 2000
     max_compression_ratio: float = 200.0
+    # What one user's uploads may hold in all (archive bytes of the checkpoints they first uploaded);
+    # an upload also unpacks to no more than what is left of it.
+    max_stored_bytes_per_user: int = 64 * 1024**3
 
     # Largest model accepted, by precision (parameters); uploads are checked against the largest.
     max_params_float32: int = 15_000_000_000

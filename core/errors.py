@@ -53,3 +53,7 @@ class UnsafeCheckpointError(InvalidCheckpointError, ValueError):
 
 class StoreUnavailableError(EvalboardError):
     """The artifact store (file or S3) could not be written or read: the service's problem (503)."""
+
+
+class QuotaExceededError(EvalboardError):
+    """The user's storage quota would be exceeded (413)."""

@@ -30,7 +30,7 @@ from core.checkpoint_policy import (
 )
 from core.clip_params import estimate_clip_params
 from core.config import Settings, get_settings
-from core.errors import InvalidCheckpointError, StoreUnavailableError, UnsafeArchiveError
+from core.errors import InvalidCheckpointError, QuotaExceededError, StoreUnavailableError, UnsafeArchiveError
 from core.model_config import check_causal_lm_config, check_params_agree, read_config
 from core.safetensors_check import read_header
 
@@ -83,12 +83,22 @@ def _safe_member_path(name: str, target: Path) -> Path:
 class _Budget:
     """Counts entries (files and folders) and unpacked bytes against the caps while unpacking."""
 
-    def __init__(self, settings: Settings, archive_size: int):
+    def __init__(self, settings: Settings, archive_size: int, quota_left: int | None = None):
         self.max_bytes = min(settings.max_unpacked_bytes,
                              int(max(archive_size, 1) * settings.max_compression_ratio))
+        self.by_quota = quota_left is not None and quota_left < self.max_bytes
+        if self.by_quota:  # what is left of the uploader's storage quota, not only this archive's size
+            self.max_bytes = quota_left
         self.max_files = settings.max_archive_files
         self.bytes = 0
         self.files = 0
+
+    def _past(self, what: str) -> None:
+        if self.by_quota:
+            raise QuotaExceededError(f"{what} past {self.max_bytes} bytes, what is left of your storage quota: "
+                                     f"withdraw models you no longer need, or ask an admin")
+        raise UnsafeArchiveError(f"{what} past {self.max_bytes} bytes (size or compression-ratio cap): refused as "
+                                 f"a possible archive bomb")
 
     def add_entry(self) -> None:
         # Folders count too: 30,000 empty folders cost the store as much as 30,000 files.
@@ -99,14 +109,12 @@ class _Budget:
     def expect_bytes(self, name: str, declared: int) -> None:
         """Refuse a member whose declared size alone passes the cap, before reading any of it."""
         if self.bytes + declared > self.max_bytes:
-            raise UnsafeArchiveError(f"archive member {name!r} declares {declared:,} bytes: the archive would unpack "
-                                     f"past {self.max_bytes} bytes (size or compression-ratio cap): refused as a possible archive bomb")
+            self._past(f"archive member {name!r} declares {declared:,} bytes: the archive would unpack")
 
     def add_bytes(self, n: int) -> None:
         self.bytes += n
         if self.bytes > self.max_bytes:
-            raise UnsafeArchiveError(f"archive unpacks past {self.max_bytes} bytes "
-                                     f"(size or compression-ratio cap): refused as a possible archive bomb")
+            self._past("archive unpacks")
 
 
 def _copy_limited(src, dest: Path, budget: _Budget) -> None:
@@ -351,7 +359,7 @@ def _check_causal_lm(root: Path) -> dict:
 
 
 async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: Settings | None = None,
-                       expected_sha256: str | None = None) -> StoredCheckpoint:
+                       expected_sha256: str | None = None, quota_left: int | None = None) -> StoredCheckpoint:
     """Stream an upload into the store. Raises UnsafeArchiveError/InvalidCheckpointError, leaving nothing."""
     settings = settings or get_settings()
     root = _store_root(settings)
@@ -362,6 +370,9 @@ async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: S
         with os.fdopen(fd, "wb") as out:
             async for chunk in chunks:
                 size += len(chunk)
+                if quota_left is not None and size > quota_left:
+                    raise QuotaExceededError(f"this upload is larger than what is left of your storage quota "
+                                             f"({quota_left} of {settings.max_stored_bytes_per_user} bytes)")
                 if size > settings.max_upload_bytes:
                     raise UnsafeArchiveError(f"upload is larger than {settings.max_upload_bytes} bytes", field="body")
                 digest.update(chunk)
@@ -371,7 +382,7 @@ async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: S
                                      f"{expected_sha256}: the upload is corrupt or incomplete", field="sha256")
         # Unpacking and checking are blocking work: off the event loop, so other requests go on.
         stored = await anyio.to_thread.run_sync(_unpack_into_store, tmp_archive, size, digest.hexdigest(), family,
-                                                settings)
+                                                settings, quota_left)
         # Checked: now the archive itself goes to the artifact store, where every worker fetches it by hash.
         await anyio.to_thread.run_sync(publish_checkpoint, tmp_archive, stored.sha256, settings)
         return stored
@@ -379,7 +390,8 @@ async def store_upload(chunks: AsyncIterator[bytes], *, family: str, settings: S
         tmp_archive.unlink(missing_ok=True)
 
 
-def _unpack_into_store(archive: Path, size: int, sha: str, family: str, settings: Settings) -> StoredCheckpoint:
+def _unpack_into_store(archive: Path, size: int, sha: str, family: str, settings: Settings,
+                       quota_left: int | None = None) -> StoredCheckpoint:
     if size == 0:
         raise UnsafeArchiveError("the upload is empty", field="body")
     root = _store_root(settings)
@@ -391,7 +403,7 @@ def _unpack_into_store(archive: Path, size: int, sha: str, family: str, settings
     tmp_dir = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root))
     try:
         try:
-            (_unpack_zip if fmt == "zip" else _unpack_tar)(archive, tmp_dir, _Budget(settings, size))
+            (_unpack_zip if fmt == "zip" else _unpack_tar)(archive, tmp_dir, _Budget(settings, size, quota_left))
         except (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
                 NotImplementedError, RuntimeError) as exc:  # zipfile raises the last two for methods/encryption
             raise UnsafeArchiveError(f"archive is corrupt or truncated: {exc}", field="body") from exc
@@ -431,3 +443,20 @@ def unpack_checked(archive: Path, target: Path, family: str, settings: Settings)
     root = _model_root(target)
     check_model_folder(root, family, settings.max_params())
     return root
+
+
+def quota_left(session, *, user_id: int, settings: Settings | None = None) -> int:
+    """Bytes the user may still store: the per-user quota less the checkpoints they first uploaded.
+    Raises QuotaExceededError when nothing is left, before a byte of the upload is read."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from core.models import Checkpoint
+    settings = settings or get_settings()
+    used = session.exec(select(func.coalesce(func.sum(Checkpoint.size_bytes), 0))
+                        .where(Checkpoint.uploaded_by == user_id)).one()
+    left = settings.max_stored_bytes_per_user - int(used)
+    if left <= 0:
+        raise QuotaExceededError(f"your checkpoints use {int(used)} bytes of your {settings.max_stored_bytes_per_user}-"
+                                 f"byte storage quota: withdraw models you no longer need, or ask an admin")
+    return left

@@ -193,8 +193,8 @@ async def append(upload_id: str, offset: int, chunks: AsyncIterator[bytes], *, u
     return {"upload_id": upload_id, "offset": written, "size": meta["size"]}
 
 
-async def complete(upload_id: str, *, user_id: int, settings: Settings | None = None
-                   ) -> tuple[StoredCheckpoint, str]:
+async def complete(upload_id: str, *, user_id: int, settings: Settings | None = None,
+                   quota_left: int | None = None) -> tuple[StoredCheckpoint, str]:
     """Verify and store the assembled upload; the session is removed either way once the bytes are all there."""
     settings = settings or get_settings()
     folder, meta = _session(upload_id, user_id, settings)
@@ -218,6 +218,6 @@ async def complete(upload_id: str, *, user_id: int, settings: Settings | None = 
                 yield chunk
         try:
             return await store_upload(read(), family=meta["family"], settings=settings,
-                                      expected_sha256=meta["sha256"]), meta["family"]
+                                      expected_sha256=meta["sha256"], quota_left=quota_left), meta["family"]
         finally:
             shutil.rmtree(folder, ignore_errors=True)

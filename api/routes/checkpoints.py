@@ -8,7 +8,7 @@ from core import uploads
 from core.crud import get_checkpoint, record_uploader
 from core.models import Checkpoint, Family
 from core.artifact_store import checkpoint_key, store_uri
-from core.storage import StoredCheckpoint, store_upload
+from core.storage import StoredCheckpoint, quota_left, store_upload
 
 router = APIRouter(prefix="/checkpoints", tags=["checkpoints"])
 
@@ -28,7 +28,8 @@ class CheckpointPublic(BaseModel):
 async def upload_checkpoint(request: Request, session: SessionDep, user: CurrentUser,
                             family: Family = Query(description="causal-lm or clip")) -> JSONResponse:
     """Upload a model folder as .tar, .tar.gz or .zip in the raw request body."""
-    stored = await store_upload(request.stream(), family=family.value)
+    left = quota_left(session, user_id=user.id)  # before a byte of the body is read
+    stored = await store_upload(request.stream(), family=family.value, quota_left=left)
     return _register(session, user, family, stored)
 
 
@@ -110,7 +111,8 @@ def abort_upload(upload_id: str, user: CurrentUser) -> Response:
 async def complete_upload(upload_id: str, session: SessionDep, user: CurrentUser) -> JSONResponse:
     """Check the whole archive against its sha256, unpack it safely and register the checkpoint."""
     try:
-        stored, family = await uploads.complete(upload_id, user_id=user.id)
+        stored, family = await uploads.complete(upload_id, user_id=user.id,
+                                                quota_left=quota_left(session, user_id=user.id))
     except uploads.OffsetMismatchError as exc:
         return _conflict(exc)
     return _register(session, user, Family(family), stored)

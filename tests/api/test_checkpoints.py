@@ -139,3 +139,46 @@ def test_hostile_archives_are_422_not_500(client, auth, model_files, build, reas
 def test_a_huge_tar_long_name_is_422(client, auth, tmp_path):
     data = write_tar_gz_with_metadata(tmp_path / "long.tar.gz", tarfile.GNUTYPE_LONGNAME, 50 * 1024 * 1024).read_bytes()
     assert_refused(client.post(URL, params=PARAMS, content=data, headers=auth), data, "long-name or pax header")
+
+
+def test_an_upload_past_the_users_storage_quota_is_413_and_bounds_what_it_unpacks(client, auth, tiny_lm_dir,
+                                                                                 tmp_path, monkeypatch):
+    import shutil
+
+    from core.config import get_settings
+    from tests.conftest import pack
+    data = pack(tiny_lm_dir, tmp_path / "a.tar.gz")
+    unpacked = sum(p.stat().st_size for p in tiny_lm_dir.rglob("*") if p.is_file())
+    monkeypatch.setattr(get_settings(), "max_stored_bytes_per_user", unpacked + 1000)  # one model's worth
+    first = client.post("/api/v1/checkpoints", params={"family": "causal-lm"}, content=data, headers=auth)
+    assert first.status_code == 201, first.text
+    other = tmp_path / "b"
+    shutil.copytree(tiny_lm_dir, other)
+    (other / "README.md").write_text("another model\nlicense: mit\n")
+    second = client.post("/api/v1/checkpoints", params={"family": "causal-lm"},
+                         content=pack(other, tmp_path / "b.tar.gz"), headers=auth)
+    assert second.status_code == 413 and "quota" in second.json()["detail"]
+    # Another user has their own quota.
+    from tests.conftest import make_token
+    bob = {"Authorization": f"Bearer {make_token('bob')}"}
+    assert client.post("/api/v1/checkpoints", params={"family": "causal-lm"},
+                       content=pack(other, tmp_path / "c.tar.gz"), headers=bob).status_code == 201
+
+
+def test_unpacking_is_bounded_by_what_is_left_of_the_quota(tiny_lm_dir, tmp_path):
+    import anyio
+    import pytest as _pytest
+
+    from core.config import get_settings
+    from core.errors import QuotaExceededError
+    from core.storage import store_upload
+    from tests.conftest import pack
+    data = pack(tiny_lm_dir, tmp_path / "a.tar.gz")
+
+    async def chunks():
+        yield data
+
+    unpacked = sum(p.stat().st_size for p in tiny_lm_dir.rglob("*") if p.is_file())
+    with _pytest.raises(QuotaExceededError, match="storage quota"):  # the archive fits what is left; its contents do not
+        anyio.run(lambda: store_upload(chunks(), family="causal-lm", settings=get_settings(),
+                                       quota_left=min(len(data) * 2, unpacked // 2)))
