@@ -53,10 +53,11 @@ def user_for_token(*, session: Session, token: str) -> User | None:
 
 
 def get_or_create_model(*, session: Session, owner: User, name: str, family: Family, license: str | None,
-                        params: int | None) -> Model:
+                        params: int | None, license_link: str | None = None) -> Model:
     model = session.exec(select(Model).where(Model.owner_id == owner.id, Model.name == name)).first()
     if model is None:
-        model = Model(owner_id=owner.id, name=name, family=family, license=license, params=params)
+        model = Model(owner_id=owner.id, name=name, family=family, license=license, params=params,
+                      license_link=license_link)
         session.add(model)
         session.flush()
     return model

@@ -92,6 +92,8 @@ class ModelBase(SQLModel):
     name: str = Field(max_length=128, description="name shown on the board, unique per owner")
     family: Family = _enum(Family)
     license: str | None = Field(default=None, max_length=64)
+    license_link: str | None = Field(default=None, max_length=512,
+                                     description="https link to the licence text, for licence `other` (shown as text)")
     params: int | None = Field(default=None, sa_type=BigInteger, description="parameter count, from config and safetensors headers")
 
 

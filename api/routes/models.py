@@ -94,7 +94,8 @@ def model_detail(session: Session, model_id: int, viewer: User | None = None) ->
                                .order_by(Submission.submitted_at.desc())).all()
     return {
         "model": {"id": model.id, "name": model.name, "owner": owner.name, "family": model.family.value,
-                  "params": model.params, "license": model.license, "flagged": model.flagged,
+                  "params": model.params, "license": model.license, "license_link": model.license_link,
+                  "flagged": model.flagged,
                   "flag_reason": model.flag_reason, "created_at": model.created_at,
                   "visibility": visibility.visibility(model),
                   "hidden_reason": model.hidden_reason if privileged else None},

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, SessionDep
 from api.routes.submissions import SubmissionCreate, _check_rate_limit
+from core.licenses import check_license_link
 from core import crud, precisions, webhooks
 from core.catalog import get_suite
 from core.config import get_settings
@@ -50,6 +51,8 @@ def check_submission(body: SubmissionCheck, session: SessionDep, user: CurrentUs
     if body.webhook_url and not body.webhook_secret:
         raise InvalidRequestError("a webhook needs a webhook_secret (16+ characters) to sign its calls",
                                   field="webhook_secret")
+    if body.license or body.license_link:
+        check_license_link(body.license_link, body.license)
     if body.webhook_url:
         why = webhooks.refusal(str(body.webhook_url), allow_private=settings.webhook_allow_private)
         if why:

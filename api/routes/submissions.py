@@ -15,7 +15,7 @@ from core.config import get_settings
 from core.errors import InvalidRequestError, NotFoundError
 from core.eta import eta_seconds, mean_run_seconds
 from core.license_text import checkpoint_license
-from core.licenses import SpdxLicense
+from core.licenses import SpdxLicense, check_license_link
 from core.submission_options import MAX_SYSTEM_INSTRUCTION_CHARS, MODEL_TYPES, chat_options
 from core.models import (
     Checkpoint,
@@ -43,7 +43,9 @@ class SubmissionCreate(BaseModel):
     hardware_class: str = "cpu"
     precision: Precision = Precision.float32
     tasks: list[str] | None = Field(default=None, description="run only these tasks of the suite")
-    license: SpdxLicense | None = Field(default=None, description="an SPDX identifier (Apache-2.0, MIT, …)")
+    license: SpdxLicense | None = Field(default=None, description="an SPDX identifier (Apache-2.0, MIT, …), or `other`")
+    license_link: str | None = Field(default=None, max_length=512,
+                                     description="with license `other`: an https link to the licence text (shown as text)")
     revision: str | None = None
     webhook_url: AnyHttpUrl | None = Field(default=None, description="POSTed to once when the submission ends")
     webhook_secret: str | None = Field(default=None, min_length=16, max_length=256,
@@ -164,6 +166,8 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
     if body.webhook_url and not body.webhook_secret:
         raise InvalidRequestError("a webhook needs a webhook_secret (16+ characters) to sign its calls",
                                   field="webhook_secret")
+    license_link = check_license_link(body.license_link, body.license) if body.license or body.license_link \
+        else None
     if body.webhook_url:
         why = webhooks.refusal(str(body.webhook_url), allow_private=get_settings().webhook_allow_private)
         if why:
@@ -223,7 +227,7 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
     _check_rate_limit(session, user)
     model = crud.get_or_create_model(session=session, owner=user, name=body.model_name, family=checkpoint.family,
                                      license=body.license or checkpoint_license(checkpoint.storage_uri),
-                                     params=checkpoint.params)
+                                     license_link=license_link, params=checkpoint.params)
     submission, runs = crud.create_submission(session=session, model=model, checkpoint=checkpoint, suite=suite,
                                               tasks=tasks, user=user, hardware_class=body.hardware_class,
                                               precision=body.precision, revision=body.revision,

@@ -207,3 +207,33 @@ def test_queued_runs_carry_an_eta_from_recent_runs_on_their_class(client, auth, 
                              headers=auth).json()
     etas = sorted(r["eta_s"] for r in submission["runs"])
     assert etas == [pytest.approx(10, abs=0.5), pytest.approx(20, abs=1)]  # one worker assumed: one after another
+
+
+@pytest.mark.parametrize("license, link, status", [
+    ("other", None, 422),  # `other` needs the text's address
+    ("other", "javascript:alert(1)", 422),
+    ("other", "http://example.org/license", 422),  # https only
+    ("MIT", "https://example.org/license", 422),  # an SPDX licence needs no link
+    ("other", "https://example.org/our-license.txt", 201),
+])
+def test_licence_other_comes_with_an_https_link_shown_as_text(client, auth, uploaded_checkpoint, license, link,
+                                                              status):
+    body = {"model_name": "linked", "checkpoint_sha256": uploaded_checkpoint["sha256"], "suite": "language-core",
+            "tasks": ["world_facts"], "license": license}
+    if link:
+        body["license_link"] = link
+    for path in ("/api/v1/submissions/check", "/api/v1/submissions"):  # the pre-flight answers the same
+        response = client.post(path, json={**body, "family": "causal-lm"} if path.endswith("check") else body,
+                               headers=auth)
+        expected = status if status != 201 or path.endswith("submissions") else 200
+        assert response.status_code == expected, response.text
+    if status == 201:
+        import psycopg
+
+        from tests.conftest import DATABASE_URL
+        with psycopg.connect(DATABASE_URL) as conn:
+            model_id = conn.execute("SELECT id FROM model WHERE name = 'linked'").fetchone()[0]
+        model = client.get(f"/api/v1/models/{model_id}").json()["model"]
+        assert (model["license"], model["license_link"]) == ("other", link)
+    else:
+        assert response.json()["detail"]
