@@ -4,6 +4,7 @@ PostgreSQL and Redis are the ones named by DATABASE_URL / REDIS_URL, or embedded
 started here when those are unset. Each test session gets its own fresh database on that
 server, migrated with `alembic upgrade head`, and flushes its Redis database.
 """
+import contextlib
 import os
 import socket
 import subprocess
@@ -219,3 +220,35 @@ def s3_server():
     server = S3Server(DATA_DIR / "moto.log").start()
     yield server
     server.stop()
+
+
+class ScratchMigrations:
+    """A scratch database of its own, moved between Alembic revisions, for the migration tests."""
+
+    def __init__(self, url: str):
+        from alembic.config import Config
+
+        from core.db import normalise_url
+        self.url = url
+        self.config = Config(str(ROOT / "alembic.ini"))
+        self.config.attributes["url"] = normalise_url(url)
+
+    def upgrade(self, revision: str) -> None:
+        from alembic import command
+        command.upgrade(self.config, revision)
+
+    def downgrade(self, revision: str) -> None:
+        from alembic import command
+        command.downgrade(self.config, revision)
+
+
+@contextlib.contextmanager
+def scratch_database_at(suffix: str, revision: str):
+    """A fresh database migrated to `revision`, dropped afterwards."""
+    name = f"{TEST_DB}_{suffix}"
+    scratch = ScratchMigrations(create_database(name))
+    try:
+        scratch.upgrade(revision)
+        yield scratch
+    finally:
+        drop_database(name)

@@ -1,7 +1,7 @@
 """A checkpoint is usable only by those who uploaded its bytes; duplicates are found per owner."""
 import psycopg
 
-from tests.conftest import DATABASE_URL, make_token, pack
+from tests.conftest import DATABASE_URL, make_token, pack, scratch_database_at
 
 
 def body(sha256: str, **overrides) -> dict:
@@ -60,18 +60,8 @@ def test_uploading_the_same_bytes_proves_possession_and_gives_an_own_submission(
 
 def test_the_migration_records_uploaders_and_submitters_of_existing_checkpoints():
     """0003 backfills possession from what 0002's schema knew: who uploaded, who submitted with it."""
-    from alembic import command
-    from alembic.config import Config
-
-    from core.config import PROJECT_ROOT
-    from core.db import normalise_url
-    from tests.conftest import create_database, drop_database
-    name = f"{DATABASE_URL.rsplit('/', 1)[1]}_mig"
-    url = create_database(name)
-    try:
-        config = Config(str(PROJECT_ROOT / "alembic.ini"))
-        config.attributes["url"] = normalise_url(url)
-        command.upgrade(config, "0002")
+    with scratch_database_at("mig", "0002") as scratch:
+        url = scratch.url
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("""INSERT INTO "user" (id, name, role, created_at) VALUES
                             (1, 'alice', 'author', now()), (2, 'bob', 'author', now()), (3, 'eve', 'author', now())""")
@@ -82,11 +72,9 @@ def test_the_migration_records_uploaders_and_submitters_of_existing_checkpoints(
             conn.execute("""INSERT INTO submission (id, model_id, checkpoint_id, submitted_by, suite, hardware_class,
                             precision, status, submitted_at) VALUES
                             (gen_random_uuid(), 1, 1, 2, 'language-core', 'cpu', 'float32', 'finished', now())""")
-        command.upgrade(config, "head")
+        scratch.upgrade("head")
         with psycopg.connect(url) as conn:
             uploaders = conn.execute("SELECT checkpoint_id, user_id FROM checkpoint_uploader ORDER BY user_id").fetchall()
             model = conn.execute("SELECT hidden, hidden_by_admin, withdrawn FROM model").fetchone()
         assert uploaders == [(1, 1), (1, 2)]  # eve, who never touched it, gets nothing
         assert model == (True, True, False)  # an old hide cannot be told from a withdrawal: an admin's, to be safe
-    finally:
-        drop_database(name)

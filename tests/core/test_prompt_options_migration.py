@@ -1,22 +1,12 @@
 """Migration 0006: submissions made before it ran plain prompts on full checkpoints, and say so after it."""
 import psycopg
 
-from tests.conftest import DATABASE_URL
+from tests.conftest import scratch_database_at
 
 
 def test_existing_submissions_are_pretrained_with_plain_prompts():
-    from alembic import command
-    from alembic.config import Config
-
-    from core.config import PROJECT_ROOT
-    from core.db import normalise_url
-    from tests.conftest import create_database, drop_database
-    name = f"{DATABASE_URL.rsplit('/', 1)[1]}_prompt_options"
-    url = create_database(name)
-    try:
-        config = Config(str(PROJECT_ROOT / "alembic.ini"))
-        config.attributes["url"] = normalise_url(url)
-        command.upgrade(config, "0005")
+    with scratch_database_at("prompt_options", "0005") as scratch:
+        url = scratch.url
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("""INSERT INTO "user" (id, name, role, created_at) VALUES (1, 'alice', 'author', now())""")
             conn.execute("""INSERT INTO checkpoint (id, sha256, family, format, size_bytes, storage_uri, uploaded_by,
@@ -26,13 +16,11 @@ def test_existing_submissions_are_pretrained_with_plain_prompts():
             conn.execute("""INSERT INTO submission (id, model_id, checkpoint_id, submitted_by, suite, hardware_class,
                             precision, status, submitted_at) VALUES
                             (gen_random_uuid(), 1, 1, 1, 'language-core', 'cpu', 'float32', 'finished', now())""")
-        command.upgrade(config, "0006")
+        scratch.upgrade("0006")
         with psycopg.connect(url) as conn:
             row = conn.execute("SELECT model_type, chat_options, base_model, base_models FROM submission").fetchone()
-        command.downgrade(config, "0005")  # and back: the columns go, the row stays
+        scratch.downgrade("0005")  # and back: the columns go, the row stays
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM submission").fetchone()[0] == 1
-    finally:
-        drop_database(name)
     assert row == ("pretrained", {"apply_chat_template": False, "fewshot_as_multiturn": False,
                                   "system_instruction": None}, None, [])

@@ -6,25 +6,15 @@ import psycopg
 from core.artifact_store import key_of
 from core.config import get_settings
 from runners.worker_cache import WorkerCache
-from tests.conftest import DATABASE_URL
+from tests.conftest import scratch_database_at
 
 
 def test_existing_checkpoint_folders_are_published_to_the_store_and_rows_point_at_keys(tiny_lm_dir, tmp_path):
-    from alembic import command
-    from alembic.config import Config
-
     from core.artifact_store import get_store
-    from core.config import PROJECT_ROOT
-    from core.db import normalise_url
-    from tests.conftest import create_database, drop_database
     legacy = tmp_path / "old-api-disk" / "checkpoints" / ("a" * 64)
     shutil.copytree(tiny_lm_dir, legacy)
-    name = f"{DATABASE_URL.rsplit('/', 1)[1]}_store"
-    url = create_database(name)
-    try:
-        config = Config(str(PROJECT_ROOT / "alembic.ini"))
-        config.attributes["url"] = normalise_url(url)
-        command.upgrade(config, "0004")
+    with scratch_database_at("store", "0004") as scratch:
+        url = scratch.url
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("""INSERT INTO "user" (id, name, role, created_at) VALUES (1, 'alice', 'author', now())""")
             conn.execute("""INSERT INTO checkpoint (id, sha256, family, format, size_bytes, storage_uri, uploaded_by,
@@ -33,11 +23,9 @@ def test_existing_checkpoint_folders_are_published_to_the_store_and_rows_point_a
                             (2, repeat('b', 64), 'causal-lm', 'tar', 1, '/gone/for/good', 1, now()),
                             (3, repeat('c', 64), 'causal-lm', 'tar', 1, 'hf://org/name@' || repeat('d', 40), 1, now())
                          """, (str(legacy),))
-        command.upgrade(config, "head")
+        scratch.upgrade("head")
         with psycopg.connect(url) as conn:
             uris = dict(conn.execute("SELECT id, storage_uri FROM checkpoint").fetchall())
-    finally:
-        drop_database(name)
     key = key_of(uris[1])
     assert key is not None and get_store().exists(key)
     assert uris[2] == "/gone/for/good" and uris[3].startswith("hf://")  # nothing to publish; left as they were

@@ -1,22 +1,12 @@
 """Migration 0004: existing submissions are mapped to tracks by their suite and the version it had then."""
 import psycopg
 
-from tests.conftest import DATABASE_URL
+from tests.conftest import scratch_database_at
 
 
 def test_existing_submissions_get_the_suite_version_they_ran():
-    from alembic import command
-    from alembic.config import Config
-
-    from core.config import PROJECT_ROOT
-    from core.db import normalise_url
-    from tests.conftest import create_database, drop_database
-    name = f"{DATABASE_URL.rsplit('/', 1)[1]}_suite_version"
-    url = create_database(name)
-    try:
-        config = Config(str(PROJECT_ROOT / "alembic.ini"))
-        config.attributes["url"] = normalise_url(url)
-        command.upgrade(config, "0003")
+    with scratch_database_at("suite_version", "0003") as scratch:
+        url = scratch.url
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("""INSERT INTO "user" (id, name, role, created_at) VALUES (1, 'alice', 'author', now())""")
             conn.execute("""INSERT INTO checkpoint (id, sha256, family, format, size_bytes, storage_uri, uploaded_by,
@@ -28,13 +18,11 @@ def test_existing_submissions_get_the_suite_version_they_ran():
                             (gen_random_uuid(), 1, 1, 1, 'language-core', 'cpu', 'float32', 'finished', now()),
                             (gen_random_uuid(), 1, 1, 1, 'clip-core', 'cpu', 'float32', 'finished', now()),
                             (gen_random_uuid(), 1, 1, 1, 'retired-suite', 'cpu', 'float32', 'finished', now())""")
-        command.upgrade(config, "0004")
+        scratch.upgrade("0004")
         with psycopg.connect(url) as conn:
             versions = dict(conn.execute("SELECT suite, suite_version FROM submission").fetchall())
-        command.downgrade(config, "0003")  # and back: the column goes, the rows stay
+        scratch.downgrade("0003")  # and back: the column goes, the rows stay
         with psycopg.connect(url) as conn:
             assert conn.execute("SELECT count(*) FROM submission").fetchone()[0] == 3
-    finally:
-        drop_database(name)
     # A suite this revision did not know stays NULL: the board reads it as the suite's current version.
     assert versions == {"language-core": "1.2", "clip-core": "1.0", "retired-suite": None}

@@ -25,6 +25,20 @@ def s3_store(s3_server):
     return open_store(f"s3://{bucket}/cache-test", endpoint_url=s3_server.url), bucket
 
 
+def stored_variants(tiny_lm_dir, tmp_path, count: int) -> tuple[FileStore, list[str], int]:
+    """`count` distinct checkpoints (their cards differ) in a file store: (store, keys, one model's bytes)."""
+    import shutil
+    store, keys = FileStore(tmp_path / "store"), []
+    for i in range(count):
+        folder = tmp_path / f"m{i}"
+        shutil.copytree(tiny_lm_dir, folder)
+        (folder / "README.md").write_text(f"model {i}\nlicense: mit\n")
+        data = pack(folder, tmp_path / f"m{i}.tar.gz")
+        keys.append(checkpoint_key(hashlib.sha256(data).hexdigest()))
+        store.put_file(keys[-1], tmp_path / f"m{i}.tar.gz")
+    return store, keys, sum(p.stat().st_size for p in tiny_lm_dir.rglob("*") if p.is_file())
+
+
 def cache_over(store, tmp_path, max_bytes=10 * 2**30) -> WorkerCache:
     return WorkerCache(tmp_path / "cache", max_bytes, store, get_settings())
 
@@ -90,17 +104,7 @@ def test_the_store_going_down_mid_fetch_is_the_services_error_and_loses_nothing(
 
 
 def test_the_least_recently_used_checkpoint_goes_when_the_cache_is_full(tiny_lm_dir, tmp_path):
-    store = FileStore(tmp_path / "store")
-    keys = []
-    for i in range(3):
-        folder = tmp_path / f"m{i}"
-        import shutil
-        shutil.copytree(tiny_lm_dir, folder)
-        (folder / "README.md").write_text(f"model {i}\nlicense: mit\n")
-        data = pack(folder, tmp_path / f"m{i}.tar.gz")
-        keys.append(checkpoint_key(hashlib.sha256(data).hexdigest()))
-        store.put_file(keys[-1], tmp_path / f"m{i}.tar.gz")
-    one = sum(p.stat().st_size for p in tiny_lm_dir.rglob("*") if p.is_file())
+    store, keys, one = stored_variants(tiny_lm_dir, tmp_path, 3)
     cache = cache_over(store, tmp_path, max_bytes=int(2.5 * one))
     cache.checkpoint(keys[0], "causal-lm")
     cache.checkpoint(keys[1], "causal-lm")
@@ -117,17 +121,7 @@ def test_a_missing_object_is_the_services_error(tmp_path):
 
 
 def test_a_checkpoint_in_use_is_never_evicted(tiny_lm_dir, tmp_path):
-    import shutil
-    store = FileStore(tmp_path / "store")
-    keys = []
-    for i in range(2):
-        folder = tmp_path / f"m{i}"
-        shutil.copytree(tiny_lm_dir, folder)
-        (folder / "README.md").write_text(f"model {i}\nlicense: mit\n")
-        data = pack(folder, tmp_path / f"m{i}.tar.gz")
-        keys.append(checkpoint_key(hashlib.sha256(data).hexdigest()))
-        store.put_file(keys[-1], tmp_path / f"m{i}.tar.gz")
-    one = sum(p.stat().st_size for p in tiny_lm_dir.rglob("*") if p.is_file())
+    store, keys, one = stored_variants(tiny_lm_dir, tmp_path, 2)
     reader = cache_over(store, tmp_path, max_bytes=int(1.5 * one))  # room for one checkpoint only
     in_use, pin = reader.acquire(keys[0], "causal-lm")  # a child is reading this one
     other = cache_over(store, tmp_path, max_bytes=int(1.5 * one))  # another worker process on the machine
