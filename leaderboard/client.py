@@ -1,6 +1,13 @@
-"""Typed reads of the Evalboard API: the leaderboard knows the service only through HTTP."""
+"""Typed reads of the Evalboard API: the leaderboard knows the service only through HTTP.
+
+Reads are conditional: the last answer to each URL (with its query) is kept with its `ETag`, and the
+next read of it sends `If-None-Match`; a `304 Not Modified` reuses the kept body, so a board that
+nobody changes costs the API a header comparison per rerun, not a re-serialised page.
+"""
 import json
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import httpx
@@ -8,6 +15,57 @@ import httpx
 
 class ApiUnavailable(Exception):
     """The API could not be reached or answered with an error; the message says which."""
+
+
+class NotFound(ApiUnavailable):
+    """The API answered 404: what was asked for does not exist (or is not visible); the message is its detail."""
+
+
+# What a replayed answer needs; not Content-Encoding/Length, which describe the bytes as sent, not as kept.
+KEPT_HEADERS = ("content-type", "etag", "x-total-count", "x-track", "content-disposition")
+
+
+class ConditionalCache:
+    """The last (ETag, answer) per URL, the least recently used dropped beyond `size`; shared by every
+    Streamlit session of the process (a lock, as each session runs in its own thread)."""
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self._entries: OrderedDict[str, tuple[str, dict[str, str], bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def etag(self, key: str) -> str | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry[0] if entry else None
+
+    def replay(self, key: str, request: httpx.Request) -> httpx.Response | None:
+        """The kept answer to `key` as a fresh 200 response (None when nothing is kept)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            self._entries.move_to_end(key)
+        _, headers, content = entry
+        return httpx.Response(200, headers=headers, content=content, request=request)
+
+    def keep(self, key: str, response: httpx.Response) -> None:
+        etag = response.headers.get("etag")
+        with self._lock:
+            if not etag:  # an answer without a validator cannot be revalidated: nothing to keep
+                self._entries.pop(key, None)
+                return
+            headers = {h: response.headers[h] for h in KEPT_HEADERS if h in response.headers}
+            self._entries[key] = (etag, headers, response.content)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+CACHE = ConditionalCache()
 
 
 def _detail(response: httpx.Response) -> str:
@@ -22,15 +80,36 @@ class LeaderboardClient:
     base_url: str = field(default_factory=lambda: os.environ.get("EVALBOARD_API_URL")
                           or os.environ.get("API_URL", "http://127.0.0.1:8000"))
     timeout: float = 10.0
+    cache: ConditionalCache = field(default_factory=lambda: CACHE)
 
     def _request(self, path: str, params: dict | None = None) -> httpx.Response:
+        url = httpx.URL(f"{self.base_url.rstrip('/')}/api/v1{path}", params=_clean(params or {}))
+        key = str(url)
+        etag = self.cache.etag(key)
         try:
-            response = httpx.get(f"{self.base_url.rstrip('/')}/api/v1{path}", params=_clean(params or {}),
-                                 timeout=self.timeout)
+            response = httpx.get(url, timeout=self.timeout, headers={"If-None-Match": etag} if etag else None)
         except httpx.HTTPError as exc:
             raise ApiUnavailable(f"the Evalboard API at {self.base_url} cannot be reached ({type(exc).__name__})") from exc
+        if response.status_code == 304:
+            kept = self.cache.replay(key, response.request)
+            if kept is None:  # dropped between the two looks: ask again, unconditionally
+                return self._unconditional(url)
+            return kept
+        return self._checked(key, response)
+
+    def _unconditional(self, url: httpx.URL) -> httpx.Response:
+        try:
+            response = httpx.get(url, timeout=self.timeout)
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(f"the Evalboard API at {self.base_url} cannot be reached ({type(exc).__name__})") from exc
+        return self._checked(str(url), response)
+
+    def _checked(self, key: str, response: httpx.Response) -> httpx.Response:
+        if response.status_code == 404:
+            raise NotFound(str(_detail(response)))
         if response.status_code >= 400:
             raise ApiUnavailable(f"the Evalboard API answered {response.status_code}: {_detail(response)}")
+        self.cache.keep(key, response)
         return response
 
     def _get(self, path: str, **params) -> dict | list:
