@@ -22,8 +22,12 @@ def pareto_front(points: list[tuple[float, float]], *, x_higher_is_better: bool 
     return front
 
 
+RINGS = (25, 50, 75, 100)
+
+
 def radar(capabilities: dict[str, float], title: str = "") -> alt.LayerChart:
-    """Capability scores (points, 0 = chance, 100 = perfect) on spokes around a circle."""
+    """Capability scores (points, 0 = chance, 100 = perfect) on spokes around a circle, each grid ring
+    labelled with the score it stands for, so the shape can be read as numbers."""
     names = list(capabilities)
     angle = {name: math.pi / 2 - 2 * math.pi * i / len(names) for i, name in enumerate(names)}
     shape = pd.DataFrame([{"capability": n, "score": capabilities[n], "order": i,
@@ -31,16 +35,40 @@ def radar(capabilities: dict[str, float], title: str = "") -> alt.LayerChart:
                            "y": max(capabilities[n], 0) * math.sin(angle[n])}
                           for i, n in enumerate(names + names[:1])])  # closed outline
     grid = pd.DataFrame([{"ring": r, "order": i, "x": r * math.cos(angle[n]), "y": r * math.sin(angle[n])}
-                         for r in (25, 50, 75, 100) for i, n in enumerate(names + names[:1])])
+                         for r in RINGS for i, n in enumerate(names + names[:1])])
     labels = pd.DataFrame([{"capability": n, "x": 115 * math.cos(angle[n]), "y": 115 * math.sin(angle[n])}
                            for n in names])
+    # The scale: each ring's value written where it crosses the vertical axis, between the first two spokes.
+    ring_labels = pd.DataFrame([{"text": str(r), "x": 4, "y": r} for r in RINGS] + [{"text": "0", "x": 4, "y": 0}])
     scale = alt.Scale(domain=[-130, 130])
     x, y = alt.X("x:Q", scale=scale, axis=None), alt.Y("y:Q", scale=scale, axis=None)
     rings = alt.Chart(grid).mark_line(color="#ddd").encode(x=x, y=y, detail="ring:N", order="order:Q")
     outline = alt.Chart(shape).mark_line(point=True, filled=True, opacity=0.8).encode(
         x=x, y=y, order="order:Q", tooltip=["capability", alt.Tooltip("score:Q", format=".1f")])
     text = alt.Chart(labels).mark_text(fontSize=12).encode(x=x, y=y, text="capability")
-    return (rings + outline + text).properties(width=360, height=360, title=title)
+    scale_text = alt.Chart(ring_labels).mark_text(fontSize=10, color="#888", align="left", baseline="bottom").encode(
+        x=x, y=y, text="text")
+    return (rings + scale_text + outline + text).properties(width=360, height=360, title=title)
+
+
+def interval_chart(frame: pd.DataFrame, *, label: str, value: str, low: str, high: str, x_title: str,
+                   color: str | None = None, height_per_row: int = 26) -> alt.LayerChart:
+    """One dot per row at `value` with a bar from `low` to `high` (its 95% interval), rows top to bottom
+    in the frame's order; `color` groups rows (e.g. models on one aggregate). Rows without an interval
+    get the dot alone."""
+    order = list(dict.fromkeys(frame[label]))
+    y = alt.Y(f"{label}:N", sort=order, title=None, axis=alt.Axis(labelLimit=260))
+    colour = {"color": alt.Color(f"{color}:N", title=None)} if color else {}
+    offset = {"yOffset": alt.YOffset(f"{color}:N")} if color else {}
+    tooltip = [alt.Tooltip(f"{c}:N") for c in dict.fromkeys([label] + ([color] if color else []))] + [
+        alt.Tooltip(f"{value}:Q", format=".1f"), alt.Tooltip(f"{low}:Q", format=".1f", title="95% low"),
+        alt.Tooltip(f"{high}:Q", format=".1f", title="95% high")]
+    base = alt.Chart(frame).encode(y=y, **offset, **colour)
+    bars = base.mark_rule(strokeWidth=3, opacity=0.55).encode(
+        x=alt.X(f"{low}:Q", title=x_title, scale=alt.Scale(zero=False)), x2=f"{high}:Q")
+    dots = base.mark_circle(size=80, opacity=1).encode(x=f"{value}:Q", tooltip=tooltip)
+    rows = len(order) * (len(set(frame[color])) if color else 1)
+    return (bars + dots).properties(height=max(120, height_per_row * rows))
 
 
 def efficiency_scatter(frame: pd.DataFrame, metric: str, unit: str | None) -> alt.LayerChart:

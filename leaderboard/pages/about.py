@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from leaderboard.ui import client, fetch, plain
+from leaderboard.ui import client, fetch, plain, table
 
 api = client()
 st.title("About")
@@ -20,14 +20,13 @@ st.markdown("A **track** is one suite at one version. Each track is ranked on it
             "a row is one model at one precision on the track, from one submission. How each track aggregates "
             "is written in its suite's YAML (`aggregation:`) and shown here as applied.")
 tracks = {t["id"]: t for t in fetch(api.tracks, "tracks")}
-st.dataframe(pd.DataFrame([{
+table(pd.DataFrame([{
     "track": t["id"], "family": t["family"], "default for family": t["default_for_family"],
     "ranked when": t["ranked_when"], "required tasks": ", ".join(t["required_tasks"]),
     "capability weights": ", ".join(f"{c} × {w:g}" for c, w in t["capability_weights"].items()),
     "precisions (one row each)": ", ".join(t["precisions"]),
     "contamination gap from": ", ".join(t["contamination_tasks"]) or "none",
-    "ranked rows": t["ranked"], "unranked rows": t["unranked"]} for t in tracks.values()]),
-    hide_index=True, width="stretch")
+    "ranked rows": t["ranked"], "unranked rows": t["unranked"]} for t in tracks.values()]))
 
 suites = fetch(api.suites, "suites")
 if not suites:
@@ -53,4 +52,4 @@ for suite in suites:
                      "dataset version": dataset.get("version"), "license": dataset.get("license"),
                      "test rows": splits.get("test", {}).get("rows"),
                      "test sha256": splits.get("test", {}).get("sha256"), "how made": dataset.get("how_made")})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    table(pd.DataFrame(rows))

@@ -2,7 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from leaderboard.ui import NO_MODELS, client, fetch, plain, query_ints
+from leaderboard.charts import interval_chart
+from leaderboard.ui import NO_MODELS, client, fetch, plain, query_ints, table
 
 api = client()
 st.title("Compare")
@@ -13,6 +14,11 @@ st.caption("Rows of one track side by side. Δ is a row's normalised score minus
 facets = fetch(api.facets, "track list")
 tracks = [t["id"] for t in facets["tracks"]]
 linked = st.query_params.get("track")
+linked_ids = query_ints("ids")
+if linked not in tracks and linked_ids:
+    # ?ids= without a track (an old link): the first model's own track, so a CLIP model opens on a CLIP track.
+    first = fetch(lambda: api.model(linked_ids[0]), "model")["board"]
+    linked = first["track"] if first else None
 track = st.selectbox("Track", tracks, index=tracks.index(linked if linked in tracks else facets["track"]),
                      help="Only rows of one track can be compared: the same tasks, suite version and items.")
 search = st.text_input("Find models", placeholder="name, or owner:alice precision:bfloat16")
@@ -28,9 +34,11 @@ labels = {c["row_id"]: f"{c['model']} ({c['owner']}) · {c['precision']}"
                        f"{' · chat template' if c['row_id'].endswith(':chat') else ''} · {c['coverage']} · #{c['model_id']}"
           for c in candidates}
 preset = []
-for model_id in query_ints("ids"):  # ?ids=1,2 from the Model page: each model's first (best) row
+for model_id in linked_ids:  # ?ids=1,2 from the Model page: each model's first (best) row
     preset += [r for r in labels if r.split(":")[0] == str(model_id)][:1]
-default = preset[:4] or list(labels)[:2]
+# One model linked (the Model page's "compare" link): beside it, the best row of another model on its track.
+others = [r for r in labels if r.split(":")[0] not in {p.split(":")[0] for p in preset}]
+default = (preset + others[:max(0, 2 - len(preset))])[:4] if preset else list(labels)[:2]
 chosen = st.multiselect("Rows (2 to 4; the first is the reference)", list(labels), default=default,
                         format_func=labels.get, max_selections=4)
 if len(chosen) < 2:
@@ -47,6 +55,11 @@ def points(value: float | None) -> float | None:
     return None if value is None else round(100 * value, 1)
 
 
+def one_decimal(names: list[str]) -> dict:
+    return {column: st.column_config.NumberColumn(column, format="%.1f")
+            for name in names for column in (name, f"Δ {name}")}
+
+
 def side_by_side(rows: list[dict], key: str) -> pd.DataFrame:
     records = []
     for row in rows:
@@ -61,10 +74,28 @@ def side_by_side(rows: list[dict], key: str) -> pd.DataFrame:
     return pd.DataFrame(records)
 
 
+def aggregate_intervals() -> pd.DataFrame:
+    """Each row's overall and capabilities with their 95% intervals (its own, over items), in points."""
+    records = []
+    for name, row in zip(names, result["models"]):
+        scores = {"overall": (row["overall"], row["overall_ci"]),
+                  **{c: (v, (row["capabilities_ci"] or {}).get(c)) for c, v in row["capabilities"].items()}}
+        for aggregate, (value, interval) in scores.items():
+            if value is not None:
+                low, high = interval or (value, value)
+                records.append({"aggregate": aggregate, "row": name, "score": points(value),
+                                "low": points(low), "high": points(high)})
+    return pd.DataFrame(records)
+
+
 st.subheader("Aggregates")
-st.dataframe(side_by_side(result["aggregates"], "aggregate"), hide_index=True, width="stretch")
+st.altair_chart(interval_chart(aggregate_intervals(), label="aggregate", value="score", low="low", high="high",
+                               color="row", x_title="normalised points, with each row's 95% interval"),
+                width="stretch")
+table(side_by_side(result["aggregates"], "aggregate"),
+             column_config=one_decimal(names))
 st.subheader("Per task")
-st.dataframe(side_by_side(result["tasks"], "task"), hide_index=True, width="stretch")
+table(side_by_side(result["tasks"], "task"), column_config=one_decimal(names))
 
 st.subheader("Paired verdicts")
 for pair in result["paired"]:
@@ -75,11 +106,11 @@ for pair in result["paired"]:
     significant = [d for d in pair["differences"] if d["kind"] != "overall" and d["significant"]]
     for d in significant:
         st.markdown(f"- {plain(d['verdict'])}")
-table = pd.DataFrame([{"row": pair["model"], "against": pair["reference"], "on": d["name"], "kind": d["kind"],
+verdicts = pd.DataFrame([{"row": pair["model"], "against": pair["reference"], "on": d["name"], "kind": d["kind"],
                        "difference": points(d["difference"]), "low": points(d["ci"][0]), "high": points(d["ci"][1]),
                        "test": d["test"], "p": d["p_value"], "items": d["items"], "method": d["method"]}
                       for pair in result["paired"] for d in pair["differences"]])
-st.dataframe(table, hide_index=True, width="stretch",
+table(verdicts,
              column_config={"p": st.column_config.NumberColumn("p", format="%.2g")})
 st.caption("difference, low and high are in points (normalised ×100). A paired interval that holds 0 means the "
            "two rows are not distinguishable on it. The method says where a task had no per-item results and "

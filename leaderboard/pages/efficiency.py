@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from leaderboard.charts import efficiency_scatter, pareto_front
-from leaderboard.ui import client, fetch
+from leaderboard.ui import client, fetch, table
 
 api = client()
 st.title("Efficiency")
@@ -15,8 +15,12 @@ st.caption("Each point is a model on one hardware class: its overall score (norm
 
 metrics = fetch(api.efficiency, "efficiency data")["metrics"]
 if not metrics:
-    st.info("No efficiency measurements yet. They appear here once efficiency runs (throughput in tokens/s or "
-            "images/s, latency, peak memory) have finished for scored models; until then there is nothing to plot.")
+    st.info("No efficiency measurements yet. Figures come from the efficiency suites, run on a worker of the "
+            "hardware class they are published for: `efficiency-cpu` for language models (tokens/s, latency, "
+            "peak memory), `efficiency-clip-cpu` for CLIP models (images/s). Submit a model to one:")
+    st.code("evalboard submit ./my-model --suite efficiency-cpu --hardware cpu\n"
+            "evalboard submit ./my-clip --suite efficiency-clip-cpu --family clip --hardware cpu", language="bash")
+    st.caption("Each point is then plotted against the model's overall score on its family's track.")
     st.stop()
 
 metric = st.selectbox("Efficiency metric", metrics)
@@ -34,8 +38,7 @@ for hardware, group in frame.groupby("hardware_class"):
     frame.loc[group.index[front], "pareto"] = True
 st.altair_chart(efficiency_scatter(frame, metric, frame["unit"].dropna().iloc[0] if frame["unit"].notna().any()
                                    else None), width="stretch")
-st.dataframe(frame[["model", "hardware_class", "precision", "value", "stderr", "n", "hardware_profile_id", "score",
+table(frame[["model", "hardware_class", "precision", "value", "stderr", "n", "hardware_profile_id", "score",
                     "pareto"]]
              .rename(columns={"value": metric, "stderr": "± stderr", "n": "trials",
-                              "hardware_profile_id": "hardware profile"}).sort_values("score", ascending=False),
-             hide_index=True, width="stretch")
+                              "hardware_profile_id": "hardware profile"}).sort_values("score", ascending=False))

@@ -4,8 +4,10 @@ import json
 import pandas as pd
 import streamlit as st
 
-from leaderboard.charts import radar
-from leaderboard.ui import NO_MODELS, client, fetch, model_label, plain, query_int
+from leaderboard.charts import interval_chart, radar
+from leaderboard.ui import NO_MODELS, client, fetch, humanise_count, model_label, plain, plus_minus, query_int, table
+
+Z95 = 1.959964  # a task's 95% interval from its reported standard error (normal approximation)
 
 api = client()
 st.title("Model")
@@ -35,39 +37,80 @@ model, board = detail["model"], detail["board"]
 
 # Names, owners, licences and flag reasons are the author's (or an admin's) words: shown as text, never Markdown.
 st.header(plain(model["name"]))
-st.caption(f"by {plain(model['owner'])} · {plain(model['family'])} · {model['params'] or '?'} parameters · "
+st.caption(f"by {plain(model['owner'])} · {plain(model['family'])} · {humanise_count(model['params'])} parameters · "
            f"license {plain(model['license']) if model['license'] else 'not given'}")
 if model.get("license_link"):
     st.caption(f"license text: {plain(model['license_link'])}")
 if model["flagged"]:
     st.warning(f"Flagged by an admin: {plain(model['flag_reason']) if model['flag_reason'] else 'no reason given'}.")
+
+
+def points(value: float | None) -> float | None:
+    return None if value is None else round(100 * value, 1)
+
+
+def interval_rows(scores: dict[str, float], intervals: dict[str, list[float] | None]) -> pd.DataFrame:
+    return pd.DataFrame([{"capability": name, "score": points(value),
+                          "low": points((intervals.get(name) or [value, value])[0]),
+                          "high": points((intervals.get(name) or [value, value])[1])}
+                         for name, value in scores.items()])
+
+
 if board is None:
     st.info("This model has no finished scores yet; see the **Queue** page for its runs.")
 else:
     rank_col, overall_col, band_col = st.columns(3)
     best, worst = board["rank_range"] or (board["rank"], board["rank"])
-    rank_col.metric("Rank", board["rank"], help=f"could hold ranks {best}–{worst} given the intervals")
     low, high = board["overall_ci"] or (None, None)
-    overall_col.metric("Overall", f"{100 * board['overall']:.1f}",
-                       help=None if low is None else f"95% interval {100 * low:.1f}–{100 * high:.1f}")
-    band_col.metric("Band", board["band"] or "–", help="models in one band are not significantly different")
+    if board["rank"] is None:
+        rank_col.metric("Rank", "not ranked", help="a score for every task of the track is needed to rank")
+        rank_col.caption(f"coverage {board['coverage']}")
+    else:
+        rank_col.metric("Rank", board["rank"])
+        rank_col.caption(f"could hold ranks {best}–{worst} given the intervals")
+    overall_col.metric("Overall (points)", plus_minus(points(board["overall"]),
+                                                      None if low is None else 50 * (high - low)))
+    overall_col.caption("normalised: 0 is chance, 100 is perfect" if low is None else
+                        f"95% interval {100 * low:.1f} to {100 * high:.1f}; 0 is chance, 100 is perfect")
+    band_col.metric("Band", board["band"] or "–")
+    band_col.caption(f"on track {plain(board['track'])} at {plain(board['precision'])}; models in one band are "
+                     "not significantly different")
     capabilities = {c: round(100 * v, 1) for c, v in board["capabilities"].items()}
     if len(capabilities) >= 3:
-        st.altair_chart(radar(capabilities, "Capabilities (points)"))
-    else:
-        st.bar_chart(pd.Series(capabilities, name="points"), horizontal=True)
-        st.caption("A radar needs three capabilities or more; this model has scores in "
-                   f"{len(capabilities)}.")
-
+        radar_col, interval_col = st.columns(2)
+        radar_col.altair_chart(radar(capabilities, "Capabilities (normalised points; rings at 25, 50, 75, 100)"))
+        interval_col.altair_chart(interval_chart(
+            interval_rows(board["capabilities"], board["capabilities_ci"] or {}), label="capability",
+            value="score", low="low", high="high", x_title="capability, points, with its 95% interval"),
+            width="stretch")
 tasks = detail["tasks"]
 if tasks:
     st.subheader("Per-task scores")
-    st.dataframe(pd.DataFrame([{
+    scored = [t for t in tasks if t["raw"] is not None]
+    if scored and (model["family"] == "clip" or board is None or len(board["capabilities"]) < 3):
+        # Each task in its own metric (accuracy, mean recall, group score: all fractions, shown ×100),
+        # the 95% interval from its standard error, and the chance level to read it against.
+        frame = pd.DataFrame([{
+            "task": t["task"], "metric": t["primary_metric"], "score": points(t["raw"]),
+            "low": points(t["raw"] - Z95 * (t["stderr"] or 0)), "high": points(t["raw"] + Z95 * (t["stderr"] or 0)),
+            "chance": points(t["random_baseline"])} for t in scored])
+        st.altair_chart(interval_chart(frame, label="task", value="score", low="low", high="high", color="metric",
+                                       x_title="primary metric ×100, with its 95% interval"), width="stretch")
+        st.caption("Chance levels: " + "; ".join(f"{plain(m)} {c:g}" for m, c in
+                                                 dict(zip(frame["metric"], frame["chance"])).items()) + ".")
+    table(pd.DataFrame([{
         "task": t["task"], "capability": t["capability"], "metric": t["primary_metric"], "raw": t["raw"],
-        "stderr": t["stderr"], "n": t["n"], "normalised (points)": None if t["normalised"] is None
-        else round(100 * t["normalised"], 1), "random baseline": t["random_baseline"],
+        "± 95%": None if t["stderr"] is None else round(Z95 * t["stderr"], 4),
+        "stderr": t["stderr"], "n": t["n"], "normalised (points)": points(t["normalised"]),
+        "random baseline": t["random_baseline"],
         "hardware": t["hardware_class"], "precision": t["precision"], "finished": t["finished_at"]} for t in tasks]),
-        hide_index=True, width="stretch")
+        column_config={"raw": st.column_config.NumberColumn("raw", format="%.4f"),
+                       "± 95%": st.column_config.NumberColumn("± 95%", format="%.4f"),
+                       "stderr": st.column_config.NumberColumn("stderr", format="%.4f"),
+                       "normalised (points)": st.column_config.NumberColumn("normalised (points)", format="%.1f")})
+    if board is not None:
+        st.page_link("pages/compare.py", label="Compare with other models of this track",
+                     query_params={"track": board["track"], "ids": str(model["id"])}, icon=":material/compare_arrows:")
 
     st.subheader("Provenance")
     by_task = {t["task"]: t for t in tasks}
@@ -92,10 +135,9 @@ if tasks:
         shown = [s for s in samples if (not wrong_only or wrong(s))
                  and (not needle or needle.lower() in s["input"].lower())]
         st.caption(f"{len(shown)} of {len(samples)} samples")
-        st.dataframe(pd.DataFrame([{"index": s["index"], "input": s["input"], "target": s["target"],
+        table(pd.DataFrame([{"index": s["index"], "input": s["input"], "target": s["target"],
                                     "prediction": s["prediction"], metric: s["metrics"].get(metric)} for s in shown],
-                                  columns=["index", "input", "target", "prediction", metric]),
-                     hide_index=True, width="stretch")
+                                  columns=["index", "input", "target", "prediction", metric]))
         st.download_button("Download these samples (JSONL)",
                            "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in shown),
                            f"{model['name'].replace('/', '_')}-{sample_task['task']}-samples.jsonl",

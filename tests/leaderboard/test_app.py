@@ -79,7 +79,7 @@ def test_filters_search_and_raw_toggle(monkeypatch, api_url):
     at.sidebar.toggle[0].set_value(False).run()
     assert at.dataframe[0].value.loc[0, "understanding"] == 85.0  # raw accuracy, in points
     table = at.dataframe[0].value
-    assert {"overall_low", "overall_high", "rank_range"} <= set(table.columns)
+    assert {"overall_low", "overall_high"} <= set(table.columns)  # raw: no ranking (test_visitor_path)
     assert [b.label for b in at.get("download_button")] == ["Download CSV", "Download JSON", "Download Parquet"]
 
 
