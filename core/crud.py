@@ -1,6 +1,7 @@
 """Database operations shared by api and runners; keyword-only arguments throughout."""
 import uuid
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
@@ -27,6 +28,8 @@ from core.models import (
     utcnow,
 )
 from core.security import hash_token, new_token
+
+T = TypeVar("T")
 
 
 def create_user(*, session: Session, name: str, role: Role = Role.author) -> User:
@@ -117,11 +120,12 @@ def create_submission(*, session: Session, model: Model, checkpoint: Checkpoint,
     return submission, runs
 
 
-def get_submission(*, session: Session, submission_id: uuid.UUID) -> Submission:
-    submission = session.get(Submission, submission_id)
-    if submission is None:
-        raise NotFoundError(f"no submission {submission_id}")
-    return submission
+def get_or_404(*, session: Session, table: type[T], key: Any) -> T:
+    """The row of `table` with this primary key, or NotFoundError ("no model 7"): the API answers 404."""
+    row = session.get(table, key)
+    if row is None:
+        raise NotFoundError(f"no {table.__tablename__} {key}")
+    return row
 
 
 def visible_submission(*, session: Session, submission_id: uuid.UUID, viewer: User | None
@@ -197,9 +201,3 @@ def supported_precisions(*, session: Session, hardware_class: str) -> set[str] |
     if not profiles:
         return None
     return precisions.supported_by([(measured, versions) for measured, versions in profiles])
-
-
-def live_workers(*, session: Session, hardware_class: str, within: timedelta = timedelta(minutes=2)) -> int:
-    """Workers of the class that reported in the last minutes (they refresh every reconcile period)."""
-    return session.exec(select(func.count()).select_from(HardwareProfile).where(
-        HardwareProfile.hardware_class == hardware_class, HardwareProfile.last_seen_at >= utcnow() - within)).one()

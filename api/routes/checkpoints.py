@@ -1,9 +1,9 @@
 """Checkpoint upload: the request body is streamed to disk, never held in memory."""
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, SessionDep
+from api.schemas import CheckpointPublic, UploadCreate, UploadStatus
 from core import uploads
 from core.crud import get_checkpoint, record_uploader
 from core.models import Checkpoint, Family
@@ -11,15 +11,6 @@ from core.artifact_store import checkpoint_key, store_uri
 from core.storage import StoredCheckpoint, quota_left, store_upload
 
 router = APIRouter(prefix="/checkpoints", tags=["checkpoints"])
-
-
-class CheckpointPublic(BaseModel):
-    sha256: str
-    family: Family
-    format: str
-    size_bytes: int
-    params: int | None
-    already_stored: bool = False
 
 
 @router.post("", response_model=CheckpointPublic, status_code=201,
@@ -49,18 +40,6 @@ def _register(session, user, family: Family, stored: StoredCheckpoint) -> JSONRe
     body = CheckpointPublic(sha256=row.sha256, family=row.family, format=row.format, size_bytes=row.size_bytes,
                             params=row.params, already_stored=known)
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if known else 201)
-
-
-class UploadCreate(BaseModel):
-    family: Family
-    size: int = Field(gt=0, description="total bytes of the archive")
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the whole archive, checked at completion")
-
-
-class UploadStatus(BaseModel):
-    upload_id: str
-    offset: int = Field(description="bytes received so far: the next chunk starts here")
-    size: int
 
 
 def _conflict(exc: uploads.OffsetMismatchError) -> JSONResponse:

@@ -1,14 +1,16 @@
+"""Liveness and the health of the dependencies (PostgreSQL, Redis)."""
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from api.schemas import HealthPublic
 from core.db import get_engine
 from runners.dispatch import get_redis
 
 router = APIRouter(prefix="/health", tags=["health"])
 
 
-@router.get("")
+@router.get("", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
 def health() -> JSONResponse:
     checks = {}
     try:

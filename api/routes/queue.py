@@ -1,33 +1,14 @@
 """The live queue: what is waiting or running, where each run stands, and recent failures in words."""
-from datetime import timedelta
-
 from fastapi import APIRouter, Query
-from sqlmodel import Session, select
 
 from api.deps import OptionalUser, SessionDep
-from core import visibility
-from core.eta import eta_seconds, mean_run_seconds
-from core.models import HardwareProfile, Model, Run, Status, Submission, User, utcnow
+from api.schemas import QueuePublic
+from core.eta import live_queue
 
 router = APIRouter(prefix="/queue", tags=["queue"])
 
-LIVE = (Status.queued, Status.running)
-SEEN_RECENTLY = timedelta(minutes=2)
 
-
-def _live_workers(session: Session) -> dict[str, int]:
-    cutoff = utcnow() - SEEN_RECENTLY
-    counts: dict[str, int] = {}
-    for profile in session.exec(select(HardwareProfile).where(HardwareProfile.last_seen_at >= cutoff)):
-        counts[profile.hardware_class] = counts.get(profile.hardware_class, 0) + 1
-    return counts
-
-
-def _error(error: str | None, model: Model, viewer: User | None) -> str | None:
-    return error if visibility.is_privileged(model, viewer) else visibility.public_reason(error)
-
-
-@router.get("")
+@router.get("", response_model=QueuePublic)
 def read_queue(session: SessionDep, viewer: OptionalUser, failures: int = Query(50, ge=0, le=500)) -> dict:
     """Live submissions with each run's stage, progress, queue position and an ETA; recent failures.
 
@@ -38,49 +19,4 @@ def read_queue(session: SessionDep, viewer: OptionalUser, failures: int = Query(
     A hidden or withdrawn model's submissions are listed to its owner and admins only (positions still
     count them); failures read as their kind and one line, whole only to the model's owner and admins.
     """
-    live = session.exec(select(Run, Submission, Model, User)
-                        .join(Submission, Submission.id == Run.submission_id)
-                        .join(Model, Model.id == Submission.model_id).join(User, User.id == Model.owner_id)
-                        .where(Submission.status.in_(LIVE)).order_by(Run.queued_at)).all()
-    workers = _live_workers(session)
-    classes = sorted({s.hardware_class for _, s, _, _ in live})
-    mean_s = {hw: mean_run_seconds(session, hw) for hw in classes}
-    position: dict[str, int] = {}
-    submissions: dict = {}
-    for run, submission, model, owner in live:
-        hw = submission.hardware_class
-        queue_position = None
-        if run.status == Status.queued:
-            queue_position = position[hw] = position.get(hw, -1) + 1
-        if not visibility.can_see(model, viewer):
-            continue
-        entry = submissions.setdefault(submission.id, {
-            "id": str(submission.id), "model_id": model.id, "model": model.name, "owner": owner.name,
-            "suite": submission.suite, "hardware_class": hw, "precision": submission.precision.value,
-            "status": submission.status.value, "submitted_at": submission.submitted_at,
-            "started_at": submission.started_at, "runs": []})
-        eta = eta_seconds(mean_s=mean_s[hw], workers=workers.get(hw, 1), status=run.status,
-                          queue_position=queue_position, progress=run.progress)
-        entry["runs"].append({"id": str(run.id), "task": run.task, "capability": run.capability,
-                              "status": run.status.value, "stage": run.stage, "progress": run.progress,
-                              "attempts": run.attempts, "worker": run.worker, "queue_position": queue_position,
-                              "eta_s": eta, "error": _error(run.error, model, viewer)})
-    for entry in submissions.values():
-        runs = entry["runs"]
-        entry["progress"] = sum(r["progress"] if r["status"] != "finished" else 1.0 for r in runs) / len(runs)
-        etas = [r["eta_s"] for r in runs if r["status"] in ("queued", "running")]
-        entry["eta_s"] = max(etas) if etas and None not in etas else None
-    failed = session.exec(select(Run, Submission, Model)
-                          .join(Submission, Submission.id == Run.submission_id)
-                          .join(Model, Model.id == Submission.model_id)
-                          .where(Run.status == Status.failed, Model.hidden == False)  # noqa: E712
-                          .order_by(Run.finished_at.desc()).limit(failures)).all()
-    return {
-        "submissions": list(submissions.values()),
-        "hardware": {hw: {"queued": position.get(hw, -1) + 1, "workers_alive": workers.get(hw, 0),
-                          "mean_run_s": mean_s[hw]} for hw in classes},
-        "failures": [{"run_id": str(r.id), "submission_id": str(s.id), "model_id": m.id, "model": m.name,
-                      "task": r.task, "hardware_class": s.hardware_class, "error": _error(r.error, m, viewer),
-                      "error_kind": r.error_kind.value if r.error_kind else None, "attempts": r.attempts,
-                      "finished_at": r.finished_at} for r, s, m in failed],
-    }
+    return live_queue(session=session, viewer=viewer, failures=failures)

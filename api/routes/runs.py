@@ -1,3 +1,4 @@
+"""One run: its row with provenance, and its per-sample records."""
 import json
 import uuid
 
@@ -6,6 +7,8 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import select
 
 from api.deps import OptionalUser, SessionDep
+from api.presenters import run_detail
+from api.schemas import RunDetail
 from core import crud, visibility
 from core.errors import ForbiddenError
 from core.models import Sample, Submission
@@ -13,16 +16,12 @@ from core.models import Sample, Submission
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 
-@router.get("/{run_id}")
-def read_run(run_id: uuid.UUID, session: SessionDep, viewer: OptionalUser) -> dict:
+@router.get("/{run_id}", response_model=RunDetail)
+def read_run(run_id: uuid.UUID, session: SessionDep, viewer: OptionalUser) -> RunDetail:
     """One run with its full provenance: everything needed to rebuild its numbers. A hidden or withdrawn
     model's runs are its owner's and admins' only; the public reads a failure as its kind and one line."""
     run, model = crud.visible_run(session=session, run_id=run_id, viewer=viewer)
-    public = run.model_dump(mode="json")
-    if not visibility.is_privileged(model, viewer):
-        public["error"] = visibility.public_reason(run.error)
-        public["provenance"] = visibility.public_provenance(run.provenance)
-    return public
+    return run_detail(run, model, viewer)
 
 
 @router.get("/{run_id}/samples.jsonl", response_class=StreamingResponse,

@@ -10,7 +10,8 @@ from fastapi import APIRouter
 from sqlmodel import delete
 
 from api.deps import CurrentUser, SessionDep
-from api.routes.submissions import SubmissionPublic, submission_public
+from api.presenters import submission_public
+from api.schemas import SubmissionPublic
 from core import crud, visibility
 from core.errors import InvalidRequestError, NotFoundError
 from core.models import Model, Rerun, Role, Sample, Score, Status, Submission, User, utcnow
@@ -22,8 +23,9 @@ router = APIRouter(prefix="/submissions", tags=["submissions"])
 
 
 def owned_submission(session, submission_id: uuid.UUID, user: User) -> Submission:
-    submission = session.get(Submission, submission_id)
-    if submission is None or (submission.submitted_by != user.id and user.role != Role.admin):
+    """The submission if `user` owns it (or is an admin); another author's answers as an unknown id."""
+    submission = crud.get_or_404(session=session, table=Submission, key=submission_id)
+    if submission.submitted_by != user.id and user.role != Role.admin:
         raise NotFoundError(f"no submission {submission_id}")
     return submission
 

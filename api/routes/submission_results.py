@@ -1,24 +1,17 @@
 """A submission's results out: JSON, CSV, lm-eval's results layout, a model-index block."""
 import uuid
-from enum import Enum
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import OptionalUser, SessionDep
-from api.routes.submissions import submission_public
+from api.presenters import submission_public
+from api.schemas import ResultFormat
 from core import crud, results, visibility
 from core.config import get_settings
 from core.models import Status
 
 router = APIRouter(prefix="/submissions", tags=["submissions"])
-
-
-class ResultFormat(str, Enum):
-    json = "json"
-    csv = "csv"
-    lm_eval = "lm-eval"
-    model_index = "model-index"
 
 
 @router.get("/{submission_id}/results", responses={200: {"content": {

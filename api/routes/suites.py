@@ -1,8 +1,10 @@
+"""The catalogue: suites with their tasks and datasets, and how the board's numbers are made."""
 import json
 from functools import lru_cache
 
 from fastapi import APIRouter
 
+from api.schemas import AggregationPublic, SuitePublic
 from core import aggregate
 from core.catalog import load_suites
 from core.config import get_settings
@@ -17,7 +19,7 @@ def dataset_manifest(dataset: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-@router.get("/suites")
+@router.get("/suites", response_model=list[SuitePublic])
 def list_suites() -> list[dict]:
     """Suites, their tasks, and the manifest of the dataset each task reads (absent for remote data)."""
     return [{"name": s.name, "version": s.version, "family": s.family, "description": s.description,
@@ -29,7 +31,7 @@ def list_suites() -> list[dict]:
             for s in load_suites().values()]
 
 
-@router.get("/aggregation")
+@router.get("/aggregation", response_model=AggregationPublic)
 def aggregation() -> dict:
     """How the board's numbers are made from the scores, in words and with the bootstrap's settings."""
     return {
@@ -55,8 +57,3 @@ def aggregation() -> dict:
                    "otherwise, and a verdict in words",
         "draws": aggregate.DRAWS, "seed": aggregate.SEED, "level": aggregate.LEVEL,
     }
-
-
-@router.get("/hardware-classes")
-def hardware_classes() -> list[str]:
-    return get_settings().hardware_classes
