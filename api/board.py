@@ -1,40 +1,26 @@
-"""The leaderboard as served: built once per data change, per track, then filtered, sorted and paged in memory.
+"""The leaderboard built from the database: per track, one row per model × precision × chat-template use,
+ranked with intervals and rank bands; and the comparison of rows side by side.
 
 A board holds every track's rows (DESIGN §5): one row per model × track × precision, from the one
 submission that covers the track best (the latest complete one, else the most complete), with each
-task's per-item results for the paired bootstrap. Each track's default view (ranks, intervals, rank
-bands) is computed when the board is built, never per request. Aggregating 10,000 models × 30 tasks
-takes seconds; filtering the result takes milliseconds. So the board is cached in-process, keyed by
-a signature of the data it depends on (finished runs, and the models' visible attributes). Even that
-query costs more than serving a cached page (an md5 over every model row), so it runs at most once
-per SIGNATURE_TTL_S: results that workers (other processes) finish reach the board within that
-second, and every commit made in this process (an admin flagging a model, a submission, a test
-seeding data) invalidates the signature at once. A board that takes seconds to build (thousands of
-models) keeps answering while its successor builds, and is rebuilt at most every few build times
-however often results arrive. Every API worker process keeps its own copy. Per-item results are
-read once per run (a finished run's items do not change) and kept between builds.
+task's per-item results for the paired bootstrap. Building one for 10,000 models × 30 tasks takes
+seconds, so it is built once per data change by one process and shared (api/board_snapshot.py);
+api/served_board.py turns it into what requests read. Per-item results are read once per run (a
+finished run's items do not change) and kept between builds.
 """
-import json
-import logging
-import shlex
 import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlmodel import Session
 
-from core.aggregate import ModelRow, TaskScore, rank
+from core.aggregate import ModelRow, TaskScore, rank, rank_views
 from core.compare import paired_comparison
-from core.db import get_engine
 from core.errors import InvalidRequestError
 from core.tracks import ALL_PRECISIONS, Track, default_track, load_tracks, track_of
-
-log = logging.getLogger("evalboard.board")
 
 # Shown first, in this order; any other capability follows alphabetically.
 CAPABILITY_ORDER = ("understanding", "generation", "cognition", "multimodal")
@@ -42,13 +28,6 @@ CAPABILITY_ORDER = ("understanding", "generation", "cognition", "multimodal")
 # and are kept out of the capability means, shown beside them instead, per hardware class.
 EFFICIENCY = "efficiency"
 CONTAMINATION = "contamination_gap"
-
-SIGNATURE_SQL = text("""
-    SELECT (SELECT count(*) FROM run WHERE status = 'finished'),
-           (SELECT max(finished_at) FROM run WHERE status = 'finished'),
-           (SELECT md5(coalesce(string_agg(concat_ws('|', id, name, hidden, flagged, license, params, owner_id),
-                                           ',' ORDER BY id), '')) FROM model)
-""")
 
 # Every finished primary score (and contamination gap) of visible models, with its submission:
 # rows are chosen per submission, so a row never mixes two submissions' precisions or suite versions.
@@ -103,7 +82,7 @@ class Board:
 
     A board never changes once built; each track's default view is ranked when it is built, other
     views (raw scores, flagged models shown) on first use."""
-    signature: tuple
+    signature: str
     tracks: dict[str, list[ModelRow]]
     efficiency: list[dict]
     views: dict[tuple[str, bool, bool], list[dict]] = field(default_factory=dict)
@@ -130,83 +109,17 @@ class Board:
 
     def view(self, track: Track | None = None, *, normalised: bool = True, include_flagged: bool = False) -> list[dict]:
         """The track's rows: ranked ones best first, then the unranked (partial coverage). Ranks,
-        intervals and bands are over the rows shown: flagged ones count only when they are shown."""
+        intervals and bands are over the rows shown: flagged ones count only when they are shown. The
+        four views of a track are ranked together, on first use (core.aggregate.rank_views)."""
         track = track or default_track()
-        key = (track.id, normalised, include_flagged)
         with self.lock:
-            if key not in self.views:
-                shown = [r for r in self.rows(track) if include_flagged or not r.flagged]
-                ranked = rank(shown, normalised=normalised)
+            if (track.id, normalised, include_flagged) not in self.views:
                 latest = _latest_efficiency(self.efficiency)
-                for row in ranked:
-                    row["efficiency"] = latest.get(row["model_id"], {})
-                self.views[key] = ranked
-            return self.views[key]
-
-    def comparison(self, track: Track, wanted: list[tuple[int, str | None]],
-                   private: dict[str, list[ModelRow]] | None = None) -> dict:
-        """Rows of `track` side by side, each against the first, with paired differences (core.compare).
-        `wanted` holds (model id, precision or None for the model's best-ranked row); `private` the rows of
-        models off the board that the viewer may see (their own hidden model), shown unranked. Computed
-        once per board and question (private ones excepted): no request repeats another's bootstrap."""
-        extra = (private or {}).get(track.id, [])
-        key = ("compare", track.id, tuple(wanted))
-        with self.lock:
-            if not extra and key in self.derived:
-                return self.derived[key]
-        extra_view = [{**r, "rank": None, "rank_range": None, "band": None, "ranked": False} for r in rank(extra)]
-        flagged = {r.model_id for r in self.rows(track) if r.flagged}
-
-        def rows_of(model_id: int):
-            # The view built with the board; the flagged one (ranked on first use) only for a flagged model.
-            yield from extra_view
-            yield from self.view(track)
-            if model_id in flagged:
-                yield from self.view(track, include_flagged=True)
-        by_key = {r.row_id: r for r in self.rows(track) + extra}
-        chosen_rows, shown = [], []
-        for model_id, rest in wanted:
-            candidates = [r for r in rows_of(model_id)
-                          if r["model_id"] == model_id and rest in (None, r["row_id"].partition(":")[2])]
-            if not candidates:
-                raise InvalidRequestError(
-                    f"model {model_id} has no row{f' {rest}' if rest else ''} on track {track.id}; "
-                    "choose another track or precision", field="ids")
-            shown.append(candidates[0])
-            chosen_rows.append(by_key[candidates[0]["row_id"]])
-        if len({r["row_id"] for r in shown}) != len(shown):
-            raise InvalidRequestError("compare two to four different rows, e.g. ids=1,2 or ids=1:float32,1:bfloat16",
-                                      field="ids")
-        same_model = len({r["model_id"] for r in shown}) < len(shown)
-        labels = [f"{r['model']} ({r['precision']}{', chat template' if r['chat_template'] else ''})" if same_model
-                  else r["model"] for r in shown]
-        result = {"track": track.id, "models": [{**r, "id": r["model_id"], "name": r["model"]} for r in shown],
-                  "aggregates": _aggregate_deltas(shown, self.capabilities(track)),
-                  "tasks": _task_deltas(shown, track),
-                  "paired": [{"model": labels[i], "reference": labels[0], "row_id": shown[i]["row_id"],
-                              "differences": paired_comparison(track, chosen_rows[i], chosen_rows[0], labels[i],
-                                                               labels[0])}
-                             for i in range(1, len(shown))]}
-        if not extra:
-            with self.lock:
-                if len([k for k in self.derived if k[0] == "compare"]) >= COMPARISONS_KEPT:
-                    self.derived.pop(next(k for k in self.derived if k[0] == "compare"))
-                self.derived[key] = result
-        return result
-
-    def model_rows(self, model_id: int, family: str | None = None, include_flagged: bool = False) -> list[dict]:
-        """A model's rows on every track, its family's default track first."""
-        first = default_track(family).id if family else None
-        found = []
-        for track_id in sorted(self.tracks, key=lambda t: (t != first, t)):
-            if any(r.model_id == model_id for r in self.tracks[track_id]):
-                found += [r for r in self.view(load_tracks()[track_id], include_flagged=include_flagged)
-                          if r["model_id"] == model_id]
-        return found
-
-
-COMPARISONS_KEPT = 512
-
+                for (norm, flagged), ranked in rank_views(self.rows(track)).items():
+                    for row in ranked:
+                        row["efficiency"] = latest.get(row["model_id"], {})
+                    self.views[(track.id, norm, flagged)] = ranked
+            return self.views[(track.id, normalised, include_flagged)]
 
 def parse_compare_ids(ids: str) -> list[tuple[int, str | None]]:
     """`1,2` or `1:float32,1:bfloat16,1:bfloat16:chat` (row ids) → [(model id, the rest of the row id or
@@ -224,6 +137,45 @@ def parse_compare_ids(ids: str) -> list[tuple[int, str | None]]:
     if not 2 <= len(wanted) <= 4 or len(set(wanted)) != len(wanted):
         raise InvalidRequestError("compare two to four different models, e.g. ids=1,2", field="ids")
     return wanted
+
+
+def comparison(track: Track, wanted: list[tuple[int, str | None]], capabilities: list[str],
+               candidates_of: Callable[[int], Iterable[dict]],
+               model_rows_of: Callable[[list[str]], dict[str, ModelRow]],
+               private: list[ModelRow] | None = None) -> dict:
+    """Rows of `track` side by side, each against the first, with paired differences (core.compare).
+
+    `wanted` holds (model id, precision or None for the model's best-ranked row); `candidates_of` gives a
+    model's rows as the board shows them (ranked view, then the flagged one for a flagged model);
+    `model_rows_of` the rows with their per-item results, by row id; `private` the rows of models off
+    the board that the viewer may see (their own hidden model), shown unranked."""
+    private = private or []
+    extra_view = [{**r, "rank": None, "rank_range": None, "band": None, "ranked": False} for r in rank(private)]
+    shown = []
+    for model_id, rest in wanted:
+        candidates = [r for source in (extra_view, candidates_of(model_id)) for r in source
+                      if r["model_id"] == model_id and rest in (None, r["row_id"].partition(":")[2])]
+        if not candidates:
+            raise InvalidRequestError(
+                f"model {model_id} has no row{f' {rest}' if rest else ''} on track {track.id}; "
+                "choose another track or precision", field="ids")
+        shown.append(candidates[0])
+    if len({r["row_id"] for r in shown}) != len(shown):
+        raise InvalidRequestError("compare two to four different rows, e.g. ids=1,2 or ids=1:float32,1:bfloat16",
+                                  field="ids")
+    by_key = {r.row_id: r for r in private}
+    by_key.update(model_rows_of([r["row_id"] for r in shown if r["row_id"] not in by_key]))
+    chosen_rows = [by_key[r["row_id"]] for r in shown]
+    same_model = len({r["model_id"] for r in shown}) < len(shown)
+    labels = [f"{r['model']} ({r['precision']}{', chat template' if r['chat_template'] else ''})" if same_model
+              else r["model"] for r in shown]
+    return {"track": track.id, "models": [{**r, "id": r["model_id"], "name": r["model"]} for r in shown],
+            "aggregates": _aggregate_deltas(shown, capabilities),
+            "tasks": _task_deltas(shown, track),
+            "paired": [{"model": labels[i], "reference": labels[0], "row_id": shown[i]["row_id"],
+                        "differences": paired_comparison(track, chosen_rows[i], chosen_rows[0], labels[i],
+                                                         labels[0])}
+                       for i in range(1, len(shown))]}
 
 
 def _aggregate_deltas(rows: list[dict], capabilities: list[str]) -> list[dict]:
@@ -380,275 +332,4 @@ def load_board(session: Session) -> Board:
                    "hardware_profile_id": int(profile) if profile and profile.isdigit() else None}
                   for m, name, hw, p, metric, v, unit, hib, at, stderr, n, profile
                   in connection.execute(EFFICIENCY_SQL, {"efficiency": EFFICIENCY})]
-    return Board(signature=(), tracks=rows, efficiency=efficiency)
-
-
-# The board being served, the rebuild in flight (signature, future), if any, the last signature read
-# with when it was read (time.monotonic()), and a count of invalidations.
-_state: dict = {"board": None, "pending": None, "signature": None, "signature_at": float("-inf"),
-                "invalidations": 0}
-SIGNATURE_TTL_S = 1.0
-_lock = threading.Lock()
-_builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="board-build")
-# A board that built in under FAST_BUILD_S is rebuilt while the request waits, so small boards are
-# always fresh. A slower one (thousands of models) keeps answering from the previous board while
-# the rebuild runs in the background: the page stays fast and shows new results a few seconds later.
-FAST_BUILD_S = 1.0
-# A slow board spends at most 1 / REBUILD_EVERY_BUILDS of the time rebuilding (see _recently_built).
-REBUILD_EVERY_BUILDS = 4
-
-
-def _signature(session: Session) -> tuple:
-    with _lock:
-        if time.monotonic() - _state["signature_at"] < SIGNATURE_TTL_S:
-            return _state["signature"]
-        invalidations, read_at = _state["invalidations"], time.monotonic()
-    signature = tuple(session.connection().execute(SIGNATURE_SQL).one())
-    with _lock:
-        if _state["invalidations"] == invalidations:  # a commit during the read may not be in it
-            _state["signature"], _state["signature_at"] = signature, read_at
-    return signature
-
-
-def invalidate_signature(*_args) -> None:
-    """The next request reads the signature again (called after every commit in this process)."""
-    with _lock:
-        _state["signature_at"] = float("-inf")
-        _state["invalidations"] += 1
-
-
-# Any commit in this process may have changed what the board shows: the session is the one place
-# all of the API's writes (and the tests' seeding) go through.
-event.listen(Session, "after_commit", invalidate_signature)
-
-
-def _build(signature: tuple) -> Board:
-    started = time.perf_counter()
-    with Session(get_engine()) as session:
-        board = load_board(session)
-    board.signature = signature
-    for track in load_tracks().values():  # rank every track's default view here, not in a request
-        board.view(track)
-    board.build_s = time.perf_counter() - started
-    board.built_at = time.monotonic()
-    return board
-
-
-def _install(future: Future) -> None:
-    if future.exception() is None:
-        with _lock:
-            current = _state["board"]
-            board = future.result()
-            if current is None or current.signature != board.signature:
-                _state["board"] = board
-            if _state["pending"] and _state["pending"][1] is future:
-                _state["pending"] = None
-
-
-def _rebuild(signature: tuple) -> Future:
-    """The rebuild for this signature, started if none is in flight for it. Call with _lock held."""
-    pending = _state["pending"]
-    if pending is None or pending[0] != signature or (pending[1].done() and pending[1].exception()):
-        future = _builder.submit(_build, signature)
-        future.add_done_callback(_install)
-        _state["pending"] = pending = (signature, future)
-    return pending[1]
-
-
-def current_board(session: Session) -> Board:
-    """The board for the current data: rebuilt when the data changed since it was built.
-
-    The first build is waited for, and so is a rebuild of a board that builds fast; otherwise the
-    previous board answers (stale by one rebuild) while the rebuild finishes in the background.
-    """
-    signature = _signature(session)
-    with _lock:
-        board = _state["board"]
-        if board is not None and board.signature == signature:
-            return board
-        if board is not None and _recently_built(board):
-            return board
-        future = _rebuild(signature)
-    if board is None or board.build_s < FAST_BUILD_S:
-        return future.result()
-    return board
-
-
-def _recently_built(board: Board) -> bool:
-    """A slow board is rebuilt at most every REBUILD_EVERY_BUILDS × its build time: while workers
-    finish runs every few seconds, back-to-back rebuilds would take the API's CPU from its readers."""
-    if board.build_s < FAST_BUILD_S:
-        return False
-    return time.monotonic() - board.built_at < REBUILD_EVERY_BUILDS * board.build_s
-
-
-def warm() -> None:
-    """Start building the board now (at API start), so the first viewer does not wait for it."""
-    try:
-        with Session(get_engine()) as session:
-            signature = _signature(session)
-        with _lock:
-            _rebuild(signature)
-    except Exception as exc:  # no database yet: the first request builds it instead
-        log.info("board not pre-built: %s", exc)
-
-
-def build_at_startup(app) -> None:
-    """Start building the board when the app starts (before its own lifespan), without waiting for it."""
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a):
-        warm()
-        async with inner(a) as state:
-            yield state
-    app.router.lifespan_context = lifespan
-
-
-# ---- filtering, search, sorting -------------------------------------------------------------
-
-SEARCH_FIELDS = {"model": "model", "name": "model", "owner": "owner", "family": "family", "license": "license",
-                 "precision": "precision", "hardware": "hardware_class", "hardware_class": "hardware_class"}
-
-
-@dataclass
-class Filters:
-    family: list[str] | None = None
-    params_min: int | None = None
-    params_max: int | None = None
-    precision: list[str] | None = None
-    hardware_class: list[str] | None = None
-    license: list[str] | None = None
-    q: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return any(v is not None and v != [] and v != "" for v in (
-            self.family, self.params_min, self.params_max, self.precision, self.hardware_class, self.license, self.q))
-
-    def matcher(self):
-        terms = parse_search(self.q or "")
-
-        def keep(row: dict) -> bool:
-            for key, allowed in (("family", self.family), ("precision", self.precision),
-                                 ("hardware_class", self.hardware_class), ("license", self.license)):
-                if allowed and (row[key] or "") not in allowed:
-                    return False
-            if self.params_min is not None and (row["params"] is None or row["params"] < self.params_min):
-                return False
-            if self.params_max is not None and (row["params"] is None or row["params"] > self.params_max):
-                return False
-            return all(needle in (row[key] or "").lower() for key, needle in terms)
-        return keep
-
-
-def parse_search(query: str) -> list[tuple[str, str]]:
-    """`family:clip owner:alice gpt` → [(family, clip), (owner, alice), (model, gpt)]; all must match.
-
-    Plain words match the model name; `field:value` matches that field; both are case-insensitive
-    substring matches. Quotes group words: `owner:"big lab"`.
-    """
-    try:
-        words = shlex.split(query)
-    except ValueError:  # an unbalanced quote: take the words as they are
-        words = query.split()
-    terms = []
-    for word in words:
-        key, sep, value = word.partition(":")
-        if not sep:
-            terms.append(("model", word.lower()))
-        elif key.lower() in SEARCH_FIELDS:
-            terms.append((SEARCH_FIELDS[key.lower()], value.lower()))
-        else:
-            raise InvalidRequestError(f"unknown search field {key!r}; use one of: "
-                                      f"{', '.join(sorted(SEARCH_FIELDS))}, or plain words for the model name",
-                                      field="q")
-    return terms
-
-
-def column_value(row: dict, column: str, normalised: bool = True):
-    """A row's value for a board column: a top-level field, a capability, `task:NAME` or `eff:METRIC`."""
-    if column in row and not isinstance(row[column], dict):
-        return row[column]
-    if column.startswith("task:"):
-        score = row["tasks"].get(column[5:])
-        return None if score is None else score["normalised" if normalised else "raw"]
-    if column.startswith("eff:"):
-        return row["efficiency"].get(column[4:])
-    return row["capabilities"].get(column)
-
-
-def sort_rows(rows: list[dict], sort: str | None, normalised: bool) -> list[dict]:
-    """`sort=params` ascending, `sort=-params` descending; models without the value go last."""
-    if not sort or sort == "rank":
-        return rows
-    descending, column = sort.startswith("-"), sort.lstrip("-")
-    present = [r for r in rows if column_value(r, column, normalised) is not None]
-    missing = [r for r in rows if column_value(r, column, normalised) is None]
-    present.sort(key=lambda r: column_value(r, column, normalised), reverse=descending)
-    return present + missing
-
-
-# ---- what the board shows, as flat records (the page, CSV and JSON export) -------------------
-
-BASE_COLUMNS = ["rank", "rank_range", "band", "row_id", "model_id", "model", "owner", "family", "params",
-                "precision", "chat_template", "hardware_class", "license", "flagged", "track", "coverage",
-                "missing_tasks", "overall", "overall_low", "overall_high", "interval_method"]
-# Only on tracks that report a contamination gap (a fresh draw of a bundled set), in points.
-CONTAMINATION_COLUMNS = ["contamination_gap", "contamination_gap_stderr"]
-
-
-def _points(value: float | None) -> float | None:
-    """Display units: ×100, one decimal (normalised 0 = chance, 100 = perfect)."""
-    return None if value is None else round(100 * value, 1)
-
-
-def _json_default(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def fast_json(payload: dict) -> bytes:
-    """JSON as Starlette's JSONResponse writes it (no NaN, compact, UTF-8), without FastAPI's walk."""
-    return json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
-                      default=_json_default).encode()
-
-
-def columns_of(board: Board, track: Track) -> list[str]:
-    key = ("columns", track.id)
-    if key not in board.derived:
-        columns = list(BASE_COLUMNS)
-        if track.contamination_tasks:
-            columns += CONTAMINATION_COLUMNS
-        for c in board.capabilities(track):
-            columns += [c, f"{c}_low", f"{c}_high"]
-        columns += [f"task:{t}" for t in board.tasks(track)]
-        columns += [f"eff:{m}" for m in board.efficiency_metrics]
-        board.derived[key] = columns
-    return board.derived[key]
-
-
-def flat_record(row: dict, columns: list[str], normalised: bool) -> dict:
-    """One board row in display units. Score columns are points; `eff:` columns keep their unit."""
-    low_high = {"overall": row["overall_ci"], **row["capabilities_ci"]}
-    record = {}
-    for column in columns:
-        if column == "rank_range":
-            best_worst = row["rank_range"]
-            record[column] = None if best_worst is None else (
-                str(best_worst[0]) if best_worst[0] == best_worst[1] else f"{best_worst[0]}-{best_worst[1]}")
-        elif column.endswith(("_low", "_high")) and column.rsplit("_", 1)[0] in low_high:
-            name, end = column.rsplit("_", 1)
-            bounds = low_high.get(name)
-            record[column] = None if bounds is None else _points(bounds[0 if end == "low" else 1])
-        elif column == "overall" or column in row["capabilities"] or column.startswith("task:") \
-                or column in CONTAMINATION_COLUMNS:
-            record[column] = _points(column_value(row, column, normalised))
-        elif column == "missing_tasks":
-            record[column] = "; ".join(row["missing_tasks"])
-        elif column.startswith("eff:"):
-            record[column] = column_value(row, column, normalised)
-        else:
-            record[column] = column_value(row, column, normalised)
-    return record
+    return Board(signature="", tracks=rows, efficiency=efficiency)

@@ -141,6 +141,40 @@ def _run_worker_pool(hardware: str, device: str, burst: bool, concurrency: int) 
         launcher.stop_all()
 
 
+@app.command("board-builder")
+def board_builder() -> None:
+    """Rebuild and publish the shared leaderboard whenever results change (api/board_snapshot.py).
+
+    Run one beside the API (compose and `evalboard up` do) with BOARD_BUILDER=external in the API's
+    environment: the API processes then only load the published board and spend their CPU on requests."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _require_database()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    from api.board_snapshot import run_builder
+    try:
+        run_builder()
+    except KeyboardInterrupt:
+        pass
+
+
+def api_command(host: str, port: int, workers: int | None = None) -> list[str]:
+    """uvicorn with one API process per CPU core (API_WORKERS overrides), sharing the published board.
+    h11 bounds the request head (16 KiB); api/limits.py bounds headers, bodies and stalled bodies."""
+    count = workers or _settings().api_workers or os.cpu_count() or 1
+    return [sys.executable, "-m", "uvicorn", "api.main:app", "--host", host, "--port", str(port),
+            "--workers", str(count), "--http", "h11", "--h11-max-incomplete-event-size", "16384",
+            "--timeout-keep-alive", "5"]
+
+
+@app.command()
+def api(host: str = typer.Option("127.0.0.1", help="address to listen on"),
+        port: int = typer.Option(8000, help="port to listen on"),
+        workers: int = typer.Option(0, min=0, help="API processes (0: API_WORKERS, else one per CPU core)")) -> None:
+    """Serve the HTTP API (uvicorn, several processes sharing one published leaderboard)."""
+    command = api_command(host, port, workers or None)
+    os.execv(command[0], command)
+
+
 @app.command("demo-models")
 def demo_models(out: Path = typer.Option(None, help="folder for the checkpoints"),
                 submit: bool = typer.Option(False, help="also upload and submit them to --api-url"),
@@ -153,7 +187,7 @@ def demo_models(out: Path = typer.Option(None, help="folder for the checkpoints"
         ids = submit_demo_models(EvalboardClient(_api_url(api_url), _require_token(token)), out)
         typer.echo("\n".join(ids))
     else:
-        from evaluators.multimodal.demo import build_demo_clip_models
+        from evaluators.demo_models.clip import build_demo_clip_models
         for name, folder in (build_demo_models(out) | build_demo_clip_models(out)).items():
             typer.echo(f"{name}: {folder}")
 
@@ -323,8 +357,10 @@ def up(api_port: int = typer.Option(8000), board_port: int = typer.Option(8501),
     os.environ["EVALBOARD_API_URL"] = os.environ["API_URL"] = api_url
     launcher = Launcher(settings.data_dir / "logs")
     # Every service listens on loopback only: this is one person's machine, not a server.
-    launcher.start("api", [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1",
-                           "--port", str(api_port)])
+    # Several API processes share one published board; the board builder is the only one that builds it.
+    os.environ["BOARD_BUILDER"] = "external"
+    launcher.start("board-builder", [sys.executable, "-m", "cli.main", "board-builder"])
+    launcher.start("api", api_command("127.0.0.1", api_port))
     for i in range(workers):
         launcher.start(f"worker-{i}", [sys.executable, "-m", "cli.main", "worker", "--hardware", "cpu"])
     launcher.start("leaderboard", [sys.executable, "-m", "streamlit", "run", "leaderboard/app.py",

@@ -392,3 +392,42 @@ def rank(rows: list[ModelRow], *, normalised: bool = True) -> list[dict]:
                     "overall_ci": list(iv.overall) if iv.overall else None,
                     "capabilities_ci": {c: list(b) for c, b in iv.capabilities.items()}})
     return out
+
+
+def rank_views(rows: list[ModelRow]) -> dict[tuple[bool, bool], list[dict]]:
+    """The four views of one track's rows — (normalised means or raw, flagged rows shown or not) — as
+    `rank` makes each, from one bootstrap of every row instead of four.
+
+    A row's draws depend on its own scores and on the resampling weights the track's rows share (the
+    item counts paired on, taken here over all rows), never on which other rows are shown: so the
+    draws of all rows serve every view, and only the placings are made per view."""
+    overall = {id(r): r.overall() for r in rows}
+    missing = {id(r): len(r.missing) for r in rows}
+    ranked = sorted((r for r in rows if r.complete),
+                    key=lambda r: (-(overall[id(r)]), r.model, r.precision, r.chat_template))
+    unranked = sorted((r for r in rows if not r.complete),
+                      key=lambda r: (missing[id(r)], overall[id(r)] is None, -(overall[id(r)] or 0.0), r.model))
+    ordered = ranked + unranked
+    sizes = _paired_sizes(ordered)
+    intervals = {True: None, False: None}
+    intervals[True], draws = draw_aggregates(ordered, sizes=sizes)
+    intervals[False] = draw_aggregates(ordered, normalised=False, sizes=sizes)[0]
+    bodies = {normalised: [r.as_dict(normalised, sizes) for r in ordered] for normalised in (True, False)}
+    any_flagged = any(r.flagged for r in ordered)
+    views: dict[tuple[bool, bool], list[dict]] = {}
+    for include_flagged in ((False, True) if any_flagged else (False,)):
+        shown = [i for i, r in enumerate(ordered) if include_flagged or not r.flagged]
+        ranked_shown = [i for i in shown if i < len(ranked)]
+        placings = dict(zip(ranked_shown, paired_placings(draws[ranked_shown])))
+        for normalised in (True, False):
+            out = []
+            for i in shown:
+                p, iv = placings.get(i), intervals[normalised][i]
+                out.append({"rank": p.rank if p else None, "rank_range": [p.best, p.worst] if p else None,
+                            "band": p.band if p else None, "ranked": p is not None, **bodies[normalised][i],
+                            "overall_ci": list(iv.overall) if iv.overall else None,
+                            "capabilities_ci": {c: list(b) for c, b in iv.capabilities.items()}})
+            views[(normalised, include_flagged)] = out
+    if not any_flagged:
+        views[(True, True)], views[(False, True)] = views[(True, False)], views[(False, False)]
+    return views

@@ -1,6 +1,7 @@
 """One Settings singleton, read from the environment (prefix-free names, as in compose)."""
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -96,6 +97,12 @@ class Settings(BaseSettings):
 
     # Where checkpoints live for every machine (core/artifact_store.py): file:///path or s3://bucket/prefix.
     # Unset: file://<data_dir>/artifacts/store. S3 credentials come from the standard AWS variables.
+    # Who builds the shared leaderboard (api/board_snapshot.py): "api" — the API process that first sees
+    # the data change; "external" — only `evalboard board-builder` (compose and `evalboard up` run one),
+    # so API processes spend their CPU on requests. api_workers: API processes (0: one per CPU core).
+    board_builder: Literal["api", "external"] = "api"
+    api_workers: int = 0
+
     artifact_store_url: str | None = None
     artifact_store_endpoint_url: str | None = None  # a non-AWS S3 endpoint (MinIO, SeaweedFS …); else AWS_ENDPOINT_URL
     # A worker's local copies of checkpoints (runners/worker_cache.py); unset: <data_dir>/worker-cache.

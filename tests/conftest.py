@@ -102,7 +102,7 @@ def clean_tables(database, redis_conn):
     import shutil
     shutil.rmtree(DATA_DIR / "artifacts" / "uploads", ignore_errors=True)
     # TRUNCATE went around the ORM: tell this process's board cache its data changed.
-    from api.board import invalidate_signature
+    from api.board_snapshot import invalidate_signature
     invalidate_signature()
     yield
 
@@ -136,7 +136,7 @@ def auth(token) -> dict:
 @pytest.fixture(scope="session")
 def tiny_lm_dir() -> Path:
     """An untrained tiny GPT-2 checkpoint folder, built once per session."""
-    from evaluators.language.tiny_models import build_causal_lm
+    from evaluators.demo_models.causal_lm import build_causal_lm
     return build_causal_lm(DATA_DIR / "models" / "tiny-untrained", train_steps=0, seed=0)
 
 
@@ -204,7 +204,7 @@ def api_url():
 def demo_models_dir() -> Path:
     """The demo checkpoints (language and CLIP), built once per session; tests copy or read them."""
     from cli.demo import build_demo_models
-    from evaluators.multimodal.demo import build_demo_clip_models
+    from evaluators.demo_models.clip import build_demo_clip_models
     folder = DATA_DIR / "demo-models"
     build_demo_models(folder)
     build_demo_clip_models(folder)

@@ -20,8 +20,8 @@ COMPOSE = ROOT / "compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 SPEC = Path(__file__).resolve().parent / "data" / "compose_spec.json"
 
-SERVICES = {"postgres", "redis", "objectstore", "migrate", "api", "worker", "worker-gpu", "leaderboard"}
-BUILT = {"migrate", "api", "worker", "worker-gpu", "leaderboard"}
+SERVICES = {"postgres", "redis", "objectstore", "migrate", "api", "board-builder", "worker", "worker-gpu", "leaderboard"}
+BUILT = {"migrate", "api", "board-builder", "worker", "worker-gpu", "leaderboard"}
 
 
 @pytest.fixture(scope="module")

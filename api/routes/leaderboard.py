@@ -1,22 +1,21 @@
 """The ranked board, one track at a time: filters, search, sort, pages, and CSV/JSON export of exactly what
-the board shows; the tracks and their rules; efficiency, its own view per hardware class."""
+the board shows; the tracks and their rules; efficiency, its own view per hardware class.
+
+Every answer here is read from the published board (api/board_snapshot.py) and carries its version as
+ETag: a client that sends it back gets 304, and a repeated query is served from encoded bytes
+(api/http_cache.py)."""
 import csv
 import io
 import json
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi import APIRouter, Query, Request
 
-from api.board import (
-    Filters,
-    columns_of,
-    current_board,
-    fast_json,
-    flat_record,
-    sort_rows,
-)
+from api import board_snapshot
+from api.board_view import Filters, fast_json, flat_record, parse_search
 from api.deps import SessionDep
+from api.http_cache import Encoded, cached
+from api.served_board import ServedTrack
 from core.errors import InvalidRequestError
 from core.results import csv_cell
 from core.tracks import Track, get_track, load_tracks
@@ -39,9 +38,10 @@ def chosen_track(track: str | None, family: list[str] | None) -> Track:
     return get_track(track, next(iter(families)) if len(families) == 1 else None)
 
 
-@router.get("", responses={200: {"content": {"application/json": {}, "text/csv": {}}}})
+@router.get("", responses={200: {"content": {"application/json": {}, "text/csv": {}}},
+                           304: {"description": "Not modified: the board version named by If-None-Match is current."}})
 def leaderboard(
-    session: SessionDep, track: TrackParam = None,
+    request: Request, session: SessionDep, track: TrackParam = None,
     limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0),
     family: ListParam = None, precision: ListParam = None, hardware_class: ListParam = None, license: ListParam = None,
     params_min: int | None = Query(None, ge=0), params_max: int | None = Query(None, ge=0),
@@ -57,10 +57,11 @@ def leaderboard(
     95% intervals and rank bands from a bootstrap over items paired across models; then the partial
     ones, unranked (`rank` null), with their coverage and missing tasks (GET /aggregation and
     GET /leaderboard/tracks give the rules)."""
-    board = current_board(session)
+    served = board_snapshot.current(session)
     filters_family = _split(family)
     on_track = chosen_track(track, filters_family)
-    known = columns_of(board, on_track)
+    board_track = _served_track(served.board, on_track)
+    known = board_track.columns
     if sort and sort.lstrip("-") not in known:
         raise InvalidRequestError(f"cannot sort by {sort.lstrip('-')!r}; columns: {', '.join(known)}", field="sort")
     chosen = known
@@ -72,83 +73,81 @@ def leaderboard(
                                       field="columns")
     filters = Filters(family=filters_family, precision=_split(precision), hardware_class=_split(hardware_class),
                       license=_split(license), params_min=params_min, params_max=params_max, q=q)
-    rows = board.view(on_track, normalised=normalised, include_flagged=include_flagged)
-    if filters.active:
-        keep = filters.matcher()
-        rows = [r for r in rows if keep(r)]
-    rows = sort_rows(rows, sort, normalised)
-    page = rows[offset:offset + limit]
-    if format is None:
-        # Rows are plain JSON-ready dicts: encoded directly, as FastAPI's generic encoder walked every
-        # value of the page (measured: 55% of a 10,000-model board request).
-        return Response(fast_json({"track": on_track.id, "total": len(rows),
-                                   "ranked": sum(1 for r in rows if r["ranked"]), "limit": limit, "offset": offset,
-                                   "normalised": normalised, "capabilities": board.capabilities(on_track),
-                                   "tasks": board.tasks(on_track), "rows": page}),
-                        media_type="application/json")
-    records = [flat_record(r, chosen, normalised) for r in page]
-    headers = {"X-Total-Count": str(len(rows)), "X-Track": on_track.id,
-               "Content-Disposition": f'attachment; filename="evalboard-{on_track.suite}.{format}"'}
-    if format == "json":
-        return Response(json.dumps(records, ensure_ascii=False), media_type="application/json", headers=headers)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=chosen, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({key: csv_cell(value) for key, value in record.items()} for record in records)
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+    parse_search(q or "")  # a bad search is a 422 before anything is cached
+    view = board_track.view(normalised, include_flagged)
+
+    def make() -> Encoded:
+        shown = view.order(view.select(filters, served.hidden), sort)
+        page = shown[offset:offset + limit]
+        if format is None:
+            return Encoded(view.page_json({"track": on_track.id, "total": len(shown),
+                                           "ranked": view.ranked_count(shown), "limit": limit, "offset": offset,
+                                           "normalised": normalised, "capabilities": board_track.capabilities,
+                                           "tasks": board_track.tasks}, page), "application/json")
+        records = [flat_record(view.row(p), chosen, normalised) for p in page.tolist()]
+        headers = {"X-Total-Count": str(len(shown)), "X-Track": on_track.id,
+                   "Content-Disposition": f'attachment; filename="evalboard-{on_track.suite}.{format}"'}
+        if format == "json":
+            return Encoded(json.dumps(records, ensure_ascii=False).encode(), "application/json", headers)
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=chosen, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({key: csv_cell(value) for key, value in record.items()} for record in records)
+        return Encoded(out.getvalue().encode(), "text/csv; charset=utf-8", headers)
+    return cached(request, served.etag, make)
+
+
+def _served_track(board, track: Track) -> ServedTrack:
+    served = board.track(track.id)
+    if served is None:  # a suite file added since the board was built: nothing ranked on it yet
+        raise InvalidRequestError(f"the board of track {track.id} is being built; try again in a few seconds",
+                                  field="track")
+    return served
 
 
 @router.get("/tracks")
-def tracks(session: SessionDep) -> list[dict]:
+def tracks(request: Request, session: SessionDep) -> list[dict]:
     """Every track: its rules as the suite YAML states them, and how many rows it ranks and lists unranked."""
-    board = current_board(session)
-    out = []
-    for t in load_tracks().values():
-        rows = board.view(t)
-        out.append({**t.describe(), "ranked": sum(1 for r in rows if r["ranked"]),
-                    "unranked": sum(1 for r in rows if not r["ranked"])})
-    return out
+    served = board_snapshot.current(session)
+
+    def make() -> Encoded:
+        out = []
+        for t in load_tracks().values():
+            counted = served.board.track(t.id)
+            out.append({**t.describe(), "ranked": counted.ranked if counted else 0,
+                        "unranked": counted.unranked if counted else 0})
+        return Encoded(fast_json(out), "application/json")
+    return cached(request, served.etag, make)
 
 
 @router.get("/facets")
-def facets(session: SessionDep, track: TrackParam = None, family: ListParam = None) -> dict:
+def facets(request: Request, session: SessionDep, track: TrackParam = None, family: ListParam = None) -> dict:
     """What the track's filters can choose from, the columns it can show, and the tracks to choose from."""
-    board = current_board(session)
+    served = board_snapshot.current(session)
     chosen = chosen_track(track, _split(family))
-    rows = board.view(chosen)
-    unranked_rows = board.rows(chosen)
+    board_track = _served_track(served.board, chosen)
 
-    def values(key: str) -> list[str]:
-        # From the unranked rows: ranking the flagged view here would cost a second bootstrap.
-        return sorted({getattr(r, key) for r in unranked_rows if getattr(r, key)})
-    params = [r["params"] for r in rows if r["params"] is not None]
-    return {"track": chosen.id, "tracks": [{"id": t.id, "family": t.family, "default": t.default_for_family,
-                                            "rows": len(board.rows(t))} for t in load_tracks().values()],
-            "total": len(rows), "ranked": sum(1 for r in rows if r["ranked"]),
-            "families": values("family"), "precisions": values("precision"),
-            "hardware_classes": values("hardware_class"), "licenses": values("license"),
-            "capabilities": board.capabilities(chosen), "tasks": board.tasks(chosen),
-            "efficiency_metrics": board.efficiency_metrics, "columns": columns_of(board, chosen),
-            "params_min": min(params, default=None), "params_max": max(params, default=None),
-            "flagged": sum(1 for r in unranked_rows if r.flagged)}
+    def make() -> Encoded:
+        return Encoded(fast_json({
+            "track": chosen.id, "tracks": [{"id": t.id, "family": t.family, "default": t.default_for_family,
+                                            "rows": served.board.track(t.id).rows if served.board.track(t.id) else 0}
+                                           for t in load_tracks().values()],
+            "total": len(board_track.view()), "ranked": board_track.ranked, **board_track.facets,
+            "capabilities": board_track.capabilities, "tasks": board_track.tasks,
+            "efficiency_metrics": served.board.efficiency_metrics, "columns": board_track.columns}),
+            "application/json")
+    return cached(request, served.etag, make)
 
 
 @router.get("/efficiency")
-def efficiency(session: SessionDep, metric: str | None = None) -> dict:
+def efficiency(request: Request, session: SessionDep, metric: str | None = None) -> dict:
     """Efficiency, its own view per hardware class: one point per (model, hardware class, metric), beside
     the model's overall on its family's default track (its row at the measured precision where there is one)."""
-    board = current_board(session)
-    flagged = {r.model_id for rows in board.tracks.values() for r in rows if r.flagged}
-    overall: dict[tuple[int, str | None], float | None] = {}
-    for family in sorted({t.family for t in load_tracks().values()}):
-        for row in board.view(get_track(None, family)):
-            overall.setdefault((row["model_id"], row["precision"]), row["overall"])
-            overall.setdefault((row["model_id"], None), row["overall"])
-    # A model measured for efficiency only still gets its points, with no overall score to plot against.
-    points = [{"model_id": e["model_id"], "model": e["model"],
-               "overall": overall.get((e["model_id"], e["precision"]), overall.get((e["model_id"], None))),
-               "hardware_class": e["hardware_class"], "precision": e["precision"], "metric": e["metric"],
-               "value": e["value"], "stderr": e["stderr"], "n": e["n"], "unit": e["unit"],
-               "higher_is_better": e["higher_is_better"], "hardware_profile_id": e["hardware_profile_id"]}
-              for e in board.efficiency if e["model_id"] not in flagged and (metric is None or e["metric"] == metric)]
-    return {"metrics": board.efficiency_metrics, "points": points}
+    served = board_snapshot.current(session)
+
+    def make() -> Encoded:
+        # A model measured for efficiency only still gets its points, with no overall score to plot against.
+        points = [p for p in served.board.efficiency_points
+                  if p["model_id"] not in served.hidden and (metric is None or p["metric"] == metric)]
+        return Encoded(fast_json({"metrics": served.board.efficiency_metrics, "points": points}), "application/json")
+    return cached(request, served.etag, make)

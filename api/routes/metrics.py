@@ -1,4 +1,5 @@
-"""Prometheus text exposition: queue depth per class, runs by status, retries, workers, durations."""
+"""Prometheus text exposition: queue depth per class, runs by status, retries, workers, durations, and
+request latency per route."""
 from datetime import timedelta
 
 from fastapi import APIRouter
@@ -7,6 +8,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from api.deps import SessionDep
+from api.request_metrics import histogram_lines
 from core.config import get_settings
 from core.models import HardwareProfile, Run, Status, utcnow
 from runners.dispatch import WORKER_CACHE_STATS_KEY as STATS_KEY
@@ -54,6 +56,7 @@ def metrics(session: SessionDep) -> str:
     lines += [_line("evalboard_run_duration_seconds_count", count),
               _line("evalboard_run_duration_seconds_sum", round(float(total), 3))]
     lines += _worker_cache_lines()
+    lines += histogram_lines()
     return "\n".join(lines) + "\n"
 
 

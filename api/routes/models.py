@@ -1,13 +1,18 @@
 """One model in full: its place on the board, every task's numbers with their provenance, and how
 to reproduce each; and two to four models side by side."""
+import hashlib
 import shlex
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+import numpy as np
+from fastapi import APIRouter, Query, Request
 from sqlmodel import Session, select
 
-from api.board import capability_sort_key, current_board, parse_compare_ids, private_rows
+from api import board_snapshot
+from api.board import capability_sort_key, comparison, parse_compare_ids, private_rows
+from api.board_view import fast_json
 from api.deps import OptionalUser, SessionDep
+from api.http_cache import Encoded, cached
 from core import crud, visibility
 from core.aggregate import normalise
 from core.catalog import load_suites
@@ -44,7 +49,8 @@ def reproduce_command(model: Model, submission: Submission, checkpoint: Checkpoi
 
 def _board_row(session: Session, model: Model) -> dict | None:
     """The model's row on its family's default track (else its first row on another track)."""
-    rows = current_board(session).model_rows(model.id, model.family.value, include_flagged=model.flagged)
+    rows = board_snapshot.current(session).board.model_rows(model.id, model.family.value,
+                                                            include_flagged=model.flagged)
     return {k: rows[0][k] for k in BOARD_FIELDS} if rows else None
 
 
@@ -111,14 +117,17 @@ def model_detail(session: Session, model_id: int, viewer: User | None = None) ->
 
 
 @router.get("/models/{model_id}")
-def read_model(model_id: int, session: SessionDep, viewer: OptionalUser) -> dict:
+def read_model(model_id: int, request: Request, session: SessionDep, viewer: OptionalUser) -> dict:
     """Per-task scores with stderr, capabilities with intervals, the provenance of every run and a
-    command that reproduces each number."""
-    return model_detail(session, model_id, viewer)
+    command that reproduces each number. The ETag is the answer's own digest (its submissions change
+    while they run, without the board changing): a client holding it gets 304."""
+    body = Encoded(fast_json(model_detail(session, model_id, viewer)), "application/json")
+    etag = f'"m{hashlib.blake2b(body.body, digest_size=12).hexdigest()}"'
+    return cached(request, etag, lambda: body, shared=False)
 
 
 @router.get("/compare")
-def compare(session: SessionDep, viewer: OptionalUser,
+def compare(request: Request, session: SessionDep, viewer: OptionalUser,
             ids: Annotated[str, Query(max_length=200, description=(
                 "two to four rows: model ids, or `id:precision` for one precision of a model, comma-separated; "
                 "the first is the reference"))],
@@ -137,5 +146,21 @@ def compare(session: SessionDep, viewer: OptionalUser,
         family = family or model.family.value
         if model.hidden:  # off the board, but this viewer may see it (its owner, an admin)
             private.append(model_id)
-    board = current_board(session)
-    return board.comparison(get_track(track, family), wanted, private_rows(session, private) if private else None)
+    served = board_snapshot.current(session)
+    on_track = get_track(track, family)
+    board_track = served.board.track(on_track.id)
+
+    def candidates_of(model_id: int) -> list[dict]:
+        if board_track is None or model_id in served.hidden:
+            return []
+        views = [board_track.view()] + ([board_track.view(include_flagged=True)]
+                                        if model_id in board_track.flagged_models else [])
+        return [v.row(p) for v in views for p in np.flatnonzero(v.model_ids == model_id).tolist()]
+
+    def make() -> Encoded:
+        return Encoded(fast_json(comparison(
+            on_track, wanted, board_track.capabilities if board_track else [], candidates_of,
+            lambda row_ids: board_snapshot.compared_rows(served.board, on_track.id, row_ids),
+            private_rows(session, private).get(on_track.id, []) if private else None)), "application/json")
+    # A comparison of public rows is the same for everyone and for the board version: cached and shared.
+    return cached(request, served.etag, make, shared=not private)

@@ -479,7 +479,7 @@ def test_a_result_finished_elsewhere_reaches_the_board_within_the_signature_ttl(
 
     import psycopg
 
-    from api.board import SIGNATURE_TTL_S
+    from api.board_snapshot import CHECK_EVERY_S as SIGNATURE_TTL_S
     from tests.conftest import DATABASE_URL
 
     seed_scored_model("first", {"world_facts": 0.5})

@@ -1,0 +1,107 @@
+"""Conditional, cacheable and compressed answers for the public reads of the board.
+
+Every board view is a function of the published board version (and the models hidden since): that is
+its ETag. A client that sends it back in If-None-Match gets 304 with no body; a repeated query is a
+lookup in this process's cache of encoded responses (the gzip encoding made once, on first demand).
+`Cache-Control: public, max-age=MAX_AGE_S` lets a browser or proxy reuse an answer for a few seconds
+without asking at all.
+"""
+import gzip
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from fastapi.responses import Response
+
+MAX_AGE_S = 5
+GZIP_MIN_BYTES = 1024
+CACHED_RESPONSES = 512
+PUBLIC = f"public, max-age={MAX_AGE_S}"
+# An answer that depends on who asks (a token was sent): a shared cache must not keep it.
+PRIVATE = "private, no-cache"
+
+
+@dataclass
+class Encoded:
+    body: bytes
+    media_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+    gzipped: bytes | None = None
+
+    def gzip(self) -> bytes:
+        if self.gzipped is None:
+            self.gzipped = gzip.compress(self.body, compresslevel=5, mtime=0)
+        return self.gzipped
+
+
+class ResponseCache:
+    """The last CACHED_RESPONSES encoded answers of this process, by (ETag, path, query)."""
+
+    def __init__(self, size: int = CACHED_RESPONSES):
+        self.size = size
+        self._entries: OrderedDict[tuple, Encoded] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Encoded | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple, entry: Encoded) -> None:
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+responses = ResponseCache()
+
+
+def etag_matches(request: Request, etag: str) -> bool:
+    """If-None-Match holds this ETag (or *); weak comparison, as RFC 9110 asks for GET."""
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+def accepts_gzip(request: Request) -> bool:
+    return any(part.split(";")[0].strip() == "gzip" for part in request.headers.get("accept-encoding", "").split(","))
+
+
+def respond(request: Request, entry: Encoded, etag: str, cache_control: str = PUBLIC) -> Response:
+    headers = {**entry.headers, "ETag": etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding"}
+    if len(entry.body) >= GZIP_MIN_BYTES and accepts_gzip(request):
+        return Response(entry.gzip(), media_type=entry.media_type, headers={**headers, "Content-Encoding": "gzip"})
+    return Response(entry.body, media_type=entry.media_type, headers=headers)
+
+
+def not_modified(etag: str, cache_control: str = PUBLIC) -> Response:
+    return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding"})
+
+
+def cached(request: Request, etag: str, make: Callable[[], Encoded], *, shared: bool = True) -> Response:
+    """304 when the client holds this version; else the encoded answer for this version and query, made
+    once per process. `shared=False`: the answer depends on the caller, so it is neither kept here nor
+    marked public."""
+    cache_control = PUBLIC if shared else PRIVATE
+    if etag_matches(request, etag):
+        return not_modified(etag, cache_control)
+    if not shared:
+        return respond(request, make(), etag, cache_control)
+    key = (etag, request.url.path, request.url.query)
+    entry = responses.get(key)
+    if entry is None:
+        entry = make()
+        responses.put(key, entry)
+    return respond(request, entry, etag, cache_control)

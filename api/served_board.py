@@ -1,0 +1,200 @@
+"""A board as every API process serves it: each ranked row's JSON made once, beside the few columns that
+filters and the common sorts read, so a page costs a mask over arrays and a join of ready bytes.
+
+`compile_board` turns a built `Board` (api/board.py) into a `ServedBoard`: per track, one `ServedView`
+per (normalised, flagged shown) view, the facets and counts the other board endpoints answer with, and
+the efficiency points. A ServedBoard is what api/board_snapshot.py publishes to Redis and every API
+process loads: it holds bytes, strings and numpy arrays only, so loading it costs milliseconds where
+the rows as dicts took seconds. The per-item results that /compare's paired tests need are published
+beside it, per row, and read only for the rows compared.
+"""
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from api.board import Board, capability_sort_key
+from api.board_view import Filters, column_value, columns_for, fast_json, parse_search
+from core.tracks import default_track, load_tracks
+
+# The fields filters and `q` search read, kept per view as lists of strings ("" for none).
+TEXT_FIELDS = ("model", "owner", "family", "precision", "hardware_class", "license")
+
+
+def _floats(values) -> np.ndarray:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+
+class ServedView:
+    """One ranked view of a track, best first: rows as JSON bytes, and what filters and sorts need."""
+
+    def __init__(self, rows: list[dict], capabilities: list[str], normalised: bool):
+        self.normalised = normalised
+        self.rows_json = [fast_json(r) for r in rows]
+        self.model_ids = np.array([r["model_id"] for r in rows], dtype=np.int64)
+        self.ranked = np.array([r["ranked"] for r in rows], dtype=bool)
+        self.text = {key: [r[key] or "" for r in rows] for key in TEXT_FIELDS}
+        self.lowered = {key: [v.lower() for v in values] for key, values in self.text.items()}
+        self.params = _floats(r["params"] for r in rows)
+        # The sorts a board page offers (rank, overall, capabilities, size); any other column decodes the rows.
+        self.numbers = {column: _floats(column_value(r, column, normalised) for r in rows)
+                        for column in ("rank", "overall", "params", *capabilities)}
+        self._decoded: list[dict] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows_json)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_decoded": None}
+
+    def rows(self) -> list[dict]:
+        """Every row as a dict (for sorting by a rare column and for CSV/JSON export): decoded once."""
+        if self._decoded is None:
+            self._decoded = [json.loads(r) for r in self.rows_json]
+        return self._decoded
+
+    def row(self, position: int) -> dict:
+        return self._decoded[position] if self._decoded is not None else json.loads(self.rows_json[position])
+
+    def select(self, filters: Filters, hidden: frozenset[int] = frozenset()) -> np.ndarray:
+        """Positions of the rows that pass the filters (and whose model is not hidden since the build)."""
+        keep = np.ones(len(self), dtype=bool)
+        if hidden:
+            keep &= ~np.isin(self.model_ids, np.fromiter(hidden, dtype=np.int64, count=len(hidden)))
+        for key, allowed in (("family", filters.family), ("precision", filters.precision),
+                             ("hardware_class", filters.hardware_class), ("license", filters.license)):
+            if allowed:
+                wanted = set(allowed)
+                keep &= np.fromiter((v in wanted for v in self.text[key]), dtype=bool, count=len(self))
+        if filters.params_min is not None:
+            keep &= self.params >= filters.params_min  # NaN (no count) compares False: filtered out, as before
+        if filters.params_max is not None:
+            keep &= self.params <= filters.params_max
+        for key, needle in parse_search(filters.q or ""):
+            keep &= np.fromiter((needle in v for v in self.lowered[key]), dtype=bool, count=len(self))
+        return np.flatnonzero(keep)
+
+    def order(self, positions: np.ndarray, sort: str | None) -> np.ndarray:
+        """`sort=column` ascending, `-column` descending, rows without the value last; equal values keep
+        the board's order (as a stable sort does)."""
+        if not sort or sort == "rank":
+            return positions
+        descending, column = sort.startswith("-"), sort.lstrip("-")
+        if column in self.numbers:
+            values = self.numbers[column][positions]
+            present = ~np.isnan(values)
+            shown, keys = positions[present], values[present]
+            return np.concatenate([shown[np.argsort(-keys if descending else keys, kind="stable")],
+                                   positions[~present]])
+        rows = self.rows()
+        have = [p for p in positions.tolist() if column_value(rows[p], column, self.normalised) is not None]
+        lack = [p for p in positions.tolist() if column_value(rows[p], column, self.normalised) is None]
+        have.sort(key=lambda p: column_value(rows[p], column, self.normalised), reverse=descending)
+        return np.array(have + lack, dtype=np.int64)
+
+    def ranked_count(self, positions: np.ndarray) -> int:
+        return int(self.ranked[positions].sum())
+
+    def page_json(self, head: dict, positions: np.ndarray) -> bytes:
+        """`head` and the rows at `positions`, as one JSON object whose last member is `rows`."""
+        start = fast_json(head)[:-1]
+        return b"".join((start, b',"rows":[' if len(head) else b'"rows":[',
+                         b",".join(self.rows_json[p] for p in positions.tolist()), b"]}"))
+
+
+@dataclass
+class ServedTrack:
+    id: str
+    capabilities: list[str]
+    tasks: list[str]
+    columns: list[str]
+    views: dict[tuple[bool, bool], ServedView]
+    """(normalised, flagged shown) → view; a track with no flagged row shares the view for both."""
+    facets: dict
+    ranked: int
+    unranked: int
+    rows: int
+    flagged_models: frozenset[int]
+
+    def view(self, normalised: bool = True, include_flagged: bool = False) -> ServedView:
+        return self.views[(normalised, include_flagged)]
+
+
+@dataclass
+class ServedBoard:
+    version: str
+    """Changes with every publication: part of every ETag the board endpoints send."""
+    signature: tuple
+    built_at: float
+    """Wall-clock seconds (time.time()) when its build finished."""
+    build_s: float
+    tracks: dict[str, ServedTrack]
+    efficiency_metrics: list[str]
+    efficiency_points: list[dict]
+    row_ids: dict[str, list[str]] = field(default_factory=dict)
+    """track → the row ids whose per-item results were published (for /compare)."""
+
+    def track(self, track_id: str) -> ServedTrack | None:
+        return self.tracks.get(track_id)
+
+    def model_rows(self, model_id: int, family: str | None = None, include_flagged: bool = False) -> list[dict]:
+        """A model's rows on every track, its family's default track first (decoded from their JSON)."""
+        first = default_track(family).id if family else None
+        found = []
+        for track_id in sorted(self.tracks, key=lambda t: (t != first, t)):
+            view = self.tracks[track_id].view(True, include_flagged)
+            found += [view.row(p) for p in np.flatnonzero(view.model_ids == model_id).tolist()]
+        return found
+
+
+def _facets(board: Board, track, view: list[dict]) -> dict:
+    unranked_rows = board.rows(track)
+
+    def values(key: str) -> list[str]:
+        return sorted({getattr(r, key) for r in unranked_rows if getattr(r, key)})
+    params = [r["params"] for r in view if r["params"] is not None]
+    return {"families": values("family"), "precisions": values("precision"),
+            "hardware_classes": values("hardware_class"), "licenses": values("license"),
+            "params_min": min(params, default=None), "params_max": max(params, default=None),
+            "flagged": sum(1 for r in unranked_rows if r.flagged)}
+
+
+def _efficiency_points(board: Board) -> list[dict]:
+    """One point per (model, hardware class, metric), beside the model's overall on its family's default
+    track (its row at the measured precision where there is one); flagged models' points left out."""
+    flagged = {r.model_id for rows in board.tracks.values() for r in rows if r.flagged}
+    overall: dict[tuple[int, str | None], float | None] = {}
+    for family in sorted({t.family for t in load_tracks().values()}):
+        for row in board.view(default_track(family)):
+            overall.setdefault((row["model_id"], row["precision"]), row["overall"])
+            overall.setdefault((row["model_id"], None), row["overall"])
+    return [{"model_id": e["model_id"], "model": e["model"],
+             "overall": overall.get((e["model_id"], e["precision"]), overall.get((e["model_id"], None))),
+             "hardware_class": e["hardware_class"], "precision": e["precision"], "metric": e["metric"],
+             "value": e["value"], "stderr": e["stderr"], "n": e["n"], "unit": e["unit"],
+             "higher_is_better": e["higher_is_better"], "hardware_profile_id": e["hardware_profile_id"]}
+            for e in board.efficiency if e["model_id"] not in flagged]
+
+
+def compile_board(board: Board, version: str, built_at: float) -> ServedBoard:
+    """Every track's four views ranked and encoded (flagged views only where a row is flagged)."""
+    tracks = {}
+    for track in load_tracks().values():
+        capabilities = sorted({t.capability for t in track.tasks}, key=capability_sort_key)
+        flagged_models = frozenset(r.model_id for r in board.rows(track) if r.flagged)
+        views = {}
+        for normalised in (True, False):
+            plain = ServedView(board.view(track, normalised=normalised), capabilities, normalised)
+            views[(normalised, False)] = plain
+            views[(normalised, True)] = ServedView(board.view(track, normalised=normalised, include_flagged=True),
+                                                   capabilities, normalised) if flagged_models else plain
+        default = board.view(track)
+        tracks[track.id] = ServedTrack(
+            id=track.id, capabilities=capabilities, tasks=list(track.task_names),
+            columns=columns_for(track, capabilities, list(track.task_names), board.efficiency_metrics),
+            views=views, facets=_facets(board, track, default), ranked=sum(1 for r in default if r["ranked"]),
+            unranked=sum(1 for r in default if not r["ranked"]), rows=len(board.rows(track)),
+            flagged_models=flagged_models)
+    return ServedBoard(version=version, signature=board.signature, built_at=built_at, build_s=board.build_s,
+                       tracks=tracks, efficiency_metrics=board.efficiency_metrics,
+                       efficiency_points=_efficiency_points(board))
