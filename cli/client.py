@@ -13,6 +13,14 @@ RESUMABLE_ABOVE = 64 << 20  # archives larger than this go up in resumable chunk
 
 
 class ApiError(Exception):
+    """The API refused a request: its status and problem+json `detail`, printed by cli/errors.py as one line.
+
+    Not shared with leaderboard/client.py on purpose: the board imports nothing of ours (it knows the
+    service only through HTTP, tests/test_architecture.py), and the two want different things from an
+    error: an author needs the status (4xx: rejected, exit 2) and the API's words to fix a submission,
+    the board needs only "unavailable" or "not found" to draw a page. Both read the same problem+json
+    `detail` field (api/errors.py): that field, not shared code, is the contract between them."""
+
     def __init__(self, status: int, detail: str):
         super().__init__(f"{status}: {detail}")
         self.status, self.detail = status, detail
