@@ -67,8 +67,8 @@ def interval_chart(frame: pd.DataFrame, *, label: str, value: str, low: str, hig
     bars = base.mark_rule(strokeWidth=3, opacity=0.55).encode(
         x=alt.X(f"{low}:Q", title=x_title, scale=alt.Scale(zero=False)), x2=f"{high}:Q")
     dots = base.mark_circle(size=80, opacity=1).encode(x=f"{value}:Q", tooltip=tooltip)
-    rows = len(order) * (len(set(frame[color])) if color else 1)
-    return (bars + dots).properties(height=max(120, height_per_row * rows))
+    # A step per row (per row and group with `color`): the chart grows with its rows, labels never overlap.
+    return (bars + dots).properties(height=alt.Step(height_per_row))
 
 
 def efficiency_scatter(frame: pd.DataFrame, metric: str, unit: str | None) -> alt.LayerChart:

@@ -44,6 +44,11 @@ def column_config(columns: list[str]) -> dict:
               "band": st.column_config.NumberColumn("band", format="%d", width="small",
                                                     help="models in one band are not significantly different"),
               "rank_range": st.column_config.TextColumn("rank range", width="small"),
+              "precision": st.column_config.TextColumn("precision", width="small"),
+              "owner": st.column_config.TextColumn("owner", width="small"),
+              "contamination gap": st.column_config.TextColumn(
+                  "contamination gap", width="small",
+                  help="score on the bundled set minus a fresh draw, ± its standard error (points)"),
               "params": st.column_config.NumberColumn("params", format="compact", width="small"),
               "overall (95%)": st.column_config.TextColumn("overall ± 95%", help="± half the 95% interval")}
     for column in columns:  # every score in points, with one decimal (an efficiency figure keeps its own)
