@@ -26,11 +26,12 @@ KEPT_HEADERS = ("content-type", "etag", "x-total-count", "x-track", "content-dis
 
 
 class ConditionalCache:
-    """The last (ETag, answer) per URL, the least recently used dropped beyond `size`; shared by every
-    Streamlit session of the process (a lock, as each session runs in its own thread)."""
+    """The last (ETag, answer) per URL, the least recently used dropped beyond `size` entries; answers over
+    `max_bytes` are not kept. Shared by every Streamlit session of the process (a lock, as each session
+    runs in its own thread)."""
 
-    def __init__(self, size: int = 256):
-        self.size = size
+    def __init__(self, size: int = 256, max_bytes: int = 2_000_000):
+        self.size, self.max_bytes = size, max_bytes
         self._entries: OrderedDict[str, tuple[str, dict[str, str], bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -52,7 +53,9 @@ class ConditionalCache:
     def keep(self, key: str, response: httpx.Response) -> None:
         etag = response.headers.get("etag")
         with self._lock:
-            if not etag:  # an answer without a validator cannot be revalidated: nothing to keep
+            # An answer without a validator cannot be revalidated; a large one (a whole-board export) is
+            # not worth its memory: neither is kept.
+            if not etag or len(response.content) > self.max_bytes:
                 self._entries.pop(key, None)
                 return
             headers = {h: response.headers[h] for h in KEPT_HEADERS if h in response.headers}

@@ -90,6 +90,14 @@ def test_the_cache_keeps_only_the_most_recent_urls(fake_api):
     assert fake_api.seen[-1][1] is None
 
 
+def test_a_large_answer_is_not_kept(fake_api):
+    cache = ConditionalCache(max_bytes=10)
+    client = LeaderboardClient(base_url=fake_api.url, cache=cache)
+    client.board_records(track="t")
+    client.board_records(track="t")
+    assert [etag for _, etag in fake_api.seen] == [None, None] and len(cache) == 0
+
+
 def test_a_404_is_not_found_with_the_apis_words(fake_api):
     client = LeaderboardClient(base_url=fake_api.url, cache=ConditionalCache())
     with pytest.raises(NotFound, match="no model 999"):
