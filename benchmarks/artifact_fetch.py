@@ -49,7 +49,7 @@ def first_token(server, work: Path, rounds: int) -> dict:
     from core.catalog import get_suite
     from core.config import get_settings
     from evaluators.base import EvalSpec
-    from evaluators.language.tiny_models import build_causal_lm
+    from evaluators.demo_models.causal_lm import build_causal_lm
     from runners import worker_cache as cache_module
     from runners.eval_sandbox import EvalProcess, EvalRequest
     from cli.client import pack_folder

@@ -24,9 +24,9 @@ def run_efficiency(device: str, precision: str, quiet: bool = False) -> tuple[di
     benchmarks/gpu_check.py runs it twice to compare the two runs against their reported dispersion."""
     from core.catalog import get_suite
     from evaluators.base import EvalSpec
-    from evaluators.language.tiny_models import build_causal_lm
+    from evaluators.demo_models.causal_lm import build_causal_lm
     from evaluators.loaders import load_causal_lm, load_clip
-    from evaluators.multimodal.tiny_clip import build_clip
+    from evaluators.demo_models.clip import build_clip
     from evaluators.registry import get_evaluator
     say = (lambda *a: None) if quiet else print
     tmp = Path(tempfile.mkdtemp())

@@ -76,9 +76,9 @@ def main() -> int:
     parser.add_argument("--model", type=Path, help="a causal-LM folder (default: build the tiny demo model)")
     parser.add_argument("--runs", type=int, default=4, help="how many runs of both suites (at least 2)")
     args = parser.parse_args()
-    from evaluators.language.tiny_models import build_causal_lm
+    from evaluators.demo_models.causal_lm import build_causal_lm
     from evaluators.loaders import load_causal_lm, load_clip
-    from evaluators.multimodal.tiny_clip import build_clip
+    from evaluators.demo_models.clip import build_clip
     tmp = Path(tempfile.mkdtemp())
     lm = load_causal_lm(args.model or build_causal_lm(tmp / "tiny", seed=0))
     clip = load_clip(build_clip(tmp / "tiny-clip", seed=0))

@@ -38,10 +38,12 @@ def build_half_billion(out: Path, seed: int = 0, device: str = "cuda") -> tuple[
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from evaluators.language.tiny_models import build_tokenizer, train_texts
+    from evaluators.base import BUNDLED_DATASETS_DIR
+    from evaluators.demo_models.causal_lm import build_tokenizer
+    from evaluators.train_splits import train_texts
 
     torch.manual_seed(seed)
-    tokenizer = build_tokenizer(train_texts(), vocab_size=2048)
+    tokenizer = build_tokenizer(train_texts(BUNDLED_DATASETS_DIR), vocab_size=2048)
     config = LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                          tie_word_embeddings=False, dtype="bfloat16", **SIZE)

@@ -94,7 +94,7 @@ def main() -> None:
 
     from cli.demo import DEMO_CAUSAL_LMS
     from core.catalog import get_suite
-    from evaluators.language.tiny_models import build_causal_lm
+    from evaluators.demo_models.causal_lm import build_causal_lm
 
     tasks = get_suite("language-core").tasks
     with tempfile.TemporaryDirectory(prefix="evalboard-bench-") as tmp:

@@ -337,7 +337,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="evb-proof-"))
     setup_services(work, "evalboard_proof")
     seed_board(1000 if args.quick else 10_000)  # first: it writes explicit ids into the empty tables
-    from evaluators.language.tiny_models import build_causal_lm
+    from evaluators.demo_models.causal_lm import build_causal_lm
     base = build_causal_lm(work / "tiny")
     slower = build_causal_lm(work / "slower", n_layer=6, n_embd=384, seed=1)
     token = admin_token()

@@ -84,7 +84,7 @@ def main() -> None:
     from core.catalog import get_suite
     from core.crud import create_token, create_user
     from core.db import session_scope
-    from evaluators.language.tiny_models import build_causal_lm
+    from evaluators.demo_models.causal_lm import build_causal_lm
     with session_scope() as s:
         auth = {"Authorization": f"Bearer {create_token(session=s, user=create_user(session=s, name='bench'))}"}
     base = build_causal_lm(work / "base", train_steps=0)

@@ -1,4 +1,14 @@
-"""Flat domain exceptions shared by api and runners. The API maps them to HTTP codes."""
+"""Flat domain exceptions shared by api, runners and evaluators. The API maps them to HTTP codes.
+
+Standard library only: the evaluation child imports this module too.
+"""
+from enum import Enum
+
+
+class ErrorKind(str, Enum):
+    """Whose fault a failure was: the submitter's (act on it) or ours (we retry)."""
+    user = "user"
+    infra = "infra"
 
 
 class EvalboardError(Exception):
@@ -57,3 +67,33 @@ class StoreUnavailableError(EvalboardError):
 
 class QuotaExceededError(EvalboardError):
     """The user's storage quota would be exceeded (413)."""
+
+
+class OffsetMismatchError(InvalidRequestError):
+    """A resumable upload's chunk does not start where the upload stands; `offset` says where it does."""
+
+    def __init__(self, offset: int, message: str | None = None):
+        super().__init__(message or f"this chunk must start at offset {offset}", field="offset")
+        self.offset = offset
+
+
+class UploadBudgetError(InvalidRequestError):
+    """The new upload session would put the user's declared bytes in flight over their cap (413)."""
+
+
+class HubUnreachableError(EvalboardError):
+    """The hub could not be asked (offline deployment, network down): 503."""
+
+
+class DatasetUnavailableError(RuntimeError):
+    """An evaluation's data set is not on this worker. A RuntimeError so the runner records it as the
+    submission's task failing, at once, not retried."""
+
+
+class EvalFailed(Exception):
+    """An evaluation ended without an outcome; `kind` says whose fault it was (ErrorKind: the submission's,
+    recorded at once, or ours, retried)."""
+
+    def __init__(self, kind: ErrorKind | str, message: str, log_tail: str | None = None):
+        super().__init__(message)
+        self.kind, self.message, self.log_tail = ErrorKind(kind), message, log_tail

@@ -25,7 +25,7 @@ from core.checkpoint_policy import (
     read_json,
 )
 from core.clip_params import estimate_clip_params
-from core.errors import EvalboardError, InvalidCheckpointError, InvalidRequestError
+from core.errors import HubUnreachableError, InvalidCheckpointError, InvalidRequestError
 from core.model_config import check_causal_lm_config, check_params_agree
 
 # The hub's own rules for a repo id part: letters, digits, "-", "_", "."; no "--" or ".."; not starting or
@@ -38,10 +38,6 @@ CLIP_HUB_URI = re.compile(rf"^hf-hub:(?P<repo>{_PART}/{_PART})(@(?P<revision>{_R
 CLIP_CONFIG = "open_clip_config.json"
 CLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors")
 TIMEOUT_S = 10
-
-
-class HubUnreachableError(EvalboardError):
-    """The hub could not be asked (offline deployment, network down): 503."""
 
 
 @dataclass(frozen=True)

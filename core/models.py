@@ -12,6 +12,8 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from core.errors import ErrorKind
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -64,12 +66,6 @@ class Status(str, Enum):
     @property
     def is_terminal(self) -> bool:
         return self in (Status.finished, Status.failed, Status.cancelled)
-
-
-class ErrorKind(str, Enum):
-    """Whose fault a failure was: the submitter's (act on it) or ours (we retry)."""
-    user = "user"
-    infra = "infra"
 
 
 class User(SQLModel, table=True):

@@ -26,22 +26,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from core.config import Settings, get_settings
-from core.errors import InvalidRequestError, NotFoundError, RateLimitedError
+from core.errors import InvalidRequestError, NotFoundError, OffsetMismatchError, RateLimitedError, UploadBudgetError
 from core.storage import CHUNK, StoredCheckpoint, store_upload
 
 log = logging.getLogger("evalboard.uploads")
-
-
-class OffsetMismatchError(InvalidRequestError):
-    """The chunk does not start where the upload stands; `offset` says where it does."""
-
-    def __init__(self, offset: int, message: str | None = None):
-        super().__init__(message or f"this chunk must start at offset {offset}", field="offset")
-        self.offset = offset
-
-
-class UploadBudgetError(InvalidRequestError):
-    """The new session would put the user's declared bytes in flight over their cap (413)."""
 
 
 def _root(settings: Settings) -> Path:

@@ -6,9 +6,12 @@ plain-data record the runner persists as it is.
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 RESULT_SCHEMA_VERSION = 1
+BUNDLED_DATASETS_DIR = str(Path(__file__).resolve().parent.parent / "datasets")
+"""The sets that ship with the repository: where a spec built outside a worker reads them."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,28 @@ class EvalSpec:
     """The worker's hardware profile as it measured it at start (device_name, versions, measured
     GEMM TFLOPS per dtype), passed by the runner: efficiency evaluators take their measured peak
     from it. None outside a worker."""
+    datasets_dir: str | None = None
+    """The bundled sets and lm-eval task YAMLs (the worker's settings.datasets_dir); None: the sets
+    bundled with the repository."""
+    dataset_mirror_dir: str | None = None
+    """The offline mirror named lm-eval tasks read their data from (core/dataset_mirror.py); None: no
+    mirror, so a named task fails before any request, naming the pull command."""
+    clip_benchmark_dir: str | None = None
+    """Where standard CLIP benchmark sets lie when a task gives no `dataset_root` (the worker's
+    <data_dir>/clip_benchmark); None: such a task fails naming the argument."""
+    chat: dict | None = None
+    """The submission's chat options in their canonical form (core/submission_options.py), checked by
+    the runner; None: plain prompts. The evaluator checks their shape again (a spec is data)."""
+
+    @property
+    def datasets_folder(self) -> Path:
+        return Path(self.datasets_dir or BUNDLED_DATASETS_DIR)
+
+    def __post_init__(self):
+        # Every field crosses to the evaluation child as JSON (runners/child_protocol.py): folders as text.
+        for name in ("datasets_dir", "dataset_mirror_dir", "clip_benchmark_dir"):
+            if isinstance(getattr(self, name), Path):
+                object.__setattr__(self, name, str(getattr(self, name)))
 
 
 @dataclass

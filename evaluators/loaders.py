@@ -16,6 +16,7 @@ from typing import Any
 from core.checkpoint_policy import ADAPTER_CONFIG, CAUSAL_LM_FILES, check_adapter_config, check_folder
 from core.errors import UnsafeCheckpointError
 from evaluators.devices import primary_device, spread_kwargs
+from evaluators.precision import torch_dtype
 
 LOADERS: dict[str, Callable[..., Any]] = {}
 
@@ -34,13 +35,6 @@ class LoadedCausalLM:
     path: str
     device: str
     dtype: str
-
-
-def _torch_dtype(precision: str):
-    import torch
-    # 8/4-bit weights compute in bfloat16 (bitsandbytes dequantises per matmul).
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
-            "int8": torch.bfloat16, "int4": torch.bfloat16}[precision]
 
 
 def _quantization(precision: str, device: str) -> dict:
@@ -105,7 +99,7 @@ def load_causal_lm(path: str | Path, *, precision: str = "float32", device: str 
     placement = spread_kwargs(device)  # a device list: the model spread over those GPUs
     if quantized and not placement:
         placement = {"device_map": {"": primary_device(device)}}  # bitsandbytes weights are placed as they load
-    model = AutoModelForCausalLM.from_pretrained(str(root), dtype=_torch_dtype(precision), use_safetensors=True,
+    model = AutoModelForCausalLM.from_pretrained(str(root), dtype=torch_dtype(precision), use_safetensors=True,
                                                  trust_remote_code=False, local_files_only=True,
                                                  attn_implementation=attention if isinstance(attention, str) else None,
                                                  output_loading_info=True, **quantized, **placement)

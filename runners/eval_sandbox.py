@@ -17,10 +17,10 @@ loader is ever fooled) run code. It does so in a child process that:
 Checkpoints are fetched here, in the worker, before the child starts: from the artifact store by
 content hash into this machine's cache (runners/worker_cache.py), or from the hub (runners/hub_fetch.py).
 """
+import dataclasses
 import logging
 import os
 import shutil
-import dataclasses
 import socket
 import subprocess
 import time
@@ -31,7 +31,9 @@ from pathlib import Path
 import psutil
 
 from core.artifact_store import key_of
-from core.config import get_settings
+from core.config import Settings, get_settings
+from core.dataset_mirror import mirror_dir
+from core.errors import ErrorKind, EvalFailed
 from evaluators.base import EvalOutcome, EvalSpec
 from runners import hub_fetch
 from runners.child_protocol import (
@@ -59,14 +61,6 @@ log = logging.getLogger("evalboard.eval_sandbox")
 POLL_S = 0.1
 
 
-class EvalFailed(Exception):
-    """The evaluation ended without an outcome. `kind` is "user" (the submission's fault) or "infra"."""
-
-    def __init__(self, kind: str, message: str, log_tail: str | None = None):
-        super().__init__(message)
-        self.kind, self.message, self.log_tail = kind, message, log_tail
-
-
 class EvalCancelled(Exception):
     pass
 
@@ -80,6 +74,16 @@ class EvalRequest:
     spec: EvalSpec
     base: str | None = None
     """A LoRA adapter's pinned base model (store key, hf://org/name@commit or folder), fetched like the checkpoint."""
+
+
+def with_worker_folders(spec: EvalSpec, settings: Settings) -> EvalSpec:
+    """The spec with this worker's data folders where it names none of its own: the bundled sets, the
+    dataset mirror and the standard CLIP sets, the folders the child is shown (runners/isolation.py).
+    The evaluators read no settings: what they may read comes in the spec."""
+    return dataclasses.replace(
+        spec, datasets_dir=spec.datasets_dir or str(settings.datasets_dir),
+        dataset_mirror_dir=spec.dataset_mirror_dir or str(mirror_dir(settings)),
+        clip_benchmark_dir=spec.clip_benchmark_dir or str(settings.data_dir / "clip_benchmark"))
 
 
 def _tree_rss(pid: int) -> int:
@@ -100,7 +104,7 @@ def local_checkpoint(path: str, family: str, pins: dict | None = None) -> Path:
         try:
             folder, pin = worker_cache(settings).acquire(key, family)
         except CacheFetchError as exc:
-            raise EvalFailed("infra", str(exc)) from exc
+            raise EvalFailed(ErrorKind.infra, str(exc)) from exc
         if pins is None or str(folder) in pins:
             pin.close()
         else:
@@ -110,10 +114,10 @@ def local_checkpoint(path: str, family: str, pins: dict | None = None) -> Path:
         try:
             return hub_fetch.fetch(path, settings.data_dir / "worker-cache")
         except hub_fetch.HubFetchError as exc:
-            raise EvalFailed("infra", str(exc)) from exc
+            raise EvalFailed(ErrorKind.infra, str(exc)) from exc
     folder = Path(path)
     if not folder.is_dir() or not os.access(folder, os.R_OK | os.X_OK):
-        raise EvalFailed("infra", f"the checkpoint is not available on this worker ({folder.name})")
+        raise EvalFailed(ErrorKind.infra, f"the checkpoint is not available on this worker ({folder.name})")
     return folder
 
 
@@ -221,7 +225,7 @@ class EvalProcess:
         """
         fresh: dict = {}  # pinned now; held by this process once the child that reads them is the live one
         checkpoint = local_checkpoint(request.path, request.family, fresh)
-        spec, submission_cache, run_cache = request.spec, None, None
+        spec, submission_cache, run_cache = with_worker_folders(request.spec, get_settings()), None, None
         if run_key is not None:
             submission_cache, run_cache = make_request_cache(get_settings().data_dir / "request-cache", *run_key,
                                                              self.isolation)
@@ -241,7 +245,7 @@ class EvalProcess:
             _drop(run_cache)
             return outcome
         except EvalFailed as exc:
-            if exc.kind == "user":  # final: nothing will resume it
+            if exc.kind == ErrorKind.user:  # final: nothing will resume it
                 _drop(run_cache)
             raise
         except EvalCancelled:
@@ -274,21 +278,21 @@ class EvalProcess:
             except ProtocolError as exc:
                 # Our own child never sends this: whatever does is the checkpoint's doing.
                 self.kill()
-                raise EvalFailed("user", f"the evaluation child sent a malformed answer ({exc})") from exc
+                raise EvalFailed(ErrorKind.user, f"the evaluation child sent a malformed answer ({exc})") from exc
             if not self._alive():
                 code = self.proc.returncode
                 self.kill()
-                raise EvalFailed("infra", f"the evaluation process died unexpectedly (exit code {code})")
+                raise EvalFailed(ErrorKind.infra, f"the evaluation process died unexpectedly (exit code {code})")
             rss = _tree_rss(self.proc.pid)
             peak = max(peak, rss)
             if rss > memory_cap_bytes:
                 self.kill()
-                raise EvalFailed("user", f"the evaluation used {rss / 2**30:.2f} GiB, over this worker's memory cap "
+                raise EvalFailed(ErrorKind.user, f"the evaluation used {rss / 2**30:.2f} GiB, over this worker's memory cap "
                                          f"of {memory_cap_bytes / 2**30:.2f} GiB: try a smaller model or precision")
             now = time.monotonic()
             if now > deadline:
                 self.kill()
-                raise EvalFailed("user", f"the evaluation did not finish within the task's limit of {timeout_s:.0f} s")
+                raise EvalFailed(ErrorKind.user, f"the evaluation did not finish within the task's limit of {timeout_s:.0f} s")
             if now >= next_cancel_check:
                 next_cancel_check = now + cancel_check_every_s
                 if is_cancelled():

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from importlib.metadata import version
 
 from sqlalchemy.exc import OperationalError
@@ -21,9 +22,9 @@ from core.catalog import get_suite
 from core.config import get_settings
 from core.crud import refresh_submission_status
 from core.db import session_scope
+from core.errors import ErrorKind, EvalFailed
 from core.models import (
     Checkpoint,
-    ErrorKind,
     HardwareProfile,
     Run,
     Sample,
@@ -35,15 +36,40 @@ from core.models import (
 from core.webhooks import notify_if_ended
 from evaluators.base import EvalOutcome, EvalSpec
 from evaluators.registry import get_evaluator
-from runners.eval_sandbox import EvalCancelled, EvalFailed, EvalProcess, EvalRequest
+from core.submission_options import options_from_args
+from runners.eval_sandbox import EvalCancelled, EvalProcess, EvalRequest
 
 log = logging.getLogger("evalboard.jobs")
 
 PROGRESS_MIN_INTERVAL_S = 1.0
 
 
-def worker_name() -> str:
-    return os.environ.get("EVALBOARD_WORKER_NAME") or f"{socket.gethostname()}:{os.getpid()}"
+@dataclass(frozen=True)
+class WorkerContext:
+    """Who runs this process's jobs: recorded on each run and in its provenance, and what the child
+    loads onto. `evalboard worker` sets it once at start (runners/worker.py: serve_as); a job run
+    outside a worker (tests, a script) gets `local_context()`."""
+    name: str
+    device: str = "cpu"
+    profile_id: int | None = None
+    """The HardwareProfile row this worker measured at start; its peaks travel to the evaluators."""
+
+
+def local_context() -> WorkerContext:
+    return WorkerContext(name=f"{socket.gethostname()}:{os.getpid()}")
+
+
+_context: WorkerContext | None = None
+
+
+def serve_as(context: WorkerContext) -> None:
+    """The context of every job this process runs from now on (RQ calls jobs with their run id only)."""
+    global _context
+    _context = context
+
+
+def current_context() -> WorkerContext:
+    return _context or local_context()
 
 
 class _Heartbeat(threading.Thread):
@@ -89,7 +115,7 @@ class _Progress:
             log.warning("progress of run %s not recorded: database unreachable", self.run_id)
 
 
-def _start(run_id: uuid.UUID) -> dict | None:
+def _start(run_id: uuid.UUID, context: WorkerContext) -> dict | None:
     """Claim the run; None when there is nothing to do (already done, or cancelled)."""
     with session_scope() as s:
         run = s.get(Run, run_id, with_for_update=True)
@@ -101,22 +127,18 @@ def _start(run_id: uuid.UUID) -> dict | None:
         if base and not base.startswith("hf://"):
             base_row = s.exec(select(Checkpoint).where(Checkpoint.sha256 == base)).first()
             base = base_row.storage_uri if base_row else None
-        run.status, run.worker, run.stage, run.progress = Status.running, worker_name(), "load", 0.0
+        run.status, run.worker, run.stage, run.progress = Status.running, context.name, "load", 0.0
         run.attempts += 1
         run.started_at = run.heartbeat_at = utcnow()
         refresh_submission_status(session=s, submission_id=submission.id)
         # The worker's measured profile travels with the spec: efficiency evaluators divide MFU by its peak.
-        profile = s.get(HardwareProfile, _profile_id()) if _profile_id() else None
+        profile = s.get(HardwareProfile, context.profile_id) if context.profile_id else None
         return {"task": run.task, "suite": submission.suite, "precision": submission.precision.value,
                 "family": checkpoint.family.value, "path": checkpoint.storage_uri, "sha256": checkpoint.sha256,
                 "hardware_class": submission.hardware_class, "submission_id": submission.id,
                 "chat_options": dict(submission.chat_options or {}), "base": base,
                 "base_model": submission.base_model, "model_type": submission.model_type,
                 "hardware": _profile_for_evaluators(profile)}
-
-
-def _profile_id() -> int | None:
-    return int(os.environ.get("EVALBOARD_HARDWARE_PROFILE_ID", "0")) or None
 
 
 def _profile_for_evaluators(profile: HardwareProfile | None) -> dict | None:
@@ -151,25 +173,30 @@ def _finish(run_id: uuid.UUID, outcome: EvalOutcome | None, provenance: dict, *,
     notify_if_ended(submission_id)
 
 
-def execute_run(run_id: str) -> str:
+def execute_run(run_id: str, context: WorkerContext | None = None) -> str:
     """The RQ job. Infrastructure errors propagate (RQ retries them); user errors are recorded."""
+    context = context or current_context()
     rid = uuid.UUID(run_id)
-    claim = _start(rid)
+    claim = _start(rid, context)
     if claim is None:
         return "skipped"
     task = get_suite(claim["suite"]).task(claim["task"])
-    # The submission's chat options travel as task args (checked again by the evaluator); language tasks only.
-    args = {**task.args, **claim["chat_options"]} if task.evaluator == "lm-eval" else task.args
+    # The submission's chat options (language tasks only): recorded with the task args, and handed to the
+    # evaluator in their canonical form (checked here, and their shape again by the evaluator).
+    language = task.evaluator == "lm-eval"
+    args = {**task.args, **claim["chat_options"]} if language else task.args
     spec = EvalSpec(task=task.name, evaluator=task.evaluator, args=args, seed=0,
-                    precision=claim["precision"], primary_metric=task.primary_metric, hardware=claim["hardware"])
+                    precision=claim["precision"], primary_metric=task.primary_metric, hardware=claim["hardware"],
+                    chat=options_from_args(args) if language else None)
     evaluator = get_evaluator(task.evaluator)
     provenance = {
         "checkpoint_sha256": claim["sha256"], "suite": claim["suite"], "task": task.name,
         "task_spec_hash": task.config_hash(), "evaluator": {"name": evaluator.name, "version": evaluator.version},
         "spec": {"args": spec.args, "seed": spec.seed, "precision": spec.precision},
-        "hardware_class": claim["hardware_class"], "worker": worker_name(),
-        "hardware_profile_id": _profile_id(),
-        "python": version("evalboard"),
+        "hardware_class": claim["hardware_class"], "worker": context.name,
+        "hardware_profile_id": context.profile_id,
+        # The evaluating service's version (rows before issue 15 hold it under "python").
+        "evalboard_version": version("evalboard"),
         # What was evaluated beside the weights: an adapter names its base (scores name both), and the model type.
         "base_model": claim["base_model"], "model_type": claim["model_type"],
     }
@@ -177,7 +204,7 @@ def execute_run(run_id: str) -> str:
     heartbeat.start()
     settings = get_settings()
     request = EvalRequest(family=claim["family"], path=claim["path"], precision=claim["precision"],
-                          device=os.environ.get("EVALBOARD_DEVICE", "cpu"), spec=spec, base=claim["base"])
+                          device=context.device, spec=spec, base=claim["base"])
     started = time.monotonic()
     try:
         outcome, peak_rss = sandbox().run(request, memory_cap_bytes=settings.eval_memory_cap_bytes,
@@ -190,7 +217,7 @@ def execute_run(run_id: str) -> str:
         log.info("run %s cancelled while running; evaluation stopped", rid)
         return "cancelled"
     except EvalFailed as exc:
-        if exc.kind == "infra":
+        if exc.kind == ErrorKind.infra:
             raise RuntimeError(exc.message) from exc  # RQ retries it, on any worker of the class
         log.info("run %s failed (user error): %s", rid, exc.message)
         if exc.log_tail:
@@ -236,7 +263,7 @@ def on_job_failure(job, connection, exc_type, exc_value, traceback) -> None:
             if run and run.status == Status.running:
                 run.status, run.stage = Status.queued, "retry"
         return
-    _finish(run_id, None, {"worker": worker_name()},
+    _finish(run_id, None, {"worker": current_context().name},
             error=f"infrastructure error after retries: {exc_type.__name__}: {exc_value}", error_kind=ErrorKind.infra)
     # No attempt will resume it: its request cache (runners/eval_sandbox.py) goes.
     for folder in (get_settings().data_dir / "request-cache").glob(f"*/{run_id}"):

@@ -11,6 +11,7 @@ from core.db import session_scope
 from core.models import HardwareProfile, utcnow
 from runners.dispatch import get_queue, get_redis
 from runners.hardware import measure_profile
+from runners.jobs import WorkerContext, serve_as
 from runners.reconciler import reconcile
 from runners.worker_cache import publish_stats
 
@@ -39,27 +40,25 @@ def reconcile_locked() -> None:
             lock.release()
 
 
-def _housekeeping(profile_id: int, stop: threading.Event) -> None:
+def _housekeeping(profile_id: int, worker_name: str, stop: threading.Event) -> None:
     every = get_settings().reconcile_every_s
     while not stop.wait(every):
         try:
             with session_scope() as s:
                 s.get(HardwareProfile, profile_id).last_seen_at = utcnow()
             reconcile_locked()
-            publish_stats(get_redis(), os.environ.get("EVALBOARD_WORKER_NAME", "worker"), int(3 * every) + 5)
+            publish_stats(get_redis(), worker_name, int(3 * every) + 5)
         except Exception:  # the worker must outlive a database or Redis outage
             log.exception("housekeeping failed; retrying in %ss", every)
 
 
 def run_worker(hardware_class: str, *, device: str = "cpu", burst: bool = False, name: str | None = None) -> None:
     name = name or f"{hardware_class}@{socket.gethostname()}:{os.getpid()}"
-    os.environ["EVALBOARD_WORKER_NAME"] = name
-    os.environ["EVALBOARD_DEVICE"] = device
     profile_id = record_profile(hardware_class, device, name)
-    os.environ["EVALBOARD_HARDWARE_PROFILE_ID"] = str(profile_id)
+    serve_as(WorkerContext(name=name, device=device, profile_id=profile_id))
     reconcile_locked()
     stop = threading.Event()
-    threading.Thread(target=_housekeeping, args=(profile_id, stop), daemon=True).start()
+    threading.Thread(target=_housekeeping, args=(profile_id, name, stop), daemon=True).start()
     # SimpleWorker runs jobs in this process, so the loaded model stays warm between runs.
     worker = SimpleWorker([get_queue(hardware_class)], connection=get_redis(), name=name)
     try:

@@ -13,17 +13,7 @@ OURS = set(PACKAGES)
 # Imports from evaluators/ into the service (core/, runners/) that exist today and should move into EvalSpec (issue 15).
 # The list may shrink; a new entry means a new dependency of the evaluators on the service.
 EVALUATOR_DEBT = {
-    ("evaluators/language/lm_eval_evaluator.py", "core.config"),
-    ("evaluators/language/lm_eval_evaluator.py", "core.submission_options"),
-    ("evaluators/language/tiny_models.py", "core.config"),
     ("evaluators/language/mirror.py", "core.dataset_mirror"),
-    ("evaluators/multimodal/clip_evaluators.py", "core.config"),
-    ("evaluators/multimodal/standard_sets.py", "core.config"),
-    ("evaluators/multimodal/tiny_clip.py", "core.config"),
-    ("evaluators/multimodal/demo.py", "core.aggregate"),
-    ("evaluators/multimodal/demo.py", "core.catalog"),
-    # The wrong way round: the GEMM timing and CPU-name helpers belong in evaluators/efficiency.
-    ("evaluators/efficiency/runtime.py", "runners.hardware"),
 }
 EVALUATORS_MAY_USE = {"core.errors", "core.checkpoint_policy"}
 

@@ -5,21 +5,11 @@ train splits, and training (if any) runs a few hundred AdamW steps on the CPU.
 The result is a normal Hugging Face folder (config.json, model.safetensors, tokenizer
 files, README.md, LICENSE) that the real loader reads like any hub model.
 """
-import json
 import random
 from pathlib import Path
 
-from core.config import get_settings
-
-
-def train_texts(names: list[str] | None = None) -> list[str]:
-    root = get_settings().datasets_dir / "language"
-    folders = [root / n for n in names] if names else sorted(p for p in root.iterdir() if p.is_dir())
-    texts = []
-    for folder in folders:
-        for line in (folder / "train.jsonl").read_text().splitlines():
-            texts.append(json.loads(line)["text"])
-    return texts
+from evaluators.base import BUNDLED_DATASETS_DIR
+from evaluators.train_splits import train_texts
 
 
 def build_tokenizer(texts: list[str], vocab_size: int = 512):
@@ -37,13 +27,14 @@ def build_tokenizer(texts: list[str], vocab_size: int = 512):
 
 
 def build_causal_lm(out_dir: Path, *, train_steps: int = 0, seed: int = 0, n_layer: int = 2, n_embd: int = 64,
-                    card: str = "A tiny GPT-2 style model built by Evalboard for demos and tests.") -> Path:
-    """Write a tiny GPT-2 checkpoint folder; `train_steps` AdamW steps on the train splits."""
+                    card: str = "A tiny GPT-2 style model built by Evalboard for demos and tests.",
+                    datasets_dir: Path = Path(BUNDLED_DATASETS_DIR)) -> Path:
+    """Write a tiny GPT-2 checkpoint folder; `train_steps` AdamW steps on the train splits under `datasets_dir`."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
-    texts = train_texts()
+    texts = train_texts(datasets_dir)
     tokenizer = build_tokenizer(texts)
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=n_embd, n_layer=n_layer, n_head=4,
                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)

@@ -8,10 +8,10 @@ AdamW steps on the bundled train splits on the CPU. The folder is open_clip's hu
 loader reads it like any submitted checkpoint.
 """
 import json
-import random
 from pathlib import Path
 
-from core.config import get_settings
+from evaluators.base import BUNDLED_DATASETS_DIR
+from evaluators.train_splits import train_pairs
 
 TINY_CONFIG = {
     "embed_dim": 64,
@@ -22,29 +22,26 @@ TINY_CONFIG = {
 # The bundled images are rendered on a grey background: plain 0.5 normalisation suits them.
 TINY_PREPROCESS = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "interpolation": "bilinear",
                    "resize_mode": "shortest"}
+# name → contrastive steps; more training should rank higher (`evalboard demo-models` builds them).
 DEMO_CLIPS = {"tiny-clip-untrained": 0, "tiny-clip-brief": 150}
 
 
-def train_pairs(seed: int = 0) -> list[tuple[Path, str]]:
-    """(image path, caption) from the train splits: scene captions and digit prompts, every language."""
-    from evaluators.multimodal.generators import DIGIT_TEMPLATES, DIGITS
-
-    root, rng = get_settings().datasets_dir / "multimodal", random.Random(seed)
-    pairs = []
-    for line in (root / "shapes_scenes" / "train.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        pairs += [(root / "shapes_scenes" / row["image"], caption) for caption in row["captions"].values()]
-    for line in (root / "digits" / "train.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        lang = rng.choice(list(DIGITS))
-        template = rng.choice(DIGIT_TEMPLATES[lang])
-        pairs.append((root / "digits" / row["image"], template.format(DIGITS[lang][row["label"]])))
-    return pairs
+def build_demo_clip_models(out_dir: Path) -> dict[str, Path]:
+    """name → checkpoint folder, untrained then briefly trained; a folder already built is reused."""
+    built = {}
+    for name, steps in DEMO_CLIPS.items():
+        folder = out_dir / name
+        if not (folder / "open_clip_model.safetensors").exists():
+            build_clip(folder, train_steps=steps, seed=0)
+        built[name] = folder
+    return built
 
 
 def build_clip(out_dir: Path, *, train_steps: int = 0, seed: int = 0, batch_size: int = 64,
-               card: str = "A tiny open_clip model built by Evalboard for demos and tests.") -> Path:
-    """Write a tiny open_clip checkpoint folder; `train_steps` contrastive AdamW steps on the train splits."""
+               card: str = "A tiny open_clip model built by Evalboard for demos and tests.",
+               datasets_dir: Path = Path(BUNDLED_DATASETS_DIR)) -> Path:
+    """Write a tiny open_clip checkpoint folder; `train_steps` contrastive AdamW steps on the train splits
+    under `datasets_dir`."""
     import torch
     from safetensors.torch import save_file
 
@@ -53,8 +50,8 @@ def build_clip(out_dir: Path, *, train_steps: int = 0, seed: int = 0, batch_size
     torch.manual_seed(seed)
     model = _build(TINY_CONFIG, "float32")
     if train_steps:
-        _train(model, _preprocess(model, TINY_PREPROCESS), _tokenizer(TINY_CONFIG, None), train_steps, seed,
-               batch_size)
+        _train(model, _preprocess(model, TINY_PREPROCESS), _tokenizer(TINY_CONFIG, None),
+               train_pairs(datasets_dir, seed), train_steps, seed, batch_size)
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     # Tied or shared tensors would break safetensors; open_clip's CLIP has none, so a plain copy is exact.
@@ -68,13 +65,13 @@ def build_clip(out_dir: Path, *, train_steps: int = 0, seed: int = 0, batch_size
     return out_dir
 
 
-def _train(model, preprocess, tokenizer, steps: int, seed: int, batch_size: int) -> None:
+def _train(model, preprocess, tokenizer, pairs: list[tuple[Path, str]], steps: int, seed: int,
+           batch_size: int) -> None:
     """CLIP's symmetric InfoNCE on random batches; images and captions are encoded once up front."""
     import torch
     import torch.nn.functional as F
     from PIL import Image
 
-    pairs = train_pairs(seed)
     paths = sorted({p for p, _ in pairs})
     index = {p: i for i, p in enumerate(paths)}
     pixels = torch.stack([preprocess(Image.open(p).convert("RGB")) for p in paths])

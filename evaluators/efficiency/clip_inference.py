@@ -26,6 +26,7 @@ import time
 from evaluators.base import EvalOutcome, EvalSpec, Evaluator, MetricValue, ProgressFn
 from evaluators.efficiency import metrics as m
 from evaluators.efficiency import runtime as rt
+from evaluators.precision import torch_dtype
 
 DEFAULTS = {"batch_sizes": [1, 8, 32], "warmup": 2, "min_warmup_s": 0.2, "rounds": 5, "min_block_s": 0.1,
             "min_trials": 3, "threads": None, "flag_gems": False, "peak_gemm_n": None}
@@ -103,7 +104,7 @@ class EfficiencyClipEvaluator(Evaluator):
 
         cfg = _config(spec)
         clip, device = model.model, model.device
-        dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[model.dtype]
+        dtype = torch_dtype(model.dtype, torch)
         sizes, largest = cfg["batch_sizes"], max(cfg["batch_sizes"])
         torch.manual_seed(spec.seed)
         size = _image_size(clip)

@@ -7,6 +7,8 @@ Conventions: times in seconds in, figures in the unit their name says out (`_ms`
 import math
 from collections.abc import Sequence
 
+from evaluators.precision import dtype_key
+
 
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0–100) with linear interpolation between closest ranks (numpy's default),
@@ -143,13 +145,10 @@ NOMINAL_PEAK_TFLOPS: list[tuple[str, dict[str, float]]] = [
     ("T4", {"fp16": 65.0, "fp32": 8.1}),
 ]
 
-DTYPE_KEYS = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
-
-
 def nominal_peak_tflops(device_name: str, precision: str) -> float | None:
     """The table's peak for a device name (as torch reports it) and precision; None for CPUs and
     unknown chips, so MFU against a nominal peak is only ever shown where the peak is known."""
-    key = DTYPE_KEYS.get(precision, precision)
+    key = dtype_key(precision)
     for fragment, peaks in NOMINAL_PEAK_TFLOPS:
         if fragment.lower() in device_name.lower():
             return peaks.get(key)

@@ -11,7 +11,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from evaluators.efficiency.metrics import DTYPE_KEYS, median, nominal_peak_tflops
+from evaluators.efficiency.host import cpu_name, gemm_size, measure_gemm_tflops
+from evaluators.efficiency.metrics import median, nominal_peak_tflops
+from evaluators.precision import dtype_key, torch_dtype
 
 
 def is_cuda(device: str) -> bool:
@@ -244,8 +246,7 @@ def pinned_threads(torch, threads: int | None):
 def device_name(device: str, torch) -> str:
     if is_cuda(device):
         return torch.cuda.get_device_name(torch.device(device).index or 0)
-    from runners.hardware import _cpu_name
-    return _cpu_name()
+    return cpu_name()
 
 
 def profile_peak(profile: dict | None, *, device_name: str, dtype_key: str, cuda: bool,
@@ -272,8 +273,7 @@ def peaks(device: str, precision: str, torch, gemm_n: int | None = None, profile
     """The peaks MFU is measured against: the measured one — the worker's hardware profile where it
     applies (see profile_peak), else a GEMM timed here, now, on the evaluator's device, dtype and
     threads by the same method — and the table's nominal peak. `measured_source` says which."""
-    from runners.hardware import gemm_size, measure_gemm_tflops
-    name, key, cuda = device_name(device, torch), DTYPE_KEYS.get(precision, precision), is_cuda(device)
+    name, key, cuda = device_name(device, torch), dtype_key(precision), is_cuda(device)
     from_profile, why = profile_peak(profile, device_name=name, dtype_key=key, cuda=cuda,
                                      threads=torch.get_num_threads())
     out = {"device_name": name, "dtype": key,
@@ -283,8 +283,7 @@ def peaks(device: str, precision: str, torch, gemm_n: int | None = None, profile
                 "profile_id": profile.get("id"), "gemm_n": (profile.get("measured") or {}).get("gemm_n"),
                 "why": why}
     n = gemm_n or gemm_size(device)
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
-    return {**out, "measured_tflops": round(measure_gemm_tflops(torch, device, dtype, n=n), 4),
+    return {**out, "measured_tflops": round(measure_gemm_tflops(torch, device, torch_dtype(precision, torch), n=n), 4),
             "measured_source": "evaluator_gemm", "gemm_n": n, "why": why}
 
 

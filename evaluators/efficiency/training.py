@@ -2,7 +2,7 @@
 
 Trains a deep copy of the loaded model (the runner keeps the loaded one warm for later tasks,
 so it must not change). Data: the bundled language train splits
-(`evaluators.language.tiny_models.train_texts`), tokenized once, concatenated and cut into
+(`evaluators.train_splits.train_texts`, under EvalSpec.datasets_dir), tokenized once, concatenated and cut into
 `seq_len`-token blocks, so every step trains exactly batch_size · seq_len tokens (no padding).
 
 FlagPerf names, as measured here:
@@ -29,6 +29,7 @@ import time
 from evaluators.base import EvalOutcome, EvalSpec, Evaluator, MetricValue, ProgressFn
 from evaluators.efficiency import metrics as m
 from evaluators.efficiency import runtime as rt
+from evaluators.train_splits import train_texts
 
 DEFAULTS = {"steps": 8, "warmup_steps": 2, "blocks": 4, "batch_size": 8, "seq_len": 64, "lr": 3e-3,
             "threads": None, "datasets": None, "peak_gemm_n": None}
@@ -76,8 +77,6 @@ class EfficiencyTrainingEvaluator(Evaluator):
     def evaluate(self, model, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
         import torch
 
-        from evaluators.language.tiny_models import train_texts
-
         started = time.perf_counter()
         cfg = _config(spec)
         device, precision = model.device, model.dtype
@@ -93,7 +92,7 @@ class EfficiencyTrainingEvaluator(Evaluator):
         with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
                 rt.track_peak_memory(device, torch) as memory:
             peak = rt.peaks(device, precision, torch, cfg["peak_gemm_n"], spec.hardware)
-            blocks = token_blocks(model.tokenizer, train_texts(cfg["datasets"]), seq_len, torch)
+            blocks = token_blocks(model.tokenizer, train_texts(spec.datasets_folder, cfg["datasets"]), seq_len, torch)
             order = list(range(len(blocks)))
             rng.shuffle(order)
             held_out = blocks[order[:bs]].to(device)  # never trained on: the loss check is honest

@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from core.config import get_settings
 from evaluators.base import (
+    BUNDLED_DATASETS_DIR,
     EvalOutcome,
     EvalSpec,
     Evaluator,
@@ -33,7 +33,6 @@ from evaluators.base import (
     ProgressFn,
     SampleRecord,
 )
-from core.submission_options import options_from_args
 from evaluators.language.batching import (
     DEFAULT_MAX_AUTO_BATCH_SIZE,
     BatchOutOfMemory,
@@ -81,16 +80,18 @@ def dump_task_yaml(config: dict) -> str:
     return yaml.dump(config, Dumper=_TaskYamlDumper, sort_keys=False, allow_unicode=True)
 
 
-def resolve_task_config(args: dict, data_dir: Path | None = None) -> tuple[dict | str, dict | None]:
+def resolve_task_config(args: dict, data_dir: Path | None = None, *,
+                        datasets_dir: str | Path = BUNDLED_DATASETS_DIR) -> tuple[dict | str, dict | None]:
     """What to hand lm-eval for this task, and the bundled set's manifest (None for a named lm-eval task).
 
     A named task resolves to its name alone: lm-eval looks it up in its own local task index,
     so nothing is fetched until the evaluation itself runs. `data_dir` points a bundled task
-    at another draw of its set (a fresh draw), checked against that draw's manifest.
+    at another draw of its set (a fresh draw), checked against that draw's manifest; `datasets_dir`
+    is where the bundled sets and task YAMLs lie (EvalSpec.datasets_dir).
     """
     if "lm_eval_task" in args:
         return args["lm_eval_task"], None
-    datasets_dir = get_settings().datasets_dir
+    datasets_dir = Path(datasets_dir)
     config = load_task_yaml(datasets_dir / "lm_eval_tasks" / args["task_yaml"])
     data_dir = data_dir or datasets_dir / args["dataset"]
     manifest = json.loads((data_dir / "manifest.json").read_text())
@@ -105,6 +106,26 @@ def resolve_task_config(args: dict, data_dir: Path | None = None) -> tuple[dict 
     if "num_fewshot" in args:
         config["num_fewshot"] = args["num_fewshot"]
     return config, manifest
+
+
+PLAIN_PROMPTS = {"apply_chat_template": False, "fewshot_as_multiturn": False, "system_instruction": None}
+
+
+def checked_chat(chat: dict | None) -> dict:
+    """The spec's chat options, their shape checked again here (a spec is data from the worker, which
+    validated them: core/submission_options.py); None is plain prompts."""
+    if chat is None:
+        return dict(PLAIN_PROMPTS)
+    if not isinstance(chat, dict) or set(chat) != set(PLAIN_PROMPTS):
+        raise ValueError(f"chat options must be exactly {', '.join(PLAIN_PROMPTS)}")
+    for key in ("apply_chat_template", "fewshot_as_multiturn"):
+        if type(chat[key]) is not bool:
+            raise ValueError(f"{key} must be true or false")
+    if chat["system_instruction"] is not None and not isinstance(chat["system_instruction"], str):
+        raise ValueError("system_instruction must be text or null")
+    if chat["fewshot_as_multiturn"] and not chat["apply_chat_template"]:
+        raise ValueError("fewshot_as_multiturn needs apply_chat_template")
+    return dict(chat)
 
 
 def _portable(value: Any) -> str:
@@ -277,16 +298,17 @@ class LmEvalEvaluator(Evaluator):
         return self._task_manager
 
     def evaluate(self, model: LoadedCausalLM, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
-        config, manifest = resolve_task_config(spec.args)
+        config, manifest = resolve_task_config(spec.args, datasets_dir=spec.datasets_folder)
         batch_size = parse_batch_size(spec.args.get("batch_size", 16))
         parse_backend(spec.args.get("backend"))  # a suite naming an unknown engine fails before any request
-        chat = options_from_args(spec.args)
+        chat = checked_chat(spec.chat)
         template = chat_template_of(model) if chat["apply_chat_template"] else None
         fresh = spec.args.get("fresh_draw_seed") is not None and manifest is not None
         progress("infer", 0.0)
         # Progress per request batch: the main run fills "infer" up to where the fresh draw (if any) starts.
         run = _LedgeredRun(self, model, spec, batch_size, chat, progress)
-        with run, serving(spec.args) as mirror:  # a named task's data: the dataset mirror, offline
+        mirror_dir = Path(spec.dataset_mirror_dir) if spec.dataset_mirror_dir else None
+        with run, serving(spec.args, mirror_dir) as mirror:  # a named task's data: the dataset mirror, offline
             result = run(config, "infer", 0.0, 0.5 if fresh else 0.9)
             task_name = _task_name(config)
             metrics = self._metrics(result, task_name, spec)
@@ -326,7 +348,7 @@ class LmEvalEvaluator(Evaluator):
 
     def _run(self, model: LoadedCausalLM, config: dict | str, spec: EvalSpec, batch_size: int | str,
              chat: dict | None = None, ledger_for: Callable[[Any], RequestLedger] | None = None) -> dict:
-        chat = chat or options_from_args({})
+        chat = chat or PLAIN_PROMPTS
         return run_simple_evaluate(model, config, batch_size=batch_size, seed=spec.seed,
                                    num_fewshot=spec.args.get("num_fewshot"), task_manager=self.task_manager(),
                                    apply_chat_template=chat["apply_chat_template"],
@@ -342,7 +364,7 @@ class LmEvalEvaluator(Evaluator):
 
         with tempfile.TemporaryDirectory(prefix="evalboard-fresh-") as tmp:
             write_set(set_name, Path(tmp), seed=int(spec.args["fresh_draw_seed"]))
-            config, _ = resolve_task_config(spec.args, data_dir=Path(tmp) / set_name)
+            config, _ = resolve_task_config(spec.args, data_dir=Path(tmp) / set_name, datasets_dir=spec.datasets_folder)
             result = run(config, "fresh draw", 0.5, 0.9)
         fresh = next(m for m in self._metrics(result, config["task"], spec) if m.primary)
         return [MetricValue(name=f"fresh_{primary.name}", value=fresh.value, stderr=fresh.stderr, n=fresh.n,

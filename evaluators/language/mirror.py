@@ -29,7 +29,6 @@ from core.dataset_mirror import (
     DatasetMirrorError,
     dataset_folder,
     dataset_key,
-    mirror_dir,
     nltk_dir,
     pull_hint,
     split_file,
@@ -91,7 +90,7 @@ def _from_mirror(real: Loader, verified) -> Any:
 @dataclass
 class Serving:
     """What one evaluation read from the mirror: {dataset key: {revision, manifest_sha256}}."""
-    mirror: Path
+    mirror: Path | None
     task: str | None
     served: dict[str, dict] = field(default_factory=dict)
 
@@ -112,13 +111,17 @@ class Serving:
 
 
 @contextlib.contextmanager
-def serving(args: dict, mirror: Path | None = None) -> Iterator[Serving]:
-    """Serve a named lm-eval task's datasets from the mirror; bundled tasks (task_yaml) are left alone."""
+def serving(args: dict, mirror: Path | None) -> Iterator[Serving]:
+    """Serve a named lm-eval task's datasets from the mirror (the worker's, EvalSpec.dataset_mirror_dir);
+    bundled tasks (task_yaml) are left alone."""
     task = args.get("lm_eval_task")
-    state = Serving(mirror or mirror_dir(), task)
+    state = Serving(mirror, task)
     if task is None:
         yield state
         return
+    if mirror is None:
+        raise DatasetMirrorError(f"task {task} reads its data from the dataset mirror, but this evaluation was given "
+                                 f"none; {pull_hint(task)}")
     resources = nltk_resources(task)
     if resources:
         verified = verify_tree(state.mirror, resources, task=task)

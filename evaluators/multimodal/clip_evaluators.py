@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import get_settings
 from evaluators.base import (
     EvalOutcome,
     EvalSpec,
@@ -39,6 +38,7 @@ from evaluators.multimodal.standard_sets import (
     ZeroShotSet,
     open_standard_set,
 )
+from evaluators.precision import torch_dtype
 
 __all__ = ["Compositionality", "DatasetUnavailableError", "Retrieval", "ZeroShotClassification"]
 
@@ -46,9 +46,9 @@ __all__ = ["Compositionality", "DatasetUnavailableError", "Retrieval", "ZeroShot
 # ---------------------------------------------------------------- data
 
 
-def load_bundled_set(dataset: str) -> tuple[Path, dict, list[dict]]:
-    """(folder, manifest, test rows) of a bundled set, every file checked against the manifest."""
-    folder = get_settings().datasets_dir / dataset
+def load_bundled_set(dataset: str, datasets_dir: Path) -> tuple[Path, dict, list[dict]]:
+    """(folder, manifest, test rows) of a bundled set under `datasets_dir`, every file checked against the manifest."""
+    folder = datasets_dir / dataset
     if not (folder / "manifest.json").is_file():
         raise DatasetUnavailableError(f"bundled set {dataset!r} is missing (no {folder}/manifest.json); "
                                       f"regenerate it: python -m evaluators.multimodal.generators")
@@ -80,11 +80,12 @@ def _bundled_provenance(folder: Path, manifest: dict) -> dict:
             "images_sha256": manifest["images"]["sha256"]}
 
 
-def _standard(args: dict, language: str, kind: str):
-    name = args["clip_benchmark_dataset"]
+def _standard(spec: EvalSpec, language: str, kind: str):
+    name = spec.args["clip_benchmark_dataset"]
     if name in SETS and SETS[name][0] != kind:
         raise ValueError(f"{name} is a {SETS[name][0]} set, not a {kind} one")
-    return open_standard_set(name, language, args.get("dataset_root"))
+    # The task's own dataset_root first, else the worker's folder for standard sets.
+    return open_standard_set(name, language, spec.args.get("dataset_root") or spec.clip_benchmark_dir)
 
 
 @dataclass
@@ -134,8 +135,7 @@ class Encoder:
         return np.concatenate(out)
 
     def _dtype(self):
-        import torch
-        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[self.loaded.dtype]
+        return torch_dtype(self.loaded.dtype)
 
     @property
     def images_per_s(self) -> float:
@@ -216,7 +216,7 @@ class _ClipEvaluator(Evaluator):
 
     def evaluate(self, model, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
         language = spec.args.get("language", "en")
-        data = self._load(spec.args, language)  # fails here, before any encoding, when the data is not there
+        data = self._load(spec, language)  # fails here, before any encoding, when the data is not there
         encoder = Encoder(model, int(spec.args.get("batch_size", 64)))
         progress("encode", 0.0)
         values, samples, extra = self._score(data, language, encoder, progress)
@@ -238,7 +238,7 @@ class _ClipEvaluator(Evaluator):
         progress("done", 1.0)
         return EvalOutcome(metrics=metrics, samples=samples, provenance=provenance)
 
-    def _load(self, args: dict, language: str):
+    def _load(self, spec: EvalSpec, language: str):
         raise NotImplementedError
 
     def _score(self, data, language, encoder, progress):
@@ -248,10 +248,10 @@ class _ClipEvaluator(Evaluator):
 class ZeroShotClassification(_ClipEvaluator):
     name = "clip-zeroshot"
 
-    def _load(self, args, language) -> ZeroShotSet:
-        if "clip_benchmark_dataset" in args:
-            return _standard(args, language, "zero-shot")
-        folder, manifest, rows = load_bundled_set(args["dataset"])
+    def _load(self, spec, language) -> ZeroShotSet:
+        if "clip_benchmark_dataset" in spec.args:
+            return _standard(spec, language, "zero-shot")
+        folder, manifest, rows = load_bundled_set(spec.args["dataset"], spec.datasets_folder)
         return ZeroShotSet(images=[folder / r["image"] for r in rows], labels=np.array([r["label"] for r in rows]),
                            classes=json.loads((folder / "classes.json").read_text())[language],
                            templates=json.loads((folder / "templates.json").read_text())[language],
@@ -272,10 +272,10 @@ class ZeroShotClassification(_ClipEvaluator):
 class Retrieval(_ClipEvaluator):
     name = "clip-retrieval"
 
-    def _load(self, args, language) -> RetrievalSet:
-        if "clip_benchmark_dataset" in args:
-            return _standard(args, language, "retrieval")
-        folder, manifest, rows = load_bundled_set(args["dataset"])
+    def _load(self, spec, language) -> RetrievalSet:
+        if "clip_benchmark_dataset" in spec.args:
+            return _standard(spec, language, "retrieval")
+        folder, manifest, rows = load_bundled_set(spec.args["dataset"], spec.datasets_folder)
         captions = [r["captions"][language] for r in rows]
         if len(set(captions)) != len(captions):
             raise RuntimeError("retrieval needs one distinct caption per image")
@@ -302,10 +302,10 @@ class Retrieval(_ClipEvaluator):
 class Compositionality(_ClipEvaluator):
     name = "clip-winoground"
 
-    def _load(self, args, language) -> PairsSet:
-        if "clip_benchmark_dataset" in args:
+    def _load(self, spec, language) -> PairsSet:
+        if "clip_benchmark_dataset" in spec.args:
             raise ValueError("clip-winoground runs on bundled pair sets only (dataset: multimodal/<set>)")
-        folder, manifest, rows = load_bundled_set(args["dataset"])
+        folder, manifest, rows = load_bundled_set(spec.args["dataset"], spec.datasets_folder)
         return PairsSet(folder, rows, _bundled_provenance(folder, manifest))
 
     def _score(self, data: PairsSet, language, encoder, progress):

@@ -30,6 +30,7 @@ from core.checkpoint_policy import (
     read_json,
 )
 from core.errors import UnsafeCheckpointError
+from evaluators.precision import torch_dtype
 
 CONFIG_NAMES = CLIP_CONFIG_NAMES
 OPEN_CLIP_WEIGHTS = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors")
@@ -175,8 +176,7 @@ def _load(model_cfg: dict, preprocess_cfg: dict, weights: list[Path], root: Path
         if key in state and target is not None and state[key].shape != target.shape:
             state[key] = state[key].reshape(target.shape)
     model.load_state_dict(state, strict=True)
-    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
-    model.to(device=device, dtype=dtype).eval()
+    model.to(device=device, dtype=torch_dtype(precision, torch)).eval()
     return LoadedClip(model, _tokenizer(model_cfg, root, by_name=by_name), _preprocess(model, preprocess_cfg),
                       str(root), device, precision, model_cfg)
 

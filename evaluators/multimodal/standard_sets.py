@@ -6,7 +6,8 @@ the torchvision or clip_benchmark dataset class that `build_dataset` uses for it
 download=False, after checking that its files are there. Class names and prompt templates are
 the ones clip_benchmark ships, so the numbers compare with its published results.
 
-A set's root is `<dataset_root>/<name>` (default dataset_root: settings.data_dir/clip_benchmark),
+A set's root is `<dataset_root>/<name>` (default dataset_root: EvalSpec.clip_benchmark_dir, the worker's
+<data_dir>/clip_benchmark),
 which is what `clip_benchmark eval --dataset_root "<dataset_root>/{dataset}"` downloads into:
 
   cifar10, cifar100    cifar-10-batches-py/ or cifar-100-python/ (torchvision checks the official md5s)
@@ -24,12 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import get_settings
+from core.errors import DatasetUnavailableError
 from evaluators.multimodal.generators import images_digest
-
-
-class DatasetUnavailableError(RuntimeError):
-    """A RuntimeError so the runner records it as the submission's task failing, at once, not retried."""
 
 
 @dataclass
@@ -56,7 +53,10 @@ class RetrievalSet:
 
 def set_root(name: str, dataset_root: str | Path | None = None) -> Path:
     """`<dataset_root>/<name>`; a dataset_root holding `{dataset}` is formatted, as clip_benchmark's CLI does."""
-    base = str(dataset_root if dataset_root is not None else get_settings().data_dir / "clip_benchmark")
+    if dataset_root is None:
+        raise DatasetUnavailableError(f"standard set {name!r} is not available: the task names no dataset_root and "
+                                      f"this evaluation was given no folder for standard sets")
+    base = str(dataset_root)
     return Path(base.format(dataset=name)) if "{dataset}" in base else Path(base) / name
 
 

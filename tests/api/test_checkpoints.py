@@ -86,7 +86,7 @@ def test_valid_upload_is_201_then_200_already_stored(client, auth, model_files, 
 
 @pytest.fixture(scope="module")
 def clip_files(tmp_path_factory) -> dict[str, bytes]:
-    from evaluators.multimodal.tiny_clip import build_clip
+    from evaluators.demo_models.clip import build_clip
     folder = build_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 

@@ -26,7 +26,7 @@ def write(folder: Path, files: dict[str, bytes]) -> Path:
 
 @pytest.fixture(scope="module")
 def clip_files(tmp_path_factory) -> dict[str, bytes]:
-    from evaluators.multimodal.tiny_clip import build_clip
+    from evaluators.demo_models.clip import build_clip
     folder = build_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 

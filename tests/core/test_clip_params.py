@@ -5,7 +5,7 @@ from open_clip.factory import _MODEL_CONFIGS
 
 from core.clip_params import estimate_clip_params
 from evaluators.multimodal.open_clip_loader import _build
-from evaluators.multimodal.tiny_clip import TINY_CONFIG
+from evaluators.demo_models.clip import TINY_CONFIG
 
 PLAIN = sorted(name for name, cfg in _MODEL_CONFIGS.items() if estimate_clip_params(cfg) is not None)
 

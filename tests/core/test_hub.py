@@ -60,7 +60,7 @@ def hub_repo(monkeypatch, tmp_path):
 
 @pytest.fixture
 def tiny_clip_files(tmp_path_factory) -> dict[str, bytes]:
-    from evaluators.multimodal.tiny_clip import build_clip
+    from evaluators.demo_models.clip import build_clip
     folder = build_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 

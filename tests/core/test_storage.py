@@ -551,7 +551,7 @@ def _clip_files(model_cfg: dict) -> dict[str, bytes]:
 
 
 def test_a_clip_config_claiming_billions_of_parameters_is_refused_before_loading(settings):
-    from evaluators.multimodal.tiny_clip import TINY_CONFIG
+    from evaluators.demo_models.clip import TINY_CONFIG
 
     huge = {**TINY_CONFIG, "vision_cfg": {**TINY_CONFIG["vision_cfg"], "width": 16384, "layers": 64}}
     with pytest.raises(InvalidCheckpointError, match="over this service's cap"):
@@ -560,14 +560,14 @@ def test_a_clip_config_claiming_billions_of_parameters_is_refused_before_loading
 
 def test_a_clip_whose_weights_are_not_its_configs_model_is_refused(settings):
     """One number of weights beside a config of 3.3M parameters: the count shown would not be the model's."""
-    from evaluators.multimodal.tiny_clip import TINY_CONFIG
+    from evaluators.demo_models.clip import TINY_CONFIG
 
     with pytest.raises(InvalidCheckpointError, match="the weights hold 1 parameters but open_clip_config.json"):
         store(tar_archive(_clip_files(TINY_CONFIG)), settings, family="clip")
 
 
 def test_the_tiny_clip_is_stored_with_its_weights_count(settings, tmp_path):
-    from evaluators.multimodal.tiny_clip import build_clip
+    from evaluators.demo_models.clip import build_clip
 
     folder = build_clip(tmp_path / "tiny-clip")
     files = {p.name: p.read_bytes() for p in folder.iterdir()}

@@ -25,7 +25,7 @@ def into_store(files: dict[str, bytes], name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def clip_files(tmp_path_factory) -> dict[str, bytes]:
-    from evaluators.multimodal.tiny_clip import build_clip
+    from evaluators.demo_models.clip import build_clip
     folder = build_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
@@ -67,7 +67,7 @@ def test_a_clip_with_its_own_hugging_face_tokenizer_loads_it_from_the_folder(cli
     """hf_tokenizer_name with the tokenizer's files shipped: read from the folder, offline, with allowed options."""
     from open_clip.tokenizer import HFTokenizer
 
-    from evaluators.language.tiny_models import build_tokenizer
+    from evaluators.demo_models.causal_lm import build_tokenizer
 
     folder = into_store(clip_files, f"hf-tok-{tmp_path.name}")
     build_tokenizer(["a red circle", "two blue squares", "a green triangle"] * 20, vocab_size=300).save_pretrained(folder)

@@ -7,5 +7,5 @@ from tests.conftest import DATA_DIR
 
 @pytest.fixture(scope="session")
 def tiny_clip_dir():
-    from evaluators.multimodal.tiny_clip import build_clip
+    from evaluators.demo_models.clip import build_clip
     return build_clip(DATA_DIR / "models" / "tiny-clip-efficiency", train_steps=0, seed=0)

@@ -7,7 +7,7 @@ import pytest
 from evaluators.base import EvalSpec
 from evaluators.efficiency import clip_inference as ci
 from evaluators.efficiency import runtime as rt
-from evaluators.multimodal.tiny_clip import TINY_CONFIG
+from evaluators.demo_models.clip import TINY_CONFIG
 from evaluators.registry import get_evaluator
 
 SMALL = {"batch_sizes": [1, 4, 8], "warmup": 1, "min_warmup_s": 0.0, "rounds": 2, "min_block_s": 0.0, "min_trials": 2,

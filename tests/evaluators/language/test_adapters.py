@@ -91,7 +91,7 @@ def test_an_adapter_needs_its_pinned_base_and_only_its_base(tiny_lm_dir, adapter
 
 
 def test_an_adapter_with_another_tokenizer_than_its_base_is_refused(tiny_lm_dir, adapter_and_merged, tmp_path):
-    from evaluators.language.tiny_models import build_tokenizer
+    from evaluators.demo_models.causal_lm import build_tokenizer
 
     folder = tmp_path / "adapter"
     shutil.copytree(adapter_and_merged[0], folder)

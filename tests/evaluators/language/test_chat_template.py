@@ -9,7 +9,7 @@ from core.catalog import get_suite
 from core.errors import InvalidRequestError
 from core.submission_options import chat_options, options_from_args
 from evaluators.base import EvalSpec
-from evaluators.language.lm_eval_evaluator import LmEvalEvaluator, resolve_task_config
+from evaluators.language.lm_eval_evaluator import LmEvalEvaluator, checked_chat, resolve_task_config
 from evaluators.loaders import load_causal_lm
 from tests.conftest import DATA_DIR
 from tests.evaluators.language.small_sets import CHAT_TEMPLATE, small_datasets, with_chat_template  # noqa: F401
@@ -20,9 +20,9 @@ CHAT = {"apply_chat_template": True, "fewshot_as_multiturn": True, "system_instr
 EVALUATOR = LmEvalEvaluator()  # one task index for the module, as a warm worker keeps it
 
 
-def _spec(**args) -> EvalSpec:
+def _spec(chat: dict | None = None, **args) -> EvalSpec:
     return EvalSpec(task=TASK.name, evaluator=TASK.evaluator, args={**TASK.args, **args},
-                    primary_metric=TASK.primary_metric)
+                    primary_metric=TASK.primary_metric, chat=chat)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def test_chat_prompts_equal_lm_evals_own_with_apply_chat_template(chat_dir, smal
     import lm_eval
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    outcome = EVALUATOR.evaluate(load_causal_lm(chat_dir), _spec(num_fewshot=2, **CHAT), lambda *a: None)
+    outcome = EVALUATOR.evaluate(load_causal_lm(chat_dir), _spec(CHAT, num_fewshot=2), lambda *a: None)
 
     # lm-eval on its own: it loads the folder itself (model="hf") and builds the chat prompts itself.
     config, _ = resolve_task_config({**TASK.args, "num_fewshot": 2})
@@ -73,14 +73,14 @@ def test_plain_prompts_are_unchanged_when_the_template_is_off(chat_dir, small_da
 def test_a_template_that_fails_to_render_is_the_authors_error(tiny_lm_dir, small_datasets, template, why):
     folder = with_chat_template(tiny_lm_dir, DATA_DIR / "models" / "tiny-bad-chat", template)
     with pytest.raises(ValueError, match="chat template failed to render") as caught:
-        EVALUATOR.evaluate(load_causal_lm(folder), _spec(**CHAT), lambda *a: None)
+        EVALUATOR.evaluate(load_causal_lm(folder), _spec(CHAT), lambda *a: None)
     assert why in str(caught.value)
 
 
 def test_a_chat_submission_on_a_checkpoint_without_a_template_is_refused_before_any_request(tiny_lm_dir,
                                                                                            small_datasets):
     with pytest.raises(ValueError, match="tokenizer has none"):
-        EVALUATOR.evaluate(load_causal_lm(tiny_lm_dir), _spec(**CHAT), lambda *a: None)
+        EVALUATOR.evaluate(load_causal_lm(tiny_lm_dir), _spec(CHAT), lambda *a: None)
 
 
 def test_chat_options_follow_the_model_type_and_refuse_what_is_not_plain_data():
@@ -100,7 +100,16 @@ def test_chat_options_follow_the_model_type_and_refuse_what_is_not_plain_data():
         with pytest.raises(InvalidRequestError) as caught:
             chat_options(bad.get("model_type", "chat"), **kwargs)
         assert caught.value.field == field, bad
-    # The evaluator checks what reaches it again: a spec is data from the worker, not trusted twice over.
+    # The worker canonicalises what a spec's args carry (runners/jobs.py) …
     with pytest.raises(ValueError, match="true or false"):
         options_from_args({"apply_chat_template": 1})
     assert options_from_args({"task_yaml": "x.yaml"})["apply_chat_template"] is False
+    # … and the evaluator checks the shape of what reaches it again: a spec is data, not trusted twice over.
+    assert checked_chat(None) == options_from_args({})
+    assert checked_chat(CHAT) == CHAT
+    for bad, message in [({**CHAT, "apply_chat_template": 1}, "true or false"),
+                         ({**CHAT, "system_instruction": ["x"]}, "text or null"),
+                         ({**CHAT, "apply_chat_template": False}, "needs apply_chat_template"),
+                         ({**CHAT, "template": "{{ x }}"}, "must be exactly"), ("yes", "must be exactly")]:
+        with pytest.raises(ValueError, match=message):
+            checked_chat(bad)

@@ -239,19 +239,20 @@ def test_a_corrupted_mirror_file_fails_as_an_infrastructure_error_naming_the_fil
 def test_without_a_mirror_a_named_task_fails_naming_the_dataset_and_the_pull(tiny_lm_dir, tmp_path, monkeypatch,
                                                                             task_manager):
     """In process (no child): the evaluator itself refuses before lm-eval reaches for the hub."""
-    from core.config import get_settings
+    from dataclasses import replace
+
     from evaluators.language.lm_eval_evaluator import LmEvalEvaluator
     from evaluators.loaders import load_causal_lm
 
-    monkeypatch.setenv("DATASET_MIRROR_DIR", str(tmp_path / "nowhere"))
-    get_settings.cache_clear()
-    try:
-        with pytest.raises(DatasetMirrorError, match=r"TAUR-Lab/MuSR is needed but there is no dataset mirror"):
-            evaluator = LmEvalEvaluator()
-            evaluator._task_manager = task_manager  # the index a warm worker holds
-            evaluator.evaluate(load_causal_lm(tiny_lm_dir), _spec("leaderboard_musr_murder_mysteries"), lambda *a: None)
-    finally:
-        get_settings.cache_clear()
+    evaluator = LmEvalEvaluator()
+    evaluator._task_manager = task_manager  # the index a warm worker holds
+    spec = _spec("leaderboard_musr_murder_mysteries")
+    with pytest.raises(DatasetMirrorError, match=r"TAUR-Lab/MuSR is needed but there is no dataset mirror"):
+        evaluator.evaluate(load_causal_lm(tiny_lm_dir), replace(spec, dataset_mirror_dir=str(tmp_path / "nowhere")),
+                           lambda *a: None)
+    # A spec that names no mirror at all (outside a worker) is refused the same way, naming the pull.
+    with pytest.raises(DatasetMirrorError, match=r"was given none; .*evalboard datasets pull"):
+        evaluator.evaluate(load_causal_lm(tiny_lm_dir), spec, lambda *a: None)
 
 
 def test_pull_without_the_hub_fails_cleanly_and_writes_nothing(tmp_path, task_manager):

@@ -1,10 +1,10 @@
 """The tiny CLIP demo models rank untrained < briefly trained on clip-core."""
-from evaluators.multimodal.demo import build_demo_clip_models, score_clip_in_process
-from evaluators.multimodal.tiny_clip import DEMO_CLIPS
+from evaluators.demo_models.clip import DEMO_CLIPS, build_demo_clip_models
+from runners.in_process import score_in_process
 
 
 def test_demo_clip_models_rank_by_training(demo_models_dir):
-    scores = score_clip_in_process(build_demo_clip_models(demo_models_dir))  # built once per session
+    scores = score_in_process(build_demo_clip_models(demo_models_dir), "clip-core", "clip")  # built once per session
     assert list(scores) == list(DEMO_CLIPS)
     untrained, brief = scores.values()
     # With a margin, so the order is the models' and not the noise of a 240-item set.

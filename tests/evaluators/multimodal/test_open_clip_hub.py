@@ -23,7 +23,7 @@ from evaluators.multimodal.open_clip_loader import (
     load_clip_by_name,
     load_clip_folder,
 )
-from evaluators.multimodal.tiny_clip import TINY_CONFIG, TINY_PREPROCESS
+from evaluators.demo_models.clip import TINY_CONFIG, TINY_PREPROCESS
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ from evaluators.multimodal.standard_sets import (
     open_standard_set,
 )
 from evaluators.registry import get_evaluator
+from runners.eval_sandbox import with_worker_folders
 from tests.evaluators.multimodal import fabricate
 
 OPEN = get_suite("clip-open")
@@ -116,10 +117,18 @@ def test_imagenet1k_with_a_partial_val_folder_is_refused(tmp_path):
 
 @pytest.mark.parametrize("task", OPEN.tasks, ids=lambda t: t.name)
 def test_a_missing_set_fails_at_once_naming_where_it_was_looked_for(task, loaded):
-    # No dataset_root: the default, settings.data_dir/clip_benchmark/<name>, which tests leave empty.
+    # No dataset_root: the worker's folder for standard sets (settings.data_dir/clip_benchmark), which tests leave empty.
     root = get_settings().data_dir / "clip_benchmark" / task.args["clip_benchmark_dataset"]
-    spec = EvalSpec(task=task.name, evaluator=task.evaluator, args=task.args, primary_metric=task.primary_metric)
+    spec = with_worker_folders(EvalSpec(task=task.name, evaluator=task.evaluator, args=task.args,
+                                        primary_metric=task.primary_metric), get_settings())
     with pytest.raises(DatasetUnavailableError, match=re.escape(f"not available: no data under {root};")):
+        get_evaluator(task.evaluator).evaluate(loaded, spec, lambda stage, fraction: None)
+
+
+def test_without_a_dataset_root_or_a_workers_folder_a_standard_set_is_refused_in_words(loaded):
+    task = OPEN.tasks[0]
+    spec = EvalSpec(task=task.name, evaluator=task.evaluator, args=task.args, primary_metric=task.primary_metric)
+    with pytest.raises(DatasetUnavailableError, match="names no dataset_root"):
         get_evaluator(task.evaluator).evaluate(loaded, spec, lambda stage, fraction: None)
 
 
