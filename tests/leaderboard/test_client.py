@@ -102,3 +102,17 @@ def test_a_404_is_not_found_with_the_apis_words(fake_api):
     client = LeaderboardClient(base_url=fake_api.url, cache=ConditionalCache())
     with pytest.raises(NotFound, match="no model 999"):
         client.model(999)
+
+
+def test_against_the_real_api_a_change_is_seen_at_once(api_url):
+    """Whether or not the API sends ETags, a repeated read answers the same rows, and a new score shows
+    on the next read (a kept body is reused only when the API says it is still current)."""
+    from tests.seed import seed_scored_model
+    first = seed_scored_model("first-model", {"world_facts": 0.85})
+    client = LeaderboardClient(base_url=api_url, cache=ConditionalCache())
+    read = lambda: [r["model"] for r in client.board_records(columns=["model"])[0]]  # noqa: E731
+    assert read() == read() == ["first-model"]
+    for _ in range(2):
+        assert client.model(first)["model"]["name"] == "first-model"
+    seed_scored_model("second-model", {"world_facts": 0.95})
+    assert read() == ["second-model", "first-model"]
