@@ -52,10 +52,11 @@ def radar(capabilities: dict[str, float], title: str = "") -> alt.LayerChart:
 
 
 def interval_chart(frame: pd.DataFrame, *, label: str, value: str, low: str, high: str, x_title: str,
-                   color: str | None = None, height_per_row: int = 26) -> alt.LayerChart:
+                   color: str | None = None, reference: str | None = None,
+                   height_per_row: int = 26) -> alt.LayerChart:
     """One dot per row at `value` with a bar from `low` to `high` (its 95% interval), rows top to bottom
-    in the frame's order; `color` groups rows (e.g. models on one aggregate). Rows without an interval
-    get the dot alone."""
+    in the frame's order; `color` groups rows (e.g. models on one aggregate), `reference` is a column
+    drawn as a grey tick on each row (e.g. the chance level). Rows without an interval get the dot alone."""
     order = list(dict.fromkeys(frame[label]))
     y = alt.Y(f"{label}:N", sort=order, title=None, axis=alt.Axis(labelLimit=260))
     colour = {"color": alt.Color(f"{color}:N", title=None)} if color else {}
@@ -67,6 +68,10 @@ def interval_chart(frame: pd.DataFrame, *, label: str, value: str, low: str, hig
     bars = base.mark_rule(strokeWidth=3, opacity=0.55).encode(
         x=alt.X(f"{low}:Q", title=x_title, scale=alt.Scale(zero=False)), x2=f"{high}:Q")
     dots = base.mark_circle(size=80, opacity=1).encode(x=f"{value}:Q", tooltip=tooltip)
+    if reference:
+        ticks = alt.Chart(frame).mark_tick(color="#999", thickness=2).encode(
+            y=y, x=f"{reference}:Q", tooltip=[alt.Tooltip(f"{label}:N"), alt.Tooltip(f"{reference}:Q", format=".1f")])
+        return (ticks + bars + dots).properties(height=alt.Step(height_per_row))
     # A step per row (per row and group with `color`): the chart grows with its rows, labels never overlap.
     return (bars + dots).properties(height=alt.Step(height_per_row))
 

@@ -48,7 +48,7 @@ def open_page(monkeypatch, url: str, page: str, **query) -> AppTest:
     for key, value in query.items():
         at.query_params[key] = value
     at.run()
-    return at.switch_page(f"pages/{page}.py").run()
+    return at.switch_page(f"views/{page}.py").run()
 
 
 def rendered(markdown: str) -> str:

@@ -96,6 +96,14 @@ def test_the_visitor_pages_render_in_chromium(board_url, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(f"{board_url}/model?model_id={strong}")
+            settle(page, "Per-task scores", grids=2)
+            text = assert_clean(page, "model")
+            assert "7.2B parameters" in text and "95% interval" in text
+            # A link opened first on a fresh server gets the app's navigation, not a bare page.
+            assert page.get_by_test_id("stSidebarNav").get_by_text("Leaderboard", exact=True).count() == 1
+            page.screenshot(path=str(shots / "model.png"), full_page=True)
+
             page.goto(board_url)
             settle(page, "Not ranked: partial coverage", grids=2)
             text = assert_clean(page, "board")
@@ -103,12 +111,6 @@ def test_the_visitor_pages_render_in_chromium(board_url, tmp_path):
             assert "strong-model" in text and "weak-model" in text and f"model?model_id={strong}#" in text
             assert re.search(r"\d+\.\d ± \d+\.\d", text)  # overall with its interval
             page.screenshot(path=str(shots / "leaderboard.png"), full_page=True)
-
-            page.goto(f"{board_url}/model?model_id={strong}")
-            settle(page, "Per-task scores", grids=2)
-            text = assert_clean(page, "model")
-            assert "7.2B parameters" in text and "95% interval" in text
-            page.screenshot(path=str(shots / "model.png"), full_page=True)
 
             page.goto(f"{board_url}/compare?ids={strong},{weak}")
             settle(page, "Paired verdicts", grids=3)

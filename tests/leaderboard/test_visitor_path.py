@@ -148,7 +148,8 @@ def test_a_clip_model_gets_a_per_task_chart_in_its_metrics(monkeypatch, api_url)
     frame = next(f for f in per_task["data"] if "task" in f)
     assert len(frame) == len(full(0.6, "clip-core")) and set(frame["score"]) == {60.0}
     assert (frame["low"] < 60).all() and (frame["high"] > 60).all()  # ± 1.96 stderr
-    assert any("Chance levels" in shown(c.value) for c in at.caption)
+    assert set(frame["chance"]) == {4.2, 10.0, 2.2, 16.7}  # each task's chance level, drawn as a tick
+    assert at.selectbox[0].value == "clip-core@1.0"  # the link opened on the model's own track
 
 
 def test_compare_opens_on_the_linked_models_track_with_a_chart_of_intervals(monkeypatch, api_url):

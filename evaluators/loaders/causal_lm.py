@@ -1,4 +1,5 @@
-"""Model loaders by family (FlagAI AutoLoader style): family → function(path, precision, device).
+"""The causal-LM loader: a checked folder (or, connected, a hub repository) through transformers, with
+LoRA adapters on a pinned base and bitsandbytes 8/4-bit weights.
 
 Loading is the real code that also serves hub models: safetensors only, never remote code.
 Every folder is checked again here with the upload's policy (core/checkpoint_policy.py) before
@@ -8,7 +9,6 @@ trust_remote_code=False and local_files_only=True, and nothing read from the che
 into its arguments. The policy module is pure standard library + core.errors: importing it here
 keeps one policy for upload and load without pulling the database or settings into the evaluators.
 """
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,17 +16,8 @@ from typing import Any
 from core.checkpoint_policy import ADAPTER_CONFIG, CAUSAL_LM_FILES, check_adapter_config, check_folder
 from core.errors import UnsafeCheckpointError
 from evaluators.devices import primary_device, spread_kwargs
+from evaluators.loaders.hub import hub_snapshot
 from evaluators.precision import torch_dtype
-
-LOADERS: dict[str, Callable[..., Any]] = {}
-
-
-def loader(family: str):
-    def wrap(fn):
-        LOADERS[family] = fn
-        return fn
-    return wrap
-
 
 @dataclass
 class LoadedCausalLM:
@@ -61,15 +52,6 @@ def _quantization(precision: str, device: str) -> dict:
 CAUSAL_LM_HUB_PATTERNS = [*sorted(CAUSAL_LM_FILES), "*.safetensors", "LICENSE*"]
 
 
-def _hub_snapshot(repo: str, revision: str | None, patterns: list[str]) -> tuple[Path, Path]:
-    """(snapshot folder, the repo's blobs folder its links point into), through huggingface_hub's cache."""
-    from huggingface_hub import snapshot_download
-
-    folder = Path(snapshot_download(repo, revision=revision or None, allow_patterns=patterns))
-    return folder, folder.parent.parent / "blobs"
-
-
-@loader("causal-lm")
 def load_causal_lm(path: str | Path, *, precision: str = "float32", device: str = "cpu",
                    revision: str | None = None, base: str | Path | None = None) -> LoadedCausalLM:
     """A causal LM folder; or, where the folder is a LoRA adapter, the adapter on `base` (its pinned base model)."""
@@ -78,7 +60,7 @@ def load_causal_lm(path: str | Path, *, precision: str = "float32", device: str 
     links_into = None
     if str(path).startswith("hf://"):  # a hub model pinned at submission: hf://org/name@commit
         repo, _, revision = str(path).removeprefix("hf://").partition("@")
-        path, links_into = _hub_snapshot(repo, revision, CAUSAL_LM_HUB_PATTERNS)
+        path, links_into = hub_snapshot(repo, revision, CAUSAL_LM_HUB_PATTERNS)
     root = Path(path)
     parsed = check_folder(root, "causal-lm", links_into=links_into)  # refuses before any library reads it
     if ADAPTER_CONFIG in parsed:
@@ -155,23 +137,3 @@ def _same_tokenizer(base_tokenizer, root: Path):
                                     f"{len(own)} vs {len(base_tokenizer)} tokens); an adapter is evaluated with its "
                                     f"base's tokenizer")
     return own
-
-
-@loader("clip")
-def load_clip(path: str | Path, *, precision: str = "float32", device: str = "cpu"):
-    """An open_clip model: a checkpoint folder, or `hf-hub:org/repo` / `open_clip:<arch>/<tag>` when connected."""
-    from evaluators.multimodal.open_clip_loader import (
-        load_clip_by_name,
-        load_clip_folder,
-    )
-
-    device = primary_device(device)  # a device list spreads causal LMs; a CLIP model fits one device
-    if str(path).startswith(("hf-hub:", "open_clip:")):
-        return load_clip_by_name(str(path), precision=precision, device=device)
-    return load_clip_folder(path, precision=precision, device=device)
-
-
-def load(family: str, path: str | Path, **kwargs: Any) -> Any:
-    if family not in LOADERS:
-        raise KeyError(f"no loader for family {family!r}; known: {', '.join(sorted(LOADERS))}")
-    return LOADERS[family](path, **kwargs)

@@ -31,7 +31,7 @@ def _weights(exc: BaseException) -> str | None:
         return (f"the weights do not fit config.json (a tensor's shape differs from what the config describes): "
                 f"fix config.json or the weights so they describe the same model, e.g. {SAVE_HINT}")
     if "missing from the checkpoint" in text:
-        return text  # our own check (evaluators/loaders.py) already names the tensors
+        return text  # our own check (evaluators/loaders/causal_lm.py) already names the tensors
     if isinstance(exc, OSError) and ("no file named" in text or "does not appear to have a file named" in text):
         return ("no weights found: the folder needs model.safetensors, or model.safetensors.index.json with every "
                 "shard it lists (pickled .bin weights are not loaded)")

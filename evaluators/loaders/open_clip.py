@@ -30,6 +30,8 @@ from core.checkpoint_policy import (
     read_json,
 )
 from core.errors import UnsafeCheckpointError
+from evaluators.devices import primary_device
+from evaluators.loaders.hub import hub_snapshot
 from evaluators.precision import torch_dtype
 
 CONFIG_NAMES = CLIP_CONFIG_NAMES
@@ -195,14 +197,13 @@ def load_clip_by_name(name: str, *, precision: str = "float32", device: str = "c
     `hf-hub:`, or the safetensors twin of the file a pretrained tag names — and a tag whose
     weights exist only as a pickle is refused.
     """
-    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub import hf_hub_download
 
     if name.startswith("hf-hub:"):
         # hf-hub:org/repo@<commit> is how a submission pins it (core/hub.py); open_clip's own form has no @.
         repo, _, revision = name.removeprefix("hf-hub:").partition("@")
-        folder = Path(snapshot_download(repo, revision=revision or None, cache_dir=cache_dir,
-                                        allow_patterns=HUB_PATTERNS))
-        return load_clip_folder(folder, precision=precision, device=device, links_into=folder.parent.parent / "blobs")
+        folder, blobs = hub_snapshot(repo, revision, HUB_PATTERNS, cache_dir=cache_dir)
+        return load_clip_folder(folder, precision=precision, device=device, links_into=blobs)
     if not name.startswith("open_clip:"):
         raise ValueError(f"unknown clip model reference {name!r}: use a folder, hf-hub:org/repo or "
                          f"open_clip:<arch>/<tag>")
@@ -245,3 +246,11 @@ def hub_weights_file(hf_hub: str) -> tuple[str, str]:
     if ext != "safetensors":
         raise ValueError(f"{hf_hub}: only safetensors weights are loaded, not .{ext}")
     return repo, filename
+
+
+def load_clip(path: str | Path, *, precision: str = "float32", device: str = "cpu") -> LoadedClip:
+    """An open_clip model: a checkpoint folder, or `hf-hub:org/repo` / `open_clip:<arch>/<tag>` when connected."""
+    device = primary_device(device)  # a device list spreads causal LMs; a CLIP model fits one device
+    if str(path).startswith(("hf-hub:", "open_clip:")):
+        return load_clip_by_name(str(path), precision=precision, device=device)
+    return load_clip_folder(path, precision=precision, device=device)

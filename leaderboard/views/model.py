@@ -15,11 +15,14 @@ st.title("Model")
 facets = fetch(api.facets, "track list")
 tracks = [t["id"] for t in facets["tracks"]]
 # Models are listed per track (a CLIP model is on a CLIP track); a ?model_id= link opens any model.
-track = st.selectbox("Track", tracks, index=tracks.index(facets["track"]))
+wanted = query_int("model_id")
+linked_track = None
+if wanted is not None:  # a link opens on the linked model's own track (a CLIP model on a CLIP track)
+    linked_track = (fetch(lambda: api.model(wanted), "model")["board"] or {}).get("track")
+track = st.selectbox("Track", tracks, index=tracks.index(linked_track if linked_track in tracks else facets["track"]))
 search = st.text_input("Find a model", placeholder="name, or owner:alice")
 candidates, total = fetch(lambda: api.board_records(track=track, q=search, limit=50, include_flagged=True,
                                                     columns=["model_id", "model", "owner"]), "model list")
-wanted = query_int("model_id")
 if not candidates and not search and wanted is None:
     st.info(NO_MODELS)
     st.stop()
@@ -95,9 +98,10 @@ if tasks:
             "low": points(t["raw"] - Z95 * (t["stderr"] or 0)), "high": points(t["raw"] + Z95 * (t["stderr"] or 0)),
             "chance": points(t["random_baseline"])} for t in scored])
         st.altair_chart(interval_chart(frame, label="task", value="score", low="low", high="high", color="metric",
-                                       x_title="primary metric ×100, with its 95% interval"), width="stretch")
-        st.caption("Chance levels: " + "; ".join(f"{plain(m)} {c:g}" for m, c in
-                                                 dict(zip(frame["metric"], frame["chance"])).items()) + ".")
+                                       reference="chance", x_title="primary metric ×100, with its 95% interval"),
+                        width="stretch")
+        st.caption("Each task in its own primary metric (×100), with its 95% interval (±1.96 standard errors); "
+                   "the grey tick is the task's chance level.")
     table(pd.DataFrame([{
         "task": t["task"], "capability": t["capability"], "metric": t["primary_metric"], "raw": t["raw"],
         "± 95%": None if t["stderr"] is None else round(Z95 * t["stderr"], 4),
@@ -109,7 +113,7 @@ if tasks:
                        "stderr": st.column_config.NumberColumn("stderr", format="%.4f"),
                        "normalised (points)": st.column_config.NumberColumn("normalised (points)", format="%.1f")})
     if board is not None:
-        st.page_link("pages/compare.py", label="Compare with other models of this track",
+        st.page_link("views/compare.py", label="Compare with other models of this track",
                      query_params={"track": board["track"], "ids": str(model["id"])}, icon=":material/compare_arrows:")
 
     st.subheader("Provenance")
