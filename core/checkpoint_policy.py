@@ -2,7 +2,7 @@
 checkpoint can choose code).
 
 One policy, called twice: by the upload check (core/storage.py, core/hub.py: a 422 naming the file)
-and by the loaders (evaluators/loaders.py, evaluators/multimodal/open_clip_loader.py), so a folder
+and by the loaders (evaluators/loaders/causal_lm.py, evaluators/loaders/open_clip.py), so a folder
 written into the store some other way is refused before transformers or open_clip sees it.
 
 - Files: an allow-list per family. Anything else (*.py, pickles, executables, links, unknown names,
@@ -48,7 +48,7 @@ ADAPTER_CONFIG = "adapter_config.json"  # a PEFT LoRA adapter (weights: adapter_
 CAUSAL_LM_FILES = frozenset({"config.json", "generation_config.json", "model.safetensors.index.json",
                              "chat_template.jinja", "chat_template.json", "README.md", ".gitattributes",
                              ADAPTER_CONFIG, *_TOKENIZER_FILES})
-# The names open_clip_loader.find_config tries, in its order: the first present is the model config.
+# The names evaluators/loaders/open_clip.py find_config tries, in its order: the first present is the model config.
 CLIP_CONFIG_NAMES = ("open_clip_config.json", "open_clip_model_config.json", "model_config.json", "config.json")
 CLIP_FILES = frozenset({*CLIP_CONFIG_NAMES, "README.md", ".gitattributes", *_TOKENIZER_FILES})
 HF_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -425,7 +425,7 @@ def _num_map(v) -> bool:
 
 
 # peft.LoraConfig's fields that a LoRA adapter for a causal LM sets, with their types. The loader builds
-# LoraConfig from these keys alone (evaluators/loaders.py); peft never reads the file itself.
+# LoraConfig from these keys alone (evaluators/loaders/causal_lm.py); peft never reads the file itself.
 LORA_FIELDS = {
     "peft_type": _one_of("LORA"), "task_type": _opt(_one_of("CAUSAL_LM")), "r": lambda v: _int(v) and v > 0,
     "lora_alpha": _num, "lora_dropout": _num, "target_modules": _opt(_module_names),

@@ -10,7 +10,7 @@ import time
 import traceback
 from typing import Any
 
-from evaluators.load_errors import explain
+from evaluators.loaders.errors import explain
 from runners.child_protocol import (
     Channel,
     outcome_to_json,

@@ -10,6 +10,8 @@ import re
 import shutil
 from pathlib import Path
 
+from evaluators.loaders.hub import hub_snapshot
+
 # What a loader reads of a hub repository; weights only as safetensors (never pickles, never code).
 CAUSAL_LM_PATTERNS = ["*.json", "*.safetensors", "tokenizer.model", "merges.txt", "vocab.txt", "*.jinja",
                       "README.md", "LICENSE*"]
@@ -37,10 +39,8 @@ def fetch(path: str, cache_dir: Path) -> Path:
     done = target.parent / f"{target.name}.complete"  # beside, not inside: the folder holds the model's files only
     if done.is_file():
         return target
-    from huggingface_hub import snapshot_download
     try:
-        snapshot_download(repo, revision=revision, local_dir=target,
-                          allow_patterns=CAUSAL_LM_PATTERNS if prefix == "hf://" else CLIP_PATTERNS)
+        hub_snapshot(repo, revision, CAUSAL_LM_PATTERNS if prefix == "hf://" else CLIP_PATTERNS, local_dir=target)
     except Exception as exc:  # noqa: BLE001 — offline, hub down, disk full: all the service's side
         raise HubFetchError(f"could not fetch {repo}@{revision[:12]} from the hub: {type(exc).__name__}: {exc}") from exc
     shutil.rmtree(target / ".cache", ignore_errors=True)  # huggingface_hub's download metadata

@@ -62,8 +62,9 @@ def local_context() -> WorkerContext:
 _context: WorkerContext | None = None
 
 
-def serve_as(context: WorkerContext) -> None:
-    """The context of every job this process runs from now on (RQ calls jobs with their run id only)."""
+def serve_as(context: WorkerContext | None) -> None:
+    """The context of every job this process runs from now on (RQ calls jobs with their run id only);
+    None goes back to `local_context()`."""
     global _context
     _context = context
 

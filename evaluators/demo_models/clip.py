@@ -45,7 +45,7 @@ def build_clip(out_dir: Path, *, train_steps: int = 0, seed: int = 0, batch_size
     import torch
     from safetensors.torch import save_file
 
-    from evaluators.multimodal.open_clip_loader import _build, _preprocess, _tokenizer
+    from evaluators.loaders.open_clip import _build, _preprocess, _tokenizer
 
     torch.manual_seed(seed)
     model = _build(TINY_CONFIG, "float32")

@@ -21,7 +21,6 @@ counted by torch's FlopCounterMode on one input (runtime.count_flops), omitted w
 Every grid point's full summary (median, min, max, percentiles, stderr) is in provenance["grid"].
 """
 import random
-import time
 
 from evaluators.base import EvalOutcome, EvalSpec, Evaluator, MetricValue, ProgressFn
 from evaluators.efficiency import metrics as m
@@ -36,11 +35,7 @@ WORDS = ("a", "photo", "of", "the", "red", "blue", "green", "small", "large", "c
 
 
 def _config(spec: EvalSpec) -> dict:
-    unknown = set(spec.args) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown efficiency-clip args: {', '.join(sorted(unknown))}; known: "
-                         f"{', '.join(sorted(DEFAULTS))}")
-    cfg = {**DEFAULTS, **spec.args}
+    cfg = rt.checked_args("efficiency-clip", DEFAULTS, spec.args)
     sizes = cfg["batch_sizes"]
     if cfg["rounds"] < 1 or cfg["min_trials"] < 1 or cfg["min_block_s"] < 0 or cfg["warmup"] < 0:
         raise ValueError("efficiency-clip needs rounds ≥ 1, min_trials ≥ 1, min_block_s ≥ 0 and warmup ≥ 0")
@@ -90,8 +85,34 @@ def measure_grid(torch, model, images, tokens, sizes: list[int], cfg: dict, time
     return grid
 
 
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1000.0
+def headline_metrics(spec: EvalSpec, interactive: dict, batched: dict, *, memory_bytes: int, params: int,
+                     flops: dict, peak: dict) -> tuple[list[MetricValue], dict]:
+    """The stored figures (rates and MFU at the largest batch, latencies at the smallest), and the MFU of
+    both sides for the provenance."""
+    metric = m.metric_builder(spec.primary_metric)
+    out = [metric(f"{side}s_per_s", batched[f"{side}s_per_s"]["median"], f"{side}s/s",
+                  stderr=batched[f"{side}s_per_s"]["stderr"], n=batched[f"{side}s_per_s"]["n"])
+           for side in ("image", "text")]
+    for side in ("image", "text"):
+        lat = interactive[f"{side}_latency_s"]
+        out += [metric(f"{side}_latency_p50_ms", m.ms(lat["p50"]), "ms", hib=False, stderr=m.ms(lat["stderr"]),
+                       n=lat["n"]),
+                metric(f"{side}_latency_p90_ms", m.ms(lat["p90"]), "ms", hib=False, n=lat["n"]),
+                metric(f"{side}_latency_p99_ms", m.ms(lat["p99"]), "ms", hib=False, n=lat["n"])]
+    out += [metric("peak_memory_bytes", memory_bytes, "bytes", hib=False), metric("params", params, "params", hib=False)]
+    mfu = {}
+    for side, unit in (("image", "FLOP/image"), ("text", "FLOP/text")):
+        if flops[side] is None:
+            continue
+        out.append(metric(f"flops_per_{side}", flops[side], unit, hib=False))
+        achieved = flops[side] * batched[f"{side}s_per_s"]["median"]
+        mfu[side] = {"measured": m.mfu(achieved, peak["measured_tflops"]),
+                     "nominal": m.mfu(achieved, peak["nominal_tflops"])}
+    # MFU of image encoding at the largest batch; the text side's is in the provenance.
+    for name, key in (("mfu", "measured"), ("mfu_nominal", "nominal")):
+        if mfu.get("image", {}).get(key) is not None:
+            out.append(metric(name, mfu["image"][key], "fraction", n=batched["images_per_s"]["n"]))
+    return out, mfu
 
 
 class EfficiencyClipEvaluator(Evaluator):
@@ -102,76 +123,32 @@ class EfficiencyClipEvaluator(Evaluator):
     def evaluate(self, model, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
         import torch
 
-        cfg = _config(spec)
-        clip, device = model.model, model.device
-        dtype = torch_dtype(model.dtype, torch)
+        cfg, clip, device = _config(spec), model.model, model.device
         sizes, largest = cfg["batch_sizes"], max(cfg["batch_sizes"])
         torch.manual_seed(spec.seed)
         size = _image_size(clip)
-        images = synthetic_images(torch, model.preprocess, size, largest, spec.seed).to(device, dtype)
+        images = synthetic_images(torch, model.preprocess, size, largest, spec.seed).to(device,
+                                                                                          torch_dtype(model.dtype, torch))
         tokens = model.tokenizer(synthetic_texts(largest, spec.seed)).to(device)
         params = sum(p.numel() for p in clip.parameters())
         image_params = sum(p.numel() for p in clip.visual.parameters())
         # Counted before the memory block: the counting pass is no part of the measured footprint.
-        flops_image = rt.count_flops(torch, lambda: clip.encode_image(images[:1])) or None
-        flops_text = rt.count_flops(torch, lambda: clip.encode_text(tokens[:1])) or None
-        timer = rt.timer_for(device, torch)
-        kernels, kernel_label = rt.maybe_flag_gems(cfg["flag_gems"], device)
-        started = time.perf_counter()
-        with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
-                rt.track_peak_memory(device, torch) as memory, kernels:
-            peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"], spec.hardware)
-            probe = rt.HostProbe(device, torch)
-            grid = measure_grid(torch, clip, images, tokens, sizes, cfg, timer, device,
-                                on_round=probe.on_round(progress))
-            rt.synchronize(device, torch)
+        flops = {"image": rt.count_flops(torch, lambda: clip.encode_image(images[:1])) or None,
+                 "text": rt.count_flops(torch, lambda: clip.encode_text(tokens[:1])) or None}
+        with rt.measuring(device, model.dtype, torch, cfg, spec.hardware) as run:
+            grid = measure_grid(torch, clip, images, tokens, sizes, cfg, run.timer, device,
+                                on_round=run.probe.on_round(progress))
         progress("done", 1.0)
-        interactive = min(grid, key=lambda p: p["batch"])
-        batched = max(grid, key=lambda p: p["batch"])
-
-        def metric(name, value, unit, *, hib=True, stderr=None, n=1):
-            return MetricValue(name=name, value=float(value), stderr=stderr, n=n, higher_is_better=hib,
-                               primary=spec.primary_metric == name, unit=unit)
-
-        out = [metric(f"{side}s_per_s", batched[f"{side}s_per_s"]["median"], f"{side}s/s",
-                      stderr=batched[f"{side}s_per_s"]["stderr"], n=batched[f"{side}s_per_s"]["n"])
-               for side in ("image", "text")]
-        for side in ("image", "text"):
-            lat = interactive[f"{side}_latency_s"]
-            out += [metric(f"{side}_latency_p50_ms", _ms(lat["p50"]), "ms", hib=False, stderr=_ms(lat["stderr"]),
-                           n=lat["n"]),
-                    metric(f"{side}_latency_p90_ms", _ms(lat["p90"]), "ms", hib=False, n=lat["n"]),
-                    metric(f"{side}_latency_p99_ms", _ms(lat["p99"]), "ms", hib=False, n=lat["n"])]
-        out += [metric("peak_memory_bytes", memory[0].peak_bytes, "bytes", hib=False),
-                metric("params", params, "params", hib=False)]
-        mfu = {}
-        for side, flops, unit in (("image", flops_image, "FLOP/image"), ("text", flops_text, "FLOP/text")):
-            if flops is None:
-                continue
-            out.append(metric(f"flops_per_{side}", flops, unit, hib=False))
-            achieved = flops * batched[f"{side}s_per_s"]["median"]
-            mfu[side] = {"measured": m.mfu(achieved, peak["measured_tflops"]),
-                         "nominal": m.mfu(achieved, peak["nominal_tflops"])}
-        # MFU of image encoding at the largest batch; the text side's is in the provenance.
-        for name, key in (("mfu", "measured"), ("mfu_nominal", "nominal")):
-            if mfu.get("image", {}).get(key) is not None:
-                out.append(metric(name, mfu["image"][key], "fraction", n=batched["images_per_s"]["n"]))
-        provenance = {
-            "efficiency": {
-                "device": device, "device_name": peak["device_name"], "dtype": model.dtype,
-                "threads": threads if not rt.is_cuda(device) else None, "timer": timer.kind,
-                "kernels": kernel_label, "batch_sizes": sizes, "warmup": cfg["warmup"],
-                "min_warmup_s": cfg["min_warmup_s"], "rounds": cfg["rounds"], "min_block_s": cfg["min_block_s"],
-                "min_trials": cfg["min_trials"], "stderr": "between the medians of the rounds' blocks",
-                "image_size": list(size), "context_length": int(tokens.shape[1]),
-                "reference": {"interactive": interactive["batch"], "batched": batched["batch"]},
-                "peak": peak, "memory": {"method": memory[0].method, **memory[0].extra},
-                "params": {"total": params, "image": image_params, "text_and_rest": params - image_params},
-                "flops": {"method": "torch.utils.flop_counter.FlopCounterMode, one input, fused attention off",
-                          "per_image": flops_image, "per_text": flops_text, "mfu_at_largest_batch": mfu},
-                "wall_s": round(time.perf_counter() - started, 3), "host_probe": probe.summary(),
-                "grid": grid,
-            },
-            "batch_size": sizes,
-        }
-        return EvalOutcome(metrics=out, samples=[], provenance=provenance)
+        interactive, batched = min(grid, key=lambda p: p["batch"]), max(grid, key=lambda p: p["batch"])
+        out, mfu = headline_metrics(spec, interactive, batched, memory_bytes=run.memory[0].peak_bytes, params=params,
+                                    flops=flops, peak=run.peak)
+        efficiency = run.provenance(
+            batch_sizes=sizes, **{k: cfg[k] for k in ("warmup", "min_warmup_s", "rounds", "min_block_s", "min_trials")},
+            stderr="between the medians of the rounds' blocks", image_size=list(size),
+            context_length=int(tokens.shape[1]),
+            reference={"interactive": interactive["batch"], "batched": batched["batch"]},
+            params={"total": params, "image": image_params, "text_and_rest": params - image_params},
+            flops={"method": "torch.utils.flop_counter.FlopCounterMode, one input, fused attention off",
+                   "per_image": flops["image"], "per_text": flops["text"], "mfu_at_largest_batch": mfu},
+            grid=grid)
+        return EvalOutcome(metrics=out, samples=[], provenance={"efficiency": efficiency, "batch_size": sizes})

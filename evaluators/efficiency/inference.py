@@ -21,7 +21,6 @@ Every grid point's full summary (median, min, max, percentiles, stderr) is in pr
 """
 import inspect
 import random
-import time
 
 from evaluators.base import EvalOutcome, EvalSpec, Evaluator, MetricValue, ProgressFn
 from evaluators.efficiency import metrics as m
@@ -61,11 +60,7 @@ def _generate_steps(torch, model, ids, new_tokens: int, timer) -> list[float]:
 
 
 def _config(spec: EvalSpec) -> dict:
-    unknown = set(spec.args) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown efficiency-inference args: {', '.join(sorted(unknown))}; known: "
-                         f"{', '.join(sorted(DEFAULTS))}")
-    cfg = {**DEFAULTS, **spec.args}
+    cfg = rt.checked_args("efficiency-inference", DEFAULTS, spec.args)
     if cfg["rounds"] < 1 or cfg["min_trials"] < 1 or cfg["min_block_s"] < 0:
         raise ValueError("efficiency-inference needs rounds ≥ 1, min_trials ≥ 1 and min_block_s ≥ 0")
     if cfg["new_tokens"] < 1 or not cfg["batch_sizes"] or not cfg["prompt_lengths"]:
@@ -117,8 +112,40 @@ def measure_grid(torch, model, points: list[tuple[int, int]], *, vocab: int, cfg
             for (batch, length), point_blocks in zip(points, blocks)]
 
 
-def _ms(summary: dict, key: str) -> float:
-    return summary[key] * 1000.0
+def _position_limit(config) -> int | None:
+    return getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+
+
+def _shape(config) -> tuple[int, int]:
+    """(layers, model width) of a GPT-2 or Llama-style config, for the attention term of FLOPs/token."""
+    return (getattr(config, "n_layer", None) or getattr(config, "num_hidden_layers", 0),
+            getattr(config, "n_embd", None) or getattr(config, "hidden_size", 0))
+
+
+def headline_metrics(spec: EvalSpec, interactive: dict, batched: dict, *, memory_bytes: int, params: int,
+                     fpt: float, peak: dict) -> list[MetricValue]:
+    """The stored figures: latencies at the interactive point, rates and MFU at the batched one."""
+    metric = m.metric_builder(spec.primary_metric)
+    lat, tps, prefill = interactive["latency_s"], batched["tokens_per_s"], batched["prefill_tokens_per_s"]
+    out = [metric("tokens_per_s", tps["median"], "tokens/s", stderr=tps["stderr"], n=tps["n"]),
+           metric("prefill_tokens_per_s", prefill["median"], "tokens/s", stderr=prefill["stderr"], n=prefill["n"]),
+           metric("latency_p50_ms", m.ms(lat["p50"]), "ms", hib=False, stderr=m.ms(lat["stderr"]), n=lat["n"]),
+           metric("latency_p90_ms", m.ms(lat["p90"]), "ms", hib=False, n=lat["n"]),
+           metric("latency_p99_ms", m.ms(lat["p99"]), "ms", hib=False, n=lat["n"])]
+    for name, key in (("ttft_ms", "ttft_s"), ("tpot_ms", "tpot_s")):
+        if interactive[key]:
+            figure = interactive[key]
+            out.append(metric(name, m.ms(figure["median"]), "ms", hib=False, stderr=m.ms(figure["stderr"]),
+                              n=figure["n"]))
+    out += [metric("peak_memory_bytes", memory_bytes, "bytes", hib=False),
+            metric("params", params, "params", hib=False),
+            metric("flops_per_token", fpt, "FLOP/token", hib=False)]
+    prefill_flops = fpt * prefill["median"]  # the prefill is the compute-bound phase
+    for name, tflops in (("mfu", peak["measured_tflops"]), ("mfu_nominal", peak["nominal_tflops"])):
+        value = m.mfu(prefill_flops, tflops)
+        if value is not None:
+            out.append(metric(name, value, "fraction", n=prefill["n"]))
+    return out
 
 
 class EfficiencyInferenceEvaluator(Evaluator):
@@ -129,93 +156,39 @@ class EfficiencyInferenceEvaluator(Evaluator):
     def evaluate(self, model, spec: EvalSpec, progress: ProgressFn) -> EvalOutcome:
         import torch
 
-        cfg = _config(spec)
-        lm, device = model.model, model.device
-        config = lm.config
-        vocab = config.vocab_size
-        max_len = max(cfg["prompt_lengths"]) + cfg["new_tokens"]
-        limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
-        if limit and max_len > limit:
-            raise ValueError(f"prompt length + new tokens = {max_len} exceeds the model's {limit} positions")
+        cfg, lm, device = _config(spec), model.model, model.device
+        limit, longest = _position_limit(lm.config), max(cfg["prompt_lengths"]) + cfg["new_tokens"]
+        if limit and longest > limit:
+            raise ValueError(f"prompt length + new tokens = {longest} exceeds the model's {limit} positions")
         params = sum(p.numel() for p in lm.parameters())
-        timer = rt.timer_for(device, torch)
-        kernels, kernel_label = rt.maybe_flag_gems(cfg["flag_gems"], device)
         random.seed(spec.seed)
         torch.manual_seed(spec.seed)
         points = [(b, length) for b in cfg["batch_sizes"] for length in cfg["prompt_lengths"]]
-        energy = rt.EnergyMeter(device, torch)
-        started = time.perf_counter()
-        with rt.pinned_threads(torch, cfg["threads"] if not rt.is_cuda(device) else None) as threads, \
-                rt.track_peak_memory(device, torch) as memory, kernels:
-            peak = rt.peaks(device, model.dtype, torch, cfg["peak_gemm_n"], spec.hardware)
-            probe = rt.HostProbe(device, torch)
-            grid = measure_grid(torch, lm, points, vocab=vocab, cfg=cfg, device=device, seed=spec.seed, timer=timer,
-                                before_timing=energy.start, on_round=probe.on_round(progress))
-            rt.synchronize(device, torch)
-            joules = energy.joules()
+        with rt.measuring(device, model.dtype, torch, cfg, spec.hardware) as run:
+            grid = measure_grid(torch, lm, points, vocab=lm.config.vocab_size, cfg=cfg, device=device, seed=spec.seed,
+                                timer=run.timer, before_timing=run.energy.start, on_round=run.probe.on_round(progress))
         progress("done", 1.0)
         interactive, batched = grid[0], grid[-1]
-        n_layer = getattr(config, "n_layer", None) or getattr(config, "num_hidden_layers", 0)
-        d_model = getattr(config, "n_embd", None) or getattr(config, "hidden_size", 0)
+        n_layer, d_model = _shape(lm.config)
         # FLOPs/token at the batched point's mean context (half the prompt attends on average).
-        fpt = m.flops_per_token(params, n_layer=n_layer, context=batched["prompt_length"] // 2, d_model=d_model)
-        prefill_flops = fpt * batched["prefill_tokens_per_s"]["median"]
-        lat = interactive["latency_s"]
-
-        def metric(name, value, unit, *, hib=True, stderr=None, n=1, primary=False):
-            return MetricValue(name=name, value=float(value), stderr=stderr, n=n, higher_is_better=hib,
-                               primary=primary or spec.primary_metric == name, unit=unit)
-
-        tps = batched["tokens_per_s"]
-        out = [
-            metric("tokens_per_s", tps["median"], "tokens/s", stderr=tps["stderr"], n=tps["n"]),
-            metric("prefill_tokens_per_s", batched["prefill_tokens_per_s"]["median"], "tokens/s",
-                   stderr=batched["prefill_tokens_per_s"]["stderr"], n=batched["prefill_tokens_per_s"]["n"]),
-            metric("latency_p50_ms", _ms(lat, "p50"), "ms", hib=False, stderr=_scaled(lat["stderr"]), n=lat["n"]),
-            metric("latency_p90_ms", _ms(lat, "p90"), "ms", hib=False, n=lat["n"]),
-            metric("latency_p99_ms", _ms(lat, "p99"), "ms", hib=False, n=lat["n"]),
-            metric("ttft_ms", _ms(interactive["ttft_s"], "median"), "ms", hib=False,
-                   stderr=_scaled(interactive["ttft_s"]["stderr"]), n=interactive["ttft_s"]["n"]),
-            metric("peak_memory_bytes", memory[0].peak_bytes, "bytes", hib=False, stderr=None),
-            metric("params", params, "params", hib=False),
-            metric("flops_per_token", fpt, "FLOP/token", hib=False),
-        ]
-        if interactive["tpot_s"]:
-            out.append(metric("tpot_ms", _ms(interactive["tpot_s"], "median"), "ms", hib=False,
-                              stderr=_scaled(interactive["tpot_s"]["stderr"]), n=interactive["tpot_s"]["n"]))
-        n_batched = batched["prefill_tokens_per_s"]["n"]
-        mfu_measured = m.mfu(prefill_flops, peak["measured_tflops"])
-        if mfu_measured is not None:
-            out.append(metric("mfu", mfu_measured, "fraction", n=n_batched))
-        mfu_nominal = m.mfu(prefill_flops, peak["nominal_tflops"])
-        if mfu_nominal is not None:
-            out.append(metric("mfu_nominal", mfu_nominal, "fraction", n=n_batched))
+        context = batched["prompt_length"] // 2
+        fpt = m.flops_per_token(params, n_layer=n_layer, context=context, d_model=d_model)
+        out = headline_metrics(spec, interactive, batched, memory_bytes=run.memory[0].peak_bytes, params=params,
+                               fpt=fpt, peak=run.peak)
         # Every token generated while the meter ran: the timed trials and each block's one untimed
         # settling trial, prefill passes included (NVML's counter is too coarse to split them).
         tokens_total = sum(p["batch"] * cfg["new_tokens"] * (p["tokens_per_s"]["n"] + cfg["rounds"]) for p in grid)
-        if joules is not None and tokens_total:
-            out.append(metric("energy_per_token_j", joules / tokens_total, "J/token", hib=False))
-        provenance = {
-            "efficiency": {
-                "device": device, "device_name": peak["device_name"], "dtype": model.dtype,
-                "threads": threads if not rt.is_cuda(device) else None, "timer": timer.kind,
-                "kernels": kernel_label, "batch_sizes": cfg["batch_sizes"], "prompt_lengths": cfg["prompt_lengths"],
-                "new_tokens": cfg["new_tokens"], "warmup": cfg["warmup"], "min_warmup_s": cfg["min_warmup_s"],
-                "rounds": cfg["rounds"], "min_block_s": cfg["min_block_s"], "min_trials": cfg["min_trials"],
-                "stderr": "between the medians of the rounds' blocks",
-                "reference": {"interactive": [interactive["batch"], interactive["prompt_length"]],
-                              "batched": [batched["batch"], batched["prompt_length"]]},
-                "peak": peak, "memory": {"method": memory[0].method, **memory[0].extra},
-                "flops_per_token": {"formula": "2*params + 2*n_layer*context*d_model", "params": params,
-                                    "n_layer": n_layer, "d_model": d_model, "context": batched["prompt_length"] // 2},
-                "energy_j": joules, "wall_s": round(time.perf_counter() - started, 3),
-                "host_probe": probe.summary(),
-                "grid": grid,
-            },
-            "batch_size": cfg["batch_sizes"],
-        }
-        return EvalOutcome(metrics=out, samples=[], provenance=provenance)
-
-
-def _scaled(stderr_s: float | None) -> float | None:
-    return None if stderr_s is None else stderr_s * 1000.0
+        if run.joules is not None and tokens_total:
+            out.append(m.metric_builder(spec.primary_metric)("energy_per_token_j", run.joules / tokens_total,
+                                                             "J/token", hib=False))
+        settings = {k: cfg[k] for k in ("batch_sizes", "prompt_lengths", "new_tokens", "warmup", "min_warmup_s",
+                                        "rounds", "min_block_s", "min_trials")}
+        efficiency = run.provenance(
+            **settings, stderr="between the medians of the rounds' blocks",
+            reference={"interactive": [interactive["batch"], interactive["prompt_length"]],
+                       "batched": [batched["batch"], batched["prompt_length"]]},
+            flops_per_token={"formula": "2*params + 2*n_layer*context*d_model", "params": params,
+                             "n_layer": n_layer, "d_model": d_model, "context": context},
+            energy_j=run.joules, grid=grid)
+        return EvalOutcome(metrics=out, samples=[], provenance={"efficiency": efficiency,
+                                                                "batch_size": cfg["batch_sizes"]})

@@ -5,8 +5,9 @@ Conventions: times in seconds in, figures in the unit their name says out (`_ms`
 `tokens/s`); TFLOPS are 10^12 FLOP/s; MFU is a fraction in [0, 1] (not a percentage).
 """
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+from evaluators.base import MetricValue
 from evaluators.precision import dtype_key
 
 
@@ -153,3 +154,17 @@ def nominal_peak_tflops(device_name: str, precision: str) -> float | None:
         if fragment.lower() in device_name.lower():
             return peaks.get(key)
     return None
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
+
+
+def metric_builder(primary_metric: str | None, default_n: int | None = 1) -> Callable[..., MetricValue]:
+    """`metric(name, value, unit, hib=…, stderr=…, n=…)`: one efficiency figure as a MetricValue; it is
+    the primary when the task names it so (or `primary=True`)."""
+    def metric(name: str, value: float, unit: str, *, hib: bool = True, stderr: float | None = None,
+               n: int | None = None, primary: bool = False) -> MetricValue:
+        return MetricValue(name=name, value=float(value), stderr=stderr, n=default_n if n is None else n,
+                           higher_is_better=hib, primary=primary or primary_metric == name, unit=unit)
+    return metric

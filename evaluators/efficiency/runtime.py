@@ -318,3 +318,59 @@ def maybe_flag_gems(enabled: bool, device: str):
     except ImportError as exc:
         raise ValueError("flag_gems kernels were asked for, but flag_gems is not installed on this worker") from exc
     return flag_gems.use_gems(), f"flag_gems {getattr(flag_gems, '__version__', '?')}"
+
+
+def checked_args(evaluator: str, defaults: dict, args: dict) -> dict:
+    """The defaults overlaid with a suite's args; an arg the evaluator does not know is refused by name."""
+    unknown = set(args) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown {evaluator} args: {', '.join(sorted(unknown))}; known: "
+                         f"{', '.join(sorted(defaults))}")
+    return {**defaults, **args}
+
+
+@dataclass
+class Measuring:
+    """The instruments of one efficiency evaluation, set up the same way by every evaluator (see `measuring`)."""
+    device: str
+    dtype: str
+    timer: object
+    threads: int
+    memory: list
+    peak: dict
+    probe: HostProbe
+    kernels: str
+    energy: EnergyMeter
+    started: float
+    joules: float | None = None
+    """The GPU's energy from energy.start() to the block's end; None on CPU or without NVML."""
+
+    def provenance(self, **figures) -> dict:
+        """provenance["efficiency"]: what every efficiency evaluator records of how it measured, then its own."""
+        return {"device": self.device, "device_name": self.peak["device_name"], "dtype": self.dtype,
+                "threads": None if is_cuda(self.device) else self.threads, "timer": self.timer.kind,
+                "kernels": self.kernels, "peak": self.peak,
+                "memory": {"method": self.memory[0].method, **self.memory[0].extra},
+                "host_probe": self.probe.summary(), "wall_s": round(time.perf_counter() - self.started, 3),
+                **figures}
+
+
+@contextlib.contextmanager
+def measuring(device: str, dtype: str, torch, cfg: dict, hardware: dict | None):
+    """The shared preamble of the efficiency evaluators: the timer for the device, FlagGems kernels if
+    asked (refused before anything runs where they cannot), intra-op threads pinned (CPU), peak memory
+    tracked over the block, the peak MFU divides by (the worker's profile where it applies, else timed
+    here), a host probe and an energy meter. Yields a Measuring; after the block the device is
+    synchronised and the energy read."""
+    timer = timer_for(device, torch)
+    kernels, kernel_label = maybe_flag_gems(cfg.get("flag_gems", False), device)
+    energy = EnergyMeter(device, torch)
+    started = time.perf_counter()
+    with pinned_threads(torch, None if is_cuda(device) else cfg["threads"]) as threads, \
+            track_peak_memory(device, torch) as memory, kernels:
+        peak = peaks(device, dtype, torch, cfg["peak_gemm_n"], hardware)
+        state = Measuring(device=device, dtype=dtype, timer=timer, threads=threads, memory=memory, peak=peak,
+                          probe=HostProbe(device, torch), kernels=kernel_label, energy=energy, started=started)
+        yield state
+        synchronize(device, torch)
+        state.joules = energy.joules()

@@ -55,7 +55,8 @@ def set_root(name: str, dataset_root: str | Path | None = None) -> Path:
     """`<dataset_root>/<name>`; a dataset_root holding `{dataset}` is formatted, as clip_benchmark's CLI does."""
     if dataset_root is None:
         raise DatasetUnavailableError(f"standard set {name!r} is not available: the task names no dataset_root and "
-                                      f"this evaluation was given no folder for standard sets")
+                                      f"this evaluation was given no folder for standard sets "
+                                      f"(EvalSpec.clip_benchmark_dir); offline, use the clip-core suite")
     base = str(dataset_root)
     return Path(base.format(dataset=name)) if "{dataset}" in base else Path(base) / name
 

@@ -4,7 +4,7 @@ import torch
 from open_clip.factory import _MODEL_CONFIGS
 
 from core.clip_params import estimate_clip_params
-from evaluators.multimodal.open_clip_loader import _build
+from evaluators.loaders.open_clip import _build
 from evaluators.demo_models.clip import TINY_CONFIG
 
 PLAIN = sorted(name for name, cfg in _MODEL_CONFIGS.items() if estimate_clip_params(cfg) is not None)

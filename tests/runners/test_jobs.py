@@ -39,6 +39,8 @@ def test_submission_is_scored_by_a_real_worker_and_ranked(client, auth, uploaded
     assert provenance["checkpoint_sha256"] == uploaded_checkpoint["sha256"]
     assert provenance["dataset"]["sha256"]["test"] and provenance["task_config_hash"]
     assert provenance["libraries"]["lm_eval"] and provenance["hardware_profile_id"]
+    # The service's version under its own name (rows before issue 15 hold it under "python").
+    assert provenance["evalboard_version"] and "python" not in provenance
 
     # Per-sample records and the full provenance are downloadable.
     world_facts_run = next(r for r in finished["runs"] if r["task"] == "world_facts")

@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from evaluators.load_errors import explain
+from evaluators.loaders.errors import explain
 from evaluators.loaders import load_causal_lm
 
 

@@ -18,7 +18,7 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 from open_clip.pretrained import _PRETRAINED, _pcfg
 from PIL import Image
 
-from evaluators.multimodal.open_clip_loader import (
+from evaluators.loaders.open_clip import (
     hub_weights_file,
     load_clip_by_name,
     load_clip_folder,
