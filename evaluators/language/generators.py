@@ -7,14 +7,15 @@ Every generator returns a train split (text for demo models) and a test split
 
 Only the standard library is used: this module runs in the API, CLI and tests alike.
 """
-import hashlib
 import json
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-GENERATORS: dict[str, "Generator"] = {}
+from evaluators.set_files import SetGenerator, registrar, write_splits
+
+GENERATORS: dict[str, SetGenerator] = {}
+register = registrar(GENERATORS)
 
 COLOURS = ["red", "blue", "green", "yellow", "purple", "orange", "black", "white"]
 PLACES = ["the forest", "the desert", "the river", "the mountain", "the city", "the island", "the cave", "the valley"]
@@ -23,22 +24,6 @@ _UNITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
           "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
 NUMBER_WORDS = _UNITS + [f"{tens}{'-' + u if u != 'zero' else ''}" for tens in ("twenty", "thirty")
                          for u in _UNITS[:10]]
-
-
-@dataclass(frozen=True)
-class Generator:
-    name: str
-    version: str
-    description: str
-    build: Callable[[int], tuple[list[dict], list[dict]]]
-    default_seed: int
-
-
-def register(name: str, version: str, description: str, default_seed: int):
-    def wrap(fn):
-        GENERATORS[name] = Generator(name, version, description, fn, default_seed)
-        return fn
-    return wrap
 
 
 def _creature_names(rng: random.Random, count: int) -> list[str]:
@@ -274,10 +259,6 @@ def report_summary(seed: int) -> tuple[list[dict], list[dict]]:
     return train, test
 
 
-def _jsonl(rows: list[dict]) -> bytes:
-    return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows).encode()
-
-
 def write_set(name: str, root: Path, seed: int | None = None) -> dict:
     """Write train.jsonl, test.jsonl and manifest.json of one set under root/name; return the manifest."""
     gen = GENERATORS[name]
@@ -285,11 +266,7 @@ def write_set(name: str, root: Path, seed: int | None = None) -> dict:
     train, test = gen.build(seed)
     folder = root / name
     folder.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for split, rows in (("train", train), ("test", test)):
-        data = _jsonl(rows)
-        (folder / f"{split}.jsonl").write_bytes(data)
-        files[split] = {"file": f"{split}.jsonl", "rows": len(rows), "sha256": hashlib.sha256(data).hexdigest()}
+    files = write_splits(folder, {"train": train, "test": test})
     manifest = {"name": name, "version": gen.version, "seed": seed, "license": "CC0-1.0",
                 "how_made": f"evaluators.language.generators:{gen.build.__name__} (seeded, stdlib random)",
                 "description": gen.description, "splits": files}

@@ -17,10 +17,11 @@ Images are tiny (64×64 or 32×32 PNG) so the bundled data stays well under a me
 import hashlib
 import json
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+
+from evaluators.set_files import SetGenerator, registrar, write_splits
 
 LANGUAGES = ("en", "zh", "de")
 SIZE = 64
@@ -140,15 +141,6 @@ def render_pair(rng: random.Random, left: tuple[str, str], right: tuple[str, str
     return _png(image)
 
 
-@dataclass(frozen=True)
-class ImageSet:
-    name: str
-    version: str
-    description: str
-    build: Callable[[int], "BuiltSet"]
-    default_seed: int
-
-
 @dataclass
 class BuiltSet:
     splits: dict[str, list[dict]]
@@ -159,14 +151,8 @@ class BuiltSet:
     """extra JSON files (classes, templates) by file name."""
 
 
-GENERATORS: dict[str, ImageSet] = {}
-
-
-def register(name: str, version: str, description: str, default_seed: int):
-    def wrap(fn):
-        GENERATORS[name] = ImageSet(name, version, description, fn, default_seed)
-        return fn
-    return wrap
+GENERATORS: dict[str, SetGenerator] = {}
+register = registrar(GENERATORS)
 
 
 @register("shapes_scenes", "1.0", "64×64 scenes of one to three shapes of one colour, size and side, captioned in "
@@ -248,10 +234,6 @@ def digits(seed: int) -> BuiltSet:
     return BuiltSet(splits, images, extras)
 
 
-def _jsonl(rows: list[dict]) -> bytes:
-    return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows).encode()
-
-
 def _json(obj) -> bytes:
     return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
@@ -268,11 +250,7 @@ def write_set(name: str, root: Path, seed: int | None = None) -> dict:
     built = gen.build(seed)
     folder = root / name
     folder.mkdir(parents=True, exist_ok=True)
-    splits, files = {}, {}
-    for split, rows in built.splits.items():
-        data = _jsonl(rows)
-        (folder / f"{split}.jsonl").write_bytes(data)
-        splits[split] = {"file": f"{split}.jsonl", "rows": len(rows), "sha256": hashlib.sha256(data).hexdigest()}
+    splits, files = write_splits(folder, built.splits), {}
     for file_name, obj in built.extras.items():
         data = _json(obj)
         (folder / file_name).write_bytes(data)
