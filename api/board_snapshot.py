@@ -34,6 +34,7 @@ from api.board import load_board
 from api.served_board import ServedBoard, compile_board
 from core.config import get_settings
 from core.db import get_engine
+from core.errors import EvalboardError
 from runners.dispatch import get_redis
 
 log = logging.getLogger("evalboard.board")
@@ -49,6 +50,7 @@ KEY_CURRENT = "evalboard:board:current"
 KEY_SNAPSHOT = "evalboard:board:snapshot:{version}"
 KEY_ROWS = "evalboard:board:rows:{version}"
 KEY_LOCK = "evalboard:board:build-lock"
+KEY_BUILDS = "evalboard:board:builds"  # a counter: every build any builder published
 # A replaced snapshot stays this long, for a process that read its version just before the switch.
 REPLACED_KEPT_S = 120
 LOCK_TTL_S = 30  # renewed every LOCK_TTL_S / 3 while the build runs: a builder that dies frees it soon
@@ -58,6 +60,10 @@ REBUILD_EVERY_BUILDS = 4
 WAIT_FOR_BUILDER_S = 120.0
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+
+
+class BoardNotReadyError(EvalboardError):
+    """Nothing published yet and the builder at work (503: try again shortly)."""
 
 
 @dataclass(frozen=True)
@@ -89,8 +95,12 @@ def invalidate_signature(*_args) -> None:
 event.listen(Session, "after_commit", invalidate_signature)
 
 
-def read_signature(session: Session) -> tuple[str, frozenset[int]]:
-    count, latest, models, hidden = session.connection().execute(SIGNATURE_SQL).one()
+def read_signature() -> tuple[str, frozenset[int]]:
+    """The data the board depends on, and the hidden models. On a connection of its own, closed at once: a
+    request waiting for a builder must hold no transaction (a TRUNCATE or migration would wait on it, and
+    the builder's query on that)."""
+    with get_engine().connect() as connection:
+        count, latest, models, hidden = connection.execute(SIGNATURE_SQL).one()
     return f"{count}|{latest.isoformat() if latest else ''}|{models}", frozenset(hidden)
 
 
@@ -127,6 +137,7 @@ def build_and_publish(signature: str) -> ServedBoard:
             "build_s": time.perf_counter() - started}
     pipe = redis.pipeline(transaction=True)
     pipe.set(KEY_CURRENT, json.dumps(meta))
+    pipe.incr(KEY_BUILDS)
     if previous:
         pipe.expire(KEY_SNAPSHOT.format(version=previous["version"]), REPLACED_KEPT_S)
         pipe.expire(KEY_ROWS.format(version=previous["version"]), REPLACED_KEPT_S)
@@ -195,8 +206,8 @@ def _builds_here() -> bool:
     return get_settings().board_builder != "external"
 
 
-def _refresh(session: Session, board: ServedBoard | None) -> tuple[ServedBoard, frozenset[int]]:
-    signature, hidden = read_signature(session)
+def _refresh(board: ServedBoard | None) -> tuple[ServedBoard, frozenset[int]]:
+    signature, hidden = read_signature()
     meta = published()
     if meta and meta["signature"] == signature:
         if board is None or board.version != meta["version"]:
@@ -230,18 +241,19 @@ def _refresh(session: Session, board: ServedBoard | None) -> tuple[ServedBoard, 
                 return built, hidden
     if board is not None:
         return board, hidden
-    raise TimeoutError("the leaderboard is being built; try again in a minute")
+    raise BoardNotReadyError("the leaderboard is being built; try again in a minute")
 
 
-def current(session: Session) -> Served:
+def current(session: Session | None = None) -> Served:
     """The published board as this process last loaded it, checked against the data at most once per
-    CHECK_EVERY_S (and at once after a commit in this process)."""
+    CHECK_EVERY_S (and at once after a commit in this process). `session` is not used: the check reads
+    on a connection of its own (see read_signature)."""
     with _lock:
         board = _state["board"]
         if board is not None and time.monotonic() - _state["checked_at"] < CHECK_EVERY_S:
             return Served(board, _state["hidden"])
         invalidations, checked_at = _state["invalidations"], time.monotonic()
-    board, hidden = _refresh(session, board)
+    board, hidden = _refresh(board)
     with _lock:
         current_board = _state["board"]
         if current_board is None or current_board.version != board.version:
@@ -259,8 +271,7 @@ def run_builder(stop: threading.Event | None = None, every_s: float = 0.5) -> No
     log.info("board builder started")
     while not stop.is_set():
         try:
-            with Session(get_engine()) as session:
-                signature, _ = read_signature(session)
+            signature, _ = read_signature()
             meta = published()
             if meta is None or meta["signature"] != signature:
                 try_build(signature, meta)
@@ -273,11 +284,18 @@ def warm() -> None:
     """Load (or build) the board at API start, in the background, so the first viewer does not wait."""
     def load() -> None:
         try:
-            with Session(get_engine()) as session:
-                current(session)
+            current()
         except Exception as exc:  # no database yet: the first request builds it instead
             log.info("board not pre-loaded: %s", exc)
-    threading.Thread(target=load, daemon=True, name="board-warm").start()
+    _state["warming"] = threading.Thread(target=load, daemon=True, name="board-warm")
+    _state["warming"].start()
+
+
+def wait_for_warm(timeout_s: float = 60.0) -> None:
+    """Wait for the start-up load to finish (tests and benchmarks that want a quiet start)."""
+    warming = _state.get("warming")
+    if warming is not None:
+        warming.join(timeout_s)
 
 
 def build_at_startup(app) -> None:
@@ -296,3 +314,17 @@ def forget_local() -> None:
     """Drop this process's loaded board (tests, benchmarks: as if the process had just started)."""
     with _lock:
         _state.update(board=None, checked_at=float("-inf"), hidden=frozenset())
+
+
+def metric_lines() -> list[str]:
+    """The published board for Prometheus: builds so far, the last build's seconds, the board's age."""
+    meta, builds = published(), get_redis().get(KEY_BUILDS)
+    lines = ["# HELP evalboard_board_builds_total Leaderboard builds published (by every builder).",
+             "# TYPE evalboard_board_builds_total counter", f"evalboard_board_builds_total {int(builds or 0)}"]
+    if meta:
+        lines += ["# HELP evalboard_board_build_seconds Seconds the published leaderboard took to build.",
+                  "# TYPE evalboard_board_build_seconds gauge", f"evalboard_board_build_seconds {meta['build_s']:.3f}",
+                  "# HELP evalboard_board_age_seconds Seconds since the published leaderboard was built.",
+                  "# TYPE evalboard_board_age_seconds gauge",
+                  f"evalboard_board_age_seconds {max(0.0, time.time() - meta['built_at']):.3f}"]
+    return lines

@@ -9,6 +9,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.board_snapshot import BoardNotReadyError
 from core.errors import (
     AuthError,
     EvalboardError,
@@ -37,7 +38,7 @@ PROBLEM = {"model": Problem, "content": {"application/problem+json": {"schema": 
 PROBLEM_RESPONSES: dict = {"4XX": {"description": "The request was refused; `detail` says why.", **PROBLEM},
                            "5XX": {"description": "A service the API needs is unavailable.", **PROBLEM}}
 
-STATUS = {AuthError: 401, ForbiddenError: 403, NotFoundError: 404, InvalidRequestError: 422,
+STATUS = {BoardNotReadyError: 503, AuthError: 401, ForbiddenError: 403, NotFoundError: 404, InvalidRequestError: 422,
           UnsafeArchiveError: 422, InvalidCheckpointError: 422, RateLimitedError: 429, HubUnreachableError: 503,
           StoreUnavailableError: 503, QuotaExceededError: 413}
 

@@ -106,5 +106,20 @@ class RequestTimer:
         try:
             await self.app(scope, receive, send)
         finally:
-            route = scope.get("route")
-            observe(scope["method"], getattr(route, "path", None) or UNMATCHED, time.perf_counter() - started)
+            observe(scope["method"], route_template(scope), time.perf_counter() - started)
+
+
+def route_template(scope) -> str:
+    """The matched route's template with the prefix it was included under (`/api/v1` + `/models/{model_id}`).
+
+    FastAPI hands the route as declared in its router, without the include's prefix: the prefix is the part
+    of the path before the part the route's own pattern matches whole."""
+    route, path = scope.get("route"), scope.get("path", "")
+    template, pattern = getattr(route, "path", None), getattr(route, "path_regex", None)
+    if template is None:
+        return UNMATCHED
+    if pattern is not None and not pattern.fullmatch(path):
+        for cut in (i for i, ch in enumerate(path) if ch == "/" and i > 0):
+            if pattern.fullmatch(path[cut:]):
+                return path[:cut] + template
+    return template

@@ -7,6 +7,7 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import func
 from sqlmodel import select
 
+from api.board_snapshot import metric_lines as board_lines
 from api.deps import SessionDep
 from api.request_metrics import histogram_lines
 from core.config import get_settings
@@ -56,6 +57,7 @@ def metrics(session: SessionDep) -> str:
     lines += [_line("evalboard_run_duration_seconds_count", count),
               _line("evalboard_run_duration_seconds_sum", round(float(total), 3))]
     lines += _worker_cache_lines()
+    lines += board_lines()
     lines += histogram_lines()
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,224 @@
+"""One published board for every API process: what a reader of the board notices — answers that agree
+across processes, new results within seconds, hidden models gone at once, cheap repeat reads (304)."""
+import gzip
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from api import board_snapshot
+from tests.conftest import DATABASE_URL
+from tests.seed import seed_scored_model
+
+ROOT = Path(__file__).resolve().parents[2]
+BOARD = "/api/v1/leaderboard"
+TASKS = {"world_facts": 0.8, "arithmetic_mc": 0.7}
+
+
+def names(response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [r["model"] for r in response.json()["rows"]]
+
+
+def admin_headers() -> dict:
+    from core.crud import create_token, create_user
+    from core.db import session_scope
+    from core.models import Role
+    with session_scope() as s:
+        return {"Authorization": f"Bearer {create_token(session=s, user=create_user(session=s, name='root', role=Role.admin))}"}
+
+
+def test_a_matching_etag_gets_304_with_no_body_and_a_new_result_a_new_etag(client):
+    seed_scored_model("first", TASKS)
+    response = client.get(BOARD)
+    etag = response.headers["etag"]
+    assert response.headers["cache-control"].startswith("public, max-age=")
+    again = client.get(BOARD, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    # Every board read carries the same version; a weak form of it matches too (RFC 9110, GET).
+    for path in (f"{BOARD}/facets", f"{BOARD}/tracks", f"{BOARD}/efficiency"):
+        tag = client.get(path).headers["etag"]
+        assert client.get(path, headers={"If-None-Match": f"W/{tag}"}).status_code == 304
+    seed_scored_model("second", {"world_facts": 0.9, "arithmetic_mc": 0.9})
+    fresh = client.get(BOARD, headers={"If-None-Match": etag})
+    assert fresh.status_code == 200 and names(fresh) == ["second", "first"] and fresh.headers["etag"] != etag
+
+
+def test_large_answers_are_gzipped_for_clients_that_accept_it(client):
+    for i in range(30):
+        seed_scored_model(f"model-{i:02d}", {"world_facts": 0.3 + i / 100, "arithmetic_mc": 0.5})
+    plain = client.get(BOARD, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    packed = client.get(BOARD, headers={"Accept-Encoding": "gzip"})
+    assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+    assert packed.json() == plain.json()  # httpx undid the gzip
+    with client.stream("GET", BOARD, headers={"Accept-Encoding": "gzip"}) as response:
+        body = b"".join(response.iter_raw())
+    assert len(body) < len(plain.content) / 3 and gzip.decompress(body) == plain.content
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def second_api():
+    """Another API process on the same database and Redis, as a second uvicorn worker would be."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port",
+                             str(port), "--log-level", "warning"], cwd=ROOT, env=os.environ.copy())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{url}/api/v1/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the second API did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def shown_within(url: str, expected: list[str], seconds: float = 2.0) -> httpx.Response:
+    started = time.monotonic()
+    while True:
+        response = httpx.get(url)
+        if names(response) == expected:
+            return response
+        assert time.monotonic() - started < seconds, f"{url} still shows {names(response)}, not {expected}"
+        time.sleep(0.05)
+
+
+def test_a_run_finished_by_a_worker_reaches_another_api_process_within_two_seconds(client, second_api):
+    seed_scored_model("first", TASKS)
+    here = client.get(BOARD)
+    there = shown_within(f"{second_api}{BOARD}", ["first"])
+    # The same published board (same version in the ETag), not one built per process.
+    assert names(here) == ["first"] and there.headers["etag"] == here.headers["etag"]
+    builds = int(board_snapshot.get_redis().get(board_snapshot.KEY_BUILDS))
+    # A worker (another process) finishes a run: a new model's scores arrive in the database only.
+    seed_scored_model("newcomer", {"world_facts": 0.95, "arithmetic_mc": 0.95})
+    board_snapshot.forget_local()  # this process learns nothing from the seeding commit either
+    shown_within(f"{second_api}{BOARD}", ["newcomer", "first"])
+    assert names(client.get(BOARD)) == ["newcomer", "first"]
+    assert int(board_snapshot.get_redis().get(board_snapshot.KEY_BUILDS)) == builds + 1  # one build for both
+
+
+def settle(client, expected: list[str]) -> None:
+    """Wait for the background rebuild a slow board answers beside (the first answers may be the old board)."""
+    deadline = time.monotonic() + 10
+    while names(client.get(BOARD)) != expected:
+        assert time.monotonic() < deadline, "the board never showed the seeded models"
+        board_snapshot.invalidate_signature()
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def slow_board(monkeypatch):
+    """Every board counts as slow to build: requests are answered from the published one while the
+    successor builds in the background (as at 10,000 models)."""
+    monkeypatch.setattr(board_snapshot, "FAST_BUILD_S", 0.0)
+    monkeypatch.setattr(board_snapshot, "REBUILD_EVERY_BUILDS", 0)
+
+
+def test_a_hidden_model_disappears_from_every_cached_view_at_once(client, slow_board):
+    hidden = seed_scored_model("to-hide", {"world_facts": 0.9, "arithmetic_mc": 0.9}, efficiency={"tokens_per_s": 9.0})
+    seed_scored_model("stays", TASKS, efficiency={"tokens_per_s": 5.0})
+    seed_scored_model("flagged", TASKS, flagged=True)
+    settle(client, ["to-hide", "stays"])
+    views = [f"{BOARD}", f"{BOARD}?q=t", f"{BOARD}?include_flagged=true", f"{BOARD}?normalised=false",
+             f"{BOARD}?sort=-params", f"{BOARD}?format=csv", f"{BOARD}/efficiency"]
+    before = {view: client.get(view) for view in views}
+    assert [v for v, r in before.items() if "to-hide" not in r.text] == []
+    headers = admin_headers()
+    # Hold the rebuild back: whatever answers next comes from the board built before the hide.
+    with board_snapshot._building:
+        assert client.post(f"/api/v1/admin/models/{hidden}/hide", headers=headers,
+                           json={"reason": "test"}).status_code == 200
+        for view in views:
+            response = client.get(view, headers={"If-None-Match": before[view].headers["etag"]})
+            assert response.status_code == 200, view  # a new ETag: no client keeps the old answer
+            assert "to-hide" not in response.text, view
+            assert "stays" in response.text, view
+    assert client.get(f"/api/v1/models/{hidden}").status_code == 404
+
+
+def test_a_burst_of_finished_runs_costs_one_rebuild_not_one_each(client, slow_board):
+    seed_scored_model("first", TASKS)
+    settle(client, ["first"])
+    builds = int(board_snapshot.get_redis().get(board_snapshot.KEY_BUILDS))
+    with board_snapshot._building:  # a build in progress elsewhere: the burst arrives meanwhile
+        for i in range(5):
+            seed_scored_model(f"burst-{i}", TASKS)
+            client.get(BOARD)
+    deadline = time.monotonic() + 10
+    while len(names(client.get(BOARD))) != 6:
+        assert time.monotonic() < deadline, "the burst never reached the board"
+        board_snapshot.invalidate_signature()
+        time.sleep(0.05)
+    assert int(board_snapshot.get_redis().get(board_snapshot.KEY_BUILDS)) - builds <= 2
+
+
+def test_no_request_builds_while_another_builder_holds_the_lock(client, monkeypatch):
+    monkeypatch.setattr(board_snapshot, "WAIT_FOR_BUILDER_S", 0.5)
+    redis = board_snapshot.get_redis()
+    board_snapshot.wait_for_warm()
+    redis.flushdb()  # nothing published yet (not even the empty board the API may have built at start)
+    seed_scored_model("first", TASKS)
+    redis.set(board_snapshot.KEY_LOCK, "another-builder", px=10_000)
+    board_snapshot.forget_local()
+    response = client.get(BOARD)  # nothing published and the builder silent: a clear 503, no build here
+    assert response.status_code == 503 and "being built" in response.json()["detail"]
+    assert redis.get(board_snapshot.KEY_BUILDS) is None
+    redis.delete(board_snapshot.KEY_LOCK)
+    assert names(client.get(BOARD)) == ["first"]
+
+
+def test_metrics_show_latency_per_route_template_and_the_board(client):
+    from api import request_metrics
+    model = seed_scored_model("first", TASKS)
+    request_metrics.flush()  # what earlier tests' requests left in this process's counts
+    board_snapshot.get_redis().delete(request_metrics.KEY)
+    for _ in range(3):
+        client.get(BOARD)
+    client.get(f"/api/v1/models/{model}")
+    client.get("/api/v1/models/987654")
+    request_metrics.flush()
+    text = client.get("/metrics").text
+    assert 'evalboard_http_request_duration_seconds_count{method="GET",route="/api/v1/leaderboard"} 3' in text
+    # Ids never become series of their own: both model reads count under the route's template.
+    assert 'evalboard_http_request_duration_seconds_count{method="GET",route="/api/v1/models/{model_id}"} 2' in text
+    assert "987654" not in text
+    builds = int(re.search(r"^evalboard_board_builds_total (\d+)$", text, re.M).group(1))
+    assert builds >= 1 and "evalboard_board_age_seconds" in text
+
+
+def test_the_model_page_answers_304_while_nothing_about_it_changed(client):
+    model = seed_scored_model("first", TASKS)
+    first = client.get(f"/api/v1/models/{model}")
+    assert client.get(f"/api/v1/models/{model}",
+                      headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        conn.execute("UPDATE model SET license = 'Apache-2.0'")
+    changed = client.get(f"/api/v1/models/{model}", headers={"If-None-Match": first.headers["etag"]})
+    assert changed.status_code == 200 and changed.json()["model"]["license"] == "Apache-2.0"
+
+
+def test_gzip_of_a_cached_answer_is_made_once():
+    from api.http_cache import Encoded
+    entry = Encoded(b"x" * 5000, "application/json")
+    first = entry.gzip()
+    assert entry.gzip() is first and gzip.decompress(first) == entry.body
