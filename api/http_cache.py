@@ -18,6 +18,10 @@ from fastapi.responses import Response
 MAX_AGE_S = 5
 GZIP_MIN_BYTES = 1024
 CACHED_RESPONSES = 512
+# A byte budget too: `?limit=10000&x=1`, `&x=2`, … are distinct queries of 30 MB answers each at 10,000
+# models; without it, 1 KB requests could make the cache hold gigabytes.
+CACHED_BYTES = 64 * 1024**2
+LARGEST_CACHED = 4 * 1024**2
 PUBLIC = f"public, max-age={MAX_AGE_S}"
 # An answer that depends on who asks (a token was sent): a shared cache must not keep it.
 PRIVATE = "private, no-cache"
@@ -30,6 +34,11 @@ class Encoded:
     headers: dict[str, str] = field(default_factory=dict)
     gzipped: bytes | None = None
 
+    @property
+    def size(self) -> int:
+        # Counted as if gzipped too: the compressed copy is made on first demand, after the entry is kept.
+        return len(self.body) + len(self.body) // 4
+
     def gzip(self) -> bytes:
         if self.gzipped is None:
             self.gzipped = gzip.compress(self.body, compresslevel=5, mtime=0)
@@ -37,10 +46,11 @@ class Encoded:
 
 
 class ResponseCache:
-    """The last CACHED_RESPONSES encoded answers of this process, by (ETag, path, query)."""
+    """The last CACHED_RESPONSES encoded answers of this process, by (ETag, path, query), within CACHED_BYTES;
+    an answer over LARGEST_CACHED (a whole-board export) is made per request and never kept."""
 
-    def __init__(self, size: int = CACHED_RESPONSES):
-        self.size = size
+    def __init__(self, size: int = CACHED_RESPONSES, max_bytes: int = CACHED_BYTES):
+        self.size, self.max_bytes, self.bytes = size, max_bytes, 0
         self._entries: OrderedDict[tuple, Encoded] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -52,15 +62,20 @@ class ResponseCache:
             return entry
 
     def put(self, key: tuple, entry: Encoded) -> None:
+        if len(entry.body) > LARGEST_CACHED:
+            return
         with self._lock:
+            previous = self._entries.pop(key, None)
+            self.bytes -= previous.size if previous else 0
             self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            self.bytes += entry.size
+            while len(self._entries) > self.size or self.bytes > self.max_bytes:
+                self.bytes -= self._entries.popitem(last=False)[1].size
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self.bytes = 0
 
 
 responses = ResponseCache()

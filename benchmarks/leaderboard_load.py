@@ -38,12 +38,13 @@ SUITE = "bench-30"
 PARTIAL_EVERY = 20  # one model in twenty lacks five tasks: listed, not ranked
 
 
-def write_suite(tasks: int) -> Path:
+def write_suite(tasks: int, default_for_family: bool = True) -> Path:
     """A datasets folder holding one suite of `tasks` multiple-choice tasks: the track the board ranks."""
     folder = Path(tempfile.mkdtemp(prefix="evalboard-bench-datasets-"))
     (folder / "suites").mkdir()
     lines = [f"name: {SUITE}", 'version: "1.0"', "family: causal-lm", "description: load benchmark",
-             "aggregation:", "  default_for_family: true", "  required_tasks: all", "tasks:"]
+             "aggregation:", f"  default_for_family: {str(default_for_family).lower()}", "  required_tasks: all",
+             "tasks:"]
     for t in range(tasks):
         lines += [f"  - name: task_{t:02d}", f"    capability: {CAPABILITIES[t % 4]}", "    evaluator: lm-eval",
                   "    primary_metric: acc", "    random_baseline: 0.25", "    args: {}"]

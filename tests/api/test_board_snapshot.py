@@ -222,3 +222,18 @@ def test_gzip_of_a_cached_answer_is_made_once():
     entry = Encoded(b"x" * 5000, "application/json")
     first = entry.gzip()
     assert entry.gzip() is first and gzip.decompress(first) == entry.body
+
+
+def test_distinct_queries_cannot_make_the_answer_cache_hold_more_than_its_budget(client, monkeypatch):
+    # 1 KB requests with junk parameters are distinct cache keys: the cache keeps a byte budget.
+    from api import http_cache
+    monkeypatch.setattr(http_cache, "responses", http_cache.ResponseCache(max_bytes=50_000))
+    for i in range(12):
+        seed_scored_model(f"model-{i:02d}", {"world_facts": 0.3 + i / 100, "arithmetic_mc": 0.5})
+    for i in range(200):
+        assert client.get(f"{BOARD}?limit=10000&junk={i}").status_code == 200
+    assert http_cache.responses.bytes <= 50_000
+    # An answer larger than any page (a whole-board export) is never kept.
+    monkeypatch.setattr(http_cache, "LARGEST_CACHED", 100)
+    assert client.get(f"{BOARD}?limit=10000&junk=big").status_code == 200
+    assert (BOARD, "limit=10000&junk=big") not in {key[1:] for key in http_cache.responses._entries}
