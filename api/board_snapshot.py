@@ -114,6 +114,25 @@ def _load(version: str) -> ServedBoard | None:
     return pickle.loads(raw) if raw else None
 
 
+def _load_in_background(version: str) -> None:
+    with _lock:
+        if _state.get("loading") == version:
+            return
+        _state["loading"] = version
+
+    def load() -> None:
+        try:
+            loaded = _load(version)
+            with _lock:
+                current = _state["board"]
+                if loaded is not None and (current is None or current.built_at <= loaded.built_at):
+                    _state["board"] = loaded
+        finally:
+            with _lock:
+                _state["loading"] = None
+    threading.Thread(target=load, daemon=True, name="board-load").start()
+
+
 def build_and_publish(signature: str) -> ServedBoard:
     """Build the board from the database, compile it, and make it the published one. Hold the build lock."""
     started = time.perf_counter()
@@ -210,8 +229,11 @@ def _refresh(board: ServedBoard | None) -> tuple[ServedBoard, frozenset[int]]:
     signature, hidden = read_signature()
     meta = published()
     if meta and meta["signature"] == signature:
-        if board is None or board.version != meta["version"]:
+        if board is None or (board.version != meta["version"] and meta["build_s"] < FAST_BUILD_S):
             board = _load(meta["version"]) or board
+        elif board.version != meta["version"]:
+            # A large board: loading it takes a moment, so the current one answers until it is in.
+            _load_in_background(meta["version"])
         if board is not None:
             return board, hidden
     slow = meta is not None and meta["build_s"] >= FAST_BUILD_S
@@ -256,7 +278,7 @@ def current(session: Session | None = None) -> Served:
     board, hidden = _refresh(board)
     with _lock:
         current_board = _state["board"]
-        if current_board is None or current_board.version != board.version:
+        if current_board is None or current_board.built_at < board.built_at:
             _state["board"] = board
         if _state["invalidations"] == invalidations:  # a commit during the read may not be in it
             _state["checked_at"] = checked_at

@@ -28,9 +28,13 @@ def _floats(values) -> np.ndarray:
 class ServedView:
     """One ranked view of a track, best first: rows as JSON bytes, and what filters and sorts need."""
 
-    def __init__(self, rows: list[dict], capabilities: list[str], normalised: bool):
+    def __init__(self, rows: list[dict], capabilities: list[str], normalised: bool, tasks: "TaskCells"):
         self.normalised = normalised
-        self.rows_json = [fast_json(r) for r in rows]
+        # A row's JSON is its head (every field but `tasks`, without the closing brace) and its task cells,
+        # which are the same in every view of the track and kept once, in `tasks` (most of a row's bytes).
+        self.heads = [fast_json({k: v for k, v in r.items() if k != "tasks"})[:-1] for r in rows]
+        self.tasks = tasks
+        self.task_cells = np.array([tasks.index(r) for r in rows], dtype=np.int64)
         self.model_ids = np.array([r["model_id"] for r in rows], dtype=np.int64)
         self.ranked = np.array([r["ranked"] for r in rows], dtype=bool)
         self.text = {key: [r[key] or "" for r in rows] for key in TEXT_FIELDS}
@@ -42,19 +46,22 @@ class ServedView:
         self._decoded: list[dict] | None = None
 
     def __len__(self) -> int:
-        return len(self.rows_json)
+        return len(self.heads)
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_decoded": None}
 
+    def row_json(self, position: int) -> bytes:
+        return b"".join((self.heads[position], b',"tasks":', self.tasks.cells[self.task_cells[position]], b"}"))
+
     def rows(self) -> list[dict]:
         """Every row as a dict (for sorting by a rare column and for CSV/JSON export): decoded once."""
         if self._decoded is None:
-            self._decoded = [json.loads(r) for r in self.rows_json]
+            self._decoded = [json.loads(self.row_json(p)) for p in range(len(self))]
         return self._decoded
 
     def row(self, position: int) -> dict:
-        return self._decoded[position] if self._decoded is not None else json.loads(self.rows_json[position])
+        return self._decoded[position] if self._decoded is not None else json.loads(self.row_json(position))
 
     def select(self, filters: Filters, hidden: frozenset[int] = frozenset()) -> np.ndarray:
         """Positions of the rows that pass the filters (and whose model is not hidden since the build)."""
@@ -99,7 +106,25 @@ class ServedView:
         """`head` and the rows at `positions`, as one JSON object whose last member is `rows`."""
         start = fast_json(head)[:-1]
         return b"".join((start, b',"rows":[' if len(head) else b'"rows":[',
-                         b",".join(self.rows_json[p] for p in positions.tolist()), b"]}"))
+                         b",".join(self.row_json(p) for p in positions.tolist()), b"]}"))
+
+
+class TaskCells:
+    """A track's per-task cells (raw, normalised, stderr, capability) as JSON, once per row id: they are
+    the same in the normalised and raw views, with and without flagged rows."""
+
+    def __init__(self):
+        self.cells: list[bytes] = []
+        self.at: dict[str, int] = {}
+
+    def index(self, row: dict) -> int:
+        if row["row_id"] not in self.at:
+            self.at[row["row_id"]] = len(self.cells)
+            self.cells.append(fast_json(row["tasks"]))
+        return self.at[row["row_id"]]
+
+    def __getstate__(self) -> dict:
+        return {"cells": self.cells, "at": {}}  # `at` is needed only while the views are made
 
 
 @dataclass
@@ -182,12 +207,12 @@ def compile_board(board: Board, version: str, built_at: float) -> ServedBoard:
     for track in load_tracks().values():
         capabilities = sorted({t.capability for t in track.tasks}, key=capability_sort_key)
         flagged_models = frozenset(r.model_id for r in board.rows(track) if r.flagged)
-        views = {}
+        views, cells = {}, TaskCells()
         for normalised in (True, False):
-            plain = ServedView(board.view(track, normalised=normalised), capabilities, normalised)
+            plain = ServedView(board.view(track, normalised=normalised), capabilities, normalised, cells)
             views[(normalised, False)] = plain
             views[(normalised, True)] = ServedView(board.view(track, normalised=normalised, include_flagged=True),
-                                                   capabilities, normalised) if flagged_models else plain
+                                                   capabilities, normalised, cells) if flagged_models else plain
         default = board.view(track)
         tracks[track.id] = ServedTrack(
             id=track.id, capabilities=capabilities, tasks=list(track.task_names),
