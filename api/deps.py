@@ -7,8 +7,8 @@ from sqlmodel import Session
 
 from core.crud import user_for_token
 from core.db import get_engine
-from core.errors import AuthError
-from core.models import User
+from core.errors import AuthError, ForbiddenError
+from core.models import Role, User
 
 
 def get_session() -> Iterator[Session]:
@@ -44,8 +44,6 @@ OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 
 def get_admin_user(user: CurrentUser) -> User:
-    from core.errors import ForbiddenError
-    from core.models import Role
     if user.role != Role.admin:
         raise ForbiddenError("this action needs an admin token")
     return user
