@@ -237,3 +237,14 @@ def test_licence_other_comes_with_an_https_link_shown_as_text(client, auth, uplo
         assert (model["license"], model["license_link"]) == ("other", link)
     else:
         assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("field, value", [("suite", "s" * 65), ("hardware_class", "c" * 65), ("revision", "r" * 129)])
+def test_the_tables_limits_hold_for_the_request(client, auth, uploaded_checkpoint, field, value):
+    """SubmissionCreate derives these fields from core.models.SubmissionBase: a value the column cannot
+    hold is refused as a 422 naming the field, before anything is written."""
+    response = client.post("/api/v1/submissions", json=body(uploaded_checkpoint["sha256"], **{field: value}),
+                           headers=auth)
+    assert response.status_code == 422, response.text
+    assert field in ",".join(e["field"] for e in response.json()["errors"])
+    assert table_counts() == {"model": 0, "submission": 0, "run": 0}
