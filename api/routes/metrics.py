@@ -1,7 +1,5 @@
 """Prometheus text exposition: queue depth per class, runs by status, retries, workers, durations, and
 request latency per route."""
-from datetime import timedelta
-
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import func
@@ -11,7 +9,8 @@ from api.board_snapshot import metric_lines as board_lines
 from api.deps import SessionDep
 from api.request_metrics import histogram_lines
 from core.config import get_settings
-from core.models import HardwareProfile, Run, Status, utcnow
+from core.models import Run, Status
+from core.workers import live_workers_by_class
 from runners.dispatch import WORKER_CACHE_STATS_KEY as STATS_KEY
 from runners.dispatch import get_queue, get_redis
 
@@ -42,10 +41,7 @@ def metrics(session: SessionDep) -> str:
                     session.exec(select(func.coalesce(func.sum(func.greatest(Run.attempts - 1, 0)), 0))).one())]
 
     lines += ["# HELP evalboard_workers Workers seen in the last two minutes.", "# TYPE evalboard_workers gauge"]
-    cutoff = utcnow() - timedelta(minutes=2)
-    alive = dict(session.exec(select(HardwareProfile.hardware_class, func.count())
-                              .where(HardwareProfile.last_seen_at >= cutoff)
-                              .group_by(HardwareProfile.hardware_class)).all())
+    alive = live_workers_by_class(session=session)
     for hw in classes:
         lines.append(_line("evalboard_workers", alive.get(hw, 0), hardware_class=hw))
 

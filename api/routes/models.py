@@ -62,12 +62,18 @@ def _latest_runs(session: Session, model_id: int) -> list[tuple[Run, Submission]
     return list({run.task: (run, submission) for run, submission in pairs}.values())
 
 
-def model_detail(session: Session, model_id: int, viewer: User | None = None) -> dict:
-    """The model as `viewer` may read it: a hidden or withdrawn one is its owner's and admins' only, and
-    they alone read failures whole; anyone else reads each failure as one line without host paths."""
+def visible_model(session: Session, model_id: int, viewer: User | None) -> Model:
+    """The model if `viewer` may see it; a private model is "no model N" to anyone else, as a missing one is."""
     model = session.get(Model, model_id)
     if model is None or not visibility.can_see(model, viewer):
         raise NotFoundError(f"no model {model_id}")
+    return model
+
+
+def model_detail(session: Session, model_id: int, viewer: User | None = None) -> dict:
+    """The model as `viewer` may read it: a hidden or withdrawn one is its owner's and admins' only, and
+    they alone read failures whole; anyone else reads each failure as one line without host paths."""
+    model = visible_model(session, model_id, viewer)
     privileged = visibility.is_privileged(model, viewer)
     owner = session.get(User, model.owner_id)
     pairs = _latest_runs(session, model_id)
@@ -140,9 +146,7 @@ def compare(request: Request, session: SessionDep, viewer: OptionalUser,
     wanted = parse_compare_ids(ids)
     family, private = None, []
     for model_id, _ in wanted:
-        model = session.get(Model, model_id)
-        if model is None or not visibility.can_see(model, viewer):
-            raise NotFoundError(f"no model {model_id}")
+        model = visible_model(session, model_id, viewer)
         family = family or model.family.value
         if model.hidden:  # off the board, but this viewer may see it (its owner, an admin)
             private.append(model_id)
