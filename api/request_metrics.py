@@ -15,6 +15,9 @@ KEY = "evalboard:http:latency"
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
 FLUSH_EVERY_S = 1.0
 UNMATCHED = "(unmatched)"
+# Methods are a label too: any other token (HTTP allows made-up ones) counts as OTHER, or each one a client
+# invents would be a new series kept in Redis for good.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 _counts: dict[str, float] = defaultdict(float)
 _lock = threading.Lock()
@@ -106,7 +109,8 @@ class RequestTimer:
         try:
             await self.app(scope, receive, send)
         finally:
-            observe(scope["method"], route_template(scope), time.perf_counter() - started)
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            observe(method, route_template(scope), time.perf_counter() - started)
 
 
 def route_template(scope) -> str:

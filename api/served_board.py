@@ -43,25 +43,32 @@ class ServedView:
         # The sorts a board page offers (rank, overall, capabilities, size); any other column decodes the rows.
         self.numbers = {column: _floats(column_value(r, column, normalised) for r in rows)
                         for column in ("rank", "overall", "params", *capabilities)}
-        self._decoded: list[dict] | None = None
+        self._sort_keys: dict[str, list] = {}
 
     def __len__(self) -> int:
         return len(self.heads)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_decoded": None}
+        return {**self.__dict__, "_sort_keys": {}}
 
     def row_json(self, position: int) -> bytes:
         return b"".join((self.heads[position], b',"tasks":', self.tasks.cells[self.task_cells[position]], b"}"))
 
-    def rows(self) -> list[dict]:
-        """Every row as a dict (for sorting by a rare column and for CSV/JSON export): decoded once."""
-        if self._decoded is None:
-            self._decoded = [json.loads(self.row_json(p)) for p in range(len(self))]
-        return self._decoded
-
     def row(self, position: int) -> dict:
-        return self._decoded[position] if self._decoded is not None else json.loads(self.row_json(position))
+        return json.loads(self.row_json(position))
+
+    def _sort_key(self, column: str) -> np.ndarray | list:
+        """A rare sort column's values, one per row: decoded once and kept alone (as floats where numeric).
+        Keeping every row decoded instead cost hundreds of MB per view at 10,000 models, for a 100-byte
+        request per view (an allow-listed column set bounds what this keeps)."""
+        kept = self.__dict__.setdefault("_sort_keys", {})
+        if column not in self.numbers and column not in kept:
+            values = [column_value(self.row(p), column, self.normalised) for p in range(len(self))]
+            if all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+                self.numbers[column] = _floats(values)
+            else:
+                kept[column] = values
+        return self.numbers[column] if column in self.numbers else kept[column]
 
     def select(self, filters: Filters, hidden: frozenset[int] = frozenset()) -> np.ndarray:
         """Positions of the rows that pass the filters (and whose model is not hidden since the build)."""
@@ -87,16 +94,16 @@ class ServedView:
         if not sort or sort == "rank":
             return positions
         descending, column = sort.startswith("-"), sort.lstrip("-")
-        if column in self.numbers:
-            values = self.numbers[column][positions]
+        column_values = self._sort_key(column)
+        if isinstance(column_values, np.ndarray):
+            values = column_values[positions]
             present = ~np.isnan(values)
             shown, keys = positions[present], values[present]
             return np.concatenate([shown[np.argsort(-keys if descending else keys, kind="stable")],
                                    positions[~present]])
-        rows = self.rows()
-        have = [p for p in positions.tolist() if column_value(rows[p], column, self.normalised) is not None]
-        lack = [p for p in positions.tolist() if column_value(rows[p], column, self.normalised) is None]
-        have.sort(key=lambda p: column_value(rows[p], column, self.normalised), reverse=descending)
+        have = [p for p in positions.tolist() if column_values[p] is not None]
+        lack = [p for p in positions.tolist() if column_values[p] is None]
+        have.sort(key=column_values.__getitem__, reverse=descending)
         return np.array(have + lack, dtype=np.int64)
 
     def ranked_count(self, positions: np.ndarray) -> int:
@@ -143,6 +150,31 @@ class ServedTrack:
 
     def view(self, normalised: bool = True, include_flagged: bool = False) -> ServedView:
         return self.views[(normalised, include_flagged)]
+
+    def shown(self, hidden: frozenset[int] = frozenset()) -> dict:
+        """The facets and counts without the models hidden since the build: until the rebuild, a hidden
+        model's licence, size or count would tell the public what was hidden."""
+        every, default = self.view(True, True), self.view()
+        ids = np.fromiter(hidden, dtype=np.int64, count=len(hidden))
+        keep, shown = ~np.isin(every.model_ids, ids), ~np.isin(default.model_ids, ids)
+        if keep.all():
+            return {"facets": self.facets, "total": len(default), "ranked": self.ranked,
+                    "unranked": self.unranked, "rows": self.rows}
+
+        def values(key: str) -> list[str]:
+            return sorted({v for v, kept in zip(every.text[key], keep.tolist()) if kept and v})
+        params = default.params[shown]
+        params = params[~np.isnan(params)]
+        flagged = np.isin(every.model_ids[keep], np.fromiter(self.flagged_models, dtype=np.int64,
+                                                              count=len(self.flagged_models)))
+        ranked = int(default.ranked[shown].sum())
+        return {"facets": {"families": values("family"), "precisions": values("precision"),
+                           "hardware_classes": values("hardware_class"), "licenses": values("license"),
+                           "params_min": int(params.min()) if len(params) else None,
+                           "params_max": int(params.max()) if len(params) else None,
+                           "flagged": int(flagged.sum())},
+                "total": int(shown.sum()), "ranked": ranked, "unranked": int(shown.sum()) - ranked,
+                "rows": int(keep.sum())}
 
 
 @dataclass

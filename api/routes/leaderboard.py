@@ -21,6 +21,7 @@ from core.results import csv_cell
 from core.tracks import Track, get_track, load_tracks
 
 router = APIRouter(prefix="/leaderboard", tags=["leaderboard"])
+MAX_PARAMS = 10**15  # parameter counts filtered by: far above any model, exact as a float
 
 ListParam = Annotated[list[str] | None, Query(description="repeat the parameter or separate values by commas")]
 TrackParam = Annotated[str | None, Query(max_length=128, description=(
@@ -44,7 +45,9 @@ def leaderboard(
     request: Request, session: SessionDep, track: TrackParam = None,
     limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0),
     family: ListParam = None, precision: ListParam = None, hardware_class: ListParam = None, license: ListParam = None,
-    params_min: int | None = Query(None, ge=0), params_max: int | None = Query(None, ge=0),
+    # Bounded: a 400-digit count passed int parsing and then overflowed float comparison (a 500).
+    params_min: int | None = Query(None, ge=0, le=MAX_PARAMS),
+    params_max: int | None = Query(None, ge=0, le=MAX_PARAMS),
     include_flagged: bool = Query(False, description="also show models flagged by an admin"),
     q: str | None = Query(None, description="words match the model name; `family:clip`, `owner:alice`, "
                                             "`license:`, `precision:`, `hardware:` match those fields"),
@@ -114,8 +117,8 @@ def tracks(request: Request, session: SessionDep) -> list[dict]:
         out = []
         for t in load_tracks().values():
             counted = served.board.track(t.id)
-            out.append({**t.describe(), "ranked": counted.ranked if counted else 0,
-                        "unranked": counted.unranked if counted else 0})
+            counts = counted.shown(served.hidden) if counted else {"ranked": 0, "unranked": 0}
+            out.append({**t.describe(), "ranked": counts["ranked"], "unranked": counts["unranked"]})
         return Encoded(fast_json(out), "application/json")
     return cached(request, served.etag, make)
 
@@ -128,11 +131,14 @@ def facets(request: Request, session: SessionDep, track: TrackParam = None, fami
     board_track = _served_track(served.board, chosen)
 
     def make() -> Encoded:
+        # Without the models hidden since the build (api/served_board.py ServedTrack.shown).
+        shown = board_track.shown(served.hidden)
         return Encoded(fast_json({
             "track": chosen.id, "tracks": [{"id": t.id, "family": t.family, "default": t.default_for_family,
-                                            "rows": served.board.track(t.id).rows if served.board.track(t.id) else 0}
+                                            "rows": served.board.track(t.id).shown(served.hidden)["rows"]
+                                            if served.board.track(t.id) else 0}
                                            for t in load_tracks().values()],
-            "total": len(board_track.view()), "ranked": board_track.ranked, **board_track.facets,
+            "total": shown["total"], "ranked": shown["ranked"], **shown["facets"],
             "capabilities": board_track.capabilities, "tasks": board_track.tasks,
             "efficiency_metrics": served.board.efficiency_metrics, "columns": board_track.columns}),
             "application/json")
