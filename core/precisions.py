@@ -10,7 +10,9 @@ from core.config import Settings
 
 BYTES_PER_PARAMETER = {"float32": 4.0, "bfloat16": 2.0, "float16": 2.0, "int8": 1.0, "int4": 0.5}
 QUANTIZED = ("int8", "int4")
-# The GEMM a worker measured in each unquantized precision (runners/hardware.py).
+# The GEMM a worker measured in each unquantized precision: runners/hardware.py writes its profile with the
+# evaluators' short names (evaluators/precision.py DTYPE_KEYS, which the evaluators may read and core may
+# not import); tests/runners/test_eval_spec.py checks the two agree.
 MEASURED_KEYS = {"float32": "gemm_tflops_fp32", "bfloat16": "gemm_tflops_bf16", "float16": "gemm_tflops_fp16"}
 
 

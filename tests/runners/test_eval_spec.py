@@ -61,3 +61,9 @@ def test_the_worker_context_is_set_once_and_read_by_every_job():
     finally:
         serve_as(None)
     assert current_context().device == "cpu" and current_context().profile_id is None
+
+
+def test_the_api_reads_the_gemm_figures_under_the_names_the_worker_writes_them():
+    from core.precisions import MEASURED_KEYS
+    from evaluators.precision import DTYPE_KEYS
+    assert MEASURED_KEYS == {p: f"gemm_tflops_{key}" for p, key in DTYPE_KEYS.items()}

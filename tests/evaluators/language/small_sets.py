@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.config import get_settings
+from evaluators.base import EvalSpec
+from runners.eval_sandbox import with_worker_folders
 from tests.conftest import DATA_DIR
 
 ITEMS = 30
@@ -40,6 +42,12 @@ def small_datasets(monkeypatch) -> Path:
     yield root
     monkeypatch.undo()
     get_settings.cache_clear()
+
+
+def worker_spec(spec: EvalSpec) -> EvalSpec:
+    """The spec as a worker hands it over: its data folders from the settings, which `small_datasets`
+    points at the cut-down copy (an evaluator reads no settings of its own)."""
+    return with_worker_folders(spec, get_settings())
 
 
 def with_chat_template(source: Path, out: Path, template: str = CHAT_TEMPLATE) -> Path:

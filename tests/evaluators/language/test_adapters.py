@@ -11,7 +11,7 @@ from evaluators.base import EvalSpec
 from evaluators.language.lm_eval_evaluator import LmEvalEvaluator
 from evaluators.loaders import load_causal_lm
 from tests.conftest import DATA_DIR
-from tests.evaluators.language.small_sets import small_datasets  # noqa: F401
+from tests.evaluators.language.small_sets import small_datasets, worker_spec  # noqa: F401
 
 TASK = get_suite("language-core").task("arithmetic_mc")
 SPEC = EvalSpec(task=TASK.name, evaluator=TASK.evaluator, args=dict(TASK.args), primary_metric=TASK.primary_metric)
@@ -45,9 +45,10 @@ def _choice_lls(outcome) -> list:
 def test_an_adapter_on_its_base_scores_as_the_merged_weights(tiny_lm_dir, adapter_and_merged, small_datasets):
     adapter, merged = adapter_and_merged
     evaluator = LmEvalEvaluator()
-    on_base = evaluator.evaluate(load_causal_lm(adapter, base=tiny_lm_dir), SPEC, lambda *a: None)
-    as_merged = evaluator.evaluate(load_causal_lm(merged), SPEC, lambda *a: None)
-    plain_base = evaluator.evaluate(load_causal_lm(tiny_lm_dir), SPEC, lambda *a: None)
+    spec = worker_spec(SPEC)
+    on_base = evaluator.evaluate(load_causal_lm(adapter, base=tiny_lm_dir), spec, lambda *a: None)
+    as_merged = evaluator.evaluate(load_causal_lm(merged), spec, lambda *a: None)
+    plain_base = evaluator.evaluate(load_causal_lm(tiny_lm_dir), spec, lambda *a: None)
 
     assert {m.name: m.value for m in on_base.metrics} == {m.name: m.value for m in as_merged.metrics}
     assert _choice_lls(on_base) == pytest.approx(_choice_lls(as_merged), abs=1e-4)
@@ -113,7 +114,7 @@ def test_an_adapter_runs_in_the_evaluation_child_with_its_base_bound_read_only(t
                                  is_cancelled=lambda: False)
     finally:
         process.kill()
-    as_merged = LmEvalEvaluator().evaluate(load_causal_lm(merged), SPEC, lambda *a: None)
+    as_merged = LmEvalEvaluator().evaluate(load_causal_lm(merged), worker_spec(SPEC), lambda *a: None)
     assert {m.name: m.value for m in outcome.metrics} == {m.name: m.value for m in as_merged.metrics}
 
 

@@ -8,14 +8,14 @@ from evaluators.devices import parse_devices, spread_kwargs
 from evaluators.language.backends import parse_backend
 from evaluators.language.lm_eval_evaluator import LmEvalEvaluator
 from evaluators.loaders import load_causal_lm
-from tests.evaluators.language.small_sets import small_datasets  # noqa: F401
+from tests.evaluators.language.small_sets import small_datasets, worker_spec  # noqa: F401
 
 TASK = get_suite("language-core").task("arithmetic_mc")
 
 
 def _spec(**args) -> EvalSpec:
-    return EvalSpec(task=TASK.name, evaluator=TASK.evaluator, args={**TASK.args, **args},
-                    primary_metric=TASK.primary_metric)
+    return worker_spec(EvalSpec(task=TASK.name, evaluator=TASK.evaluator, args={**TASK.args, **args},
+                                primary_metric=TASK.primary_metric))
 
 
 def test_a_worker_device_is_one_device_or_a_list_of_gpus():

@@ -6,13 +6,19 @@ import hashlib
 import pytest
 
 from core.catalog import get_suite
+from core.config import get_settings
 from core.errors import InvalidRequestError
 from core.submission_options import chat_options, options_from_args
 from evaluators.base import EvalSpec
 from evaluators.language.lm_eval_evaluator import LmEvalEvaluator, checked_chat, resolve_task_config
 from evaluators.loaders import load_causal_lm
 from tests.conftest import DATA_DIR
-from tests.evaluators.language.small_sets import CHAT_TEMPLATE, small_datasets, with_chat_template  # noqa: F401
+from tests.evaluators.language.small_sets import (  # noqa: F401
+    CHAT_TEMPLATE,
+    small_datasets,
+    with_chat_template,
+    worker_spec,
+)
 
 TASK = get_suite("language-core").task("arithmetic_mc")
 SYSTEM = "You are a careful calculator. Answer with the number only."
@@ -21,8 +27,8 @@ EVALUATOR = LmEvalEvaluator()  # one task index for the module, as a warm worker
 
 
 def _spec(chat: dict | None = None, **args) -> EvalSpec:
-    return EvalSpec(task=TASK.name, evaluator=TASK.evaluator, args={**TASK.args, **args},
-                    primary_metric=TASK.primary_metric, chat=chat)
+    return worker_spec(EvalSpec(task=TASK.name, evaluator=TASK.evaluator, args={**TASK.args, **args},
+                                primary_metric=TASK.primary_metric, chat=chat))
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +43,7 @@ def test_chat_prompts_equal_lm_evals_own_with_apply_chat_template(chat_dir, smal
     outcome = EVALUATOR.evaluate(load_causal_lm(chat_dir), _spec(CHAT, num_fewshot=2), lambda *a: None)
 
     # lm-eval on its own: it loads the folder itself (model="hf") and builds the chat prompts itself.
-    config, _ = resolve_task_config({**TASK.args, "num_fewshot": 2})
+    config, _ = resolve_task_config({**TASK.args, "num_fewshot": 2}, datasets_dir=get_settings().datasets_dir)
     theirs = lm_eval.simple_evaluate(model="hf", model_args={"pretrained": str(chat_dir), "device": "cpu",
                                                              "dtype": "float32"},
                                      tasks=[config], num_fewshot=2, batch_size=16, apply_chat_template=True,

@@ -10,12 +10,13 @@ import pytest
 import torch
 
 from core.catalog import get_suite
+from core.config import get_settings
 from evaluators.base import EvalSpec
 from evaluators.language.lm_eval_evaluator import LmEvalEvaluator, resolve_task_config, run_simple_evaluate
 from evaluators.loaders import load_causal_lm
 from runners.eval_sandbox import EvalFailed, EvalProcess, EvalRequest
 from tests.conftest import DATA_DIR
-from tests.evaluators.language.small_sets import ITEMS, small_datasets  # noqa: F401
+from tests.evaluators.language.small_sets import ITEMS, small_datasets, worker_spec  # noqa: F401
 
 TASK = get_suite("language-core").task("arithmetic_mc")
 REQUESTS = ITEMS * 4  # one loglikelihood per choice
@@ -23,8 +24,8 @@ EVALUATOR = LmEvalEvaluator()
 
 
 def _spec(**args) -> EvalSpec:
-    return EvalSpec(task=TASK.name, evaluator=TASK.evaluator, args={**TASK.args, **args},
-                    primary_metric=TASK.primary_metric)
+    return worker_spec(EvalSpec(task=TASK.name, evaluator=TASK.evaluator, args={**TASK.args, **args},
+                                primary_metric=TASK.primary_metric))
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def test_progress_moves_per_request_batch(model, small_datasets):
 
 
 def test_out_of_memory_halves_the_batch_and_completes(model, small_datasets):
-    config, _ = resolve_task_config(TASK.args)
+    config, _ = resolve_task_config(TASK.args, datasets_dir=get_settings().datasets_dir)
     expected = run_simple_evaluate(model, config, batch_size=4, seed=0)["results"][config["task"]]
 
     seen = memory_limit(model, 4)
