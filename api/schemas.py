@@ -3,13 +3,13 @@
 The submission's request derives from `core.models.SubmissionBase`, the fields it shares with the
 table (suite, hardware class, precision, revision), as the full-stack-fastapi-template's SQLModel
 families do; the responses are plain pydantic models, so the OpenAPI document describes each route.
-The leaderboard, model and metrics routes keep their own shapes beside them for now.
+The board routes answer ready bytes from the published board; their shapes here document them.
 """
 import uuid
 from datetime import datetime
 from enum import Enum
 
-from pydantic import AnyHttpUrl, BaseModel, Field, StrictBool
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictBool
 
 from core.licenses import SpdxLicense
 from core.models import Family, Precision, Role, Status, SubmissionBase
@@ -338,3 +338,129 @@ class HideRequest(BaseModel):
 class HiddenState(BaseModel):
     model_id: int
     hidden: bool
+
+
+# ---- the board (answered as ready bytes from the published board: these describe them) --------
+
+
+class _Open(BaseModel):
+    """A shape that may grow fields: clients must ignore those they do not know."""
+    model_config = ConfigDict(extra="allow")
+
+
+class TaskCell(BaseModel):
+    raw: float | None = Field(description="the primary metric's mean, in its own scale (`acc` 0–1, `chrf` 0–100)")
+    normalised: float | None = Field(description="0 = the random baseline, 1 = perfect")
+    stderr: float | None
+    capability: str
+
+
+class BoardRow(_Open):
+    """One model × precision × chat-template use on a track; `rank` null when a required task is missing."""
+    rank: int | None
+    rank_range: list[int] | None = Field(description="[best, worst] rank within the 95% paired bootstrap")
+    band: int | None = Field(description="rows in one band are not significantly different from its first")
+    ranked: bool
+    row_id: str = Field(examples=["7:bfloat16"])
+    model_id: int
+    model: str
+    owner: str
+    family: str
+    params: int | None
+    precision: str
+    hardware_class: str
+    chat_template: bool
+    license: str | None
+    flagged: bool
+    flag_reason: str | None
+    track: str
+    coverage: str | None = Field(examples=["7/7 tasks"])
+    missing_tasks: list[str]
+    contamination_gap: float | None
+    contamination_gap_stderr: float | None
+    interval_method: str | None
+    overall: float | None
+    overall_ci: list[float] | None
+    capabilities: dict[str, float]
+    capabilities_ci: dict[str, list[float]]
+    tasks: dict[str, TaskCell]
+    efficiency: dict[str, float] = Field(description="the model's latest efficiency figures, by metric")
+
+
+class LeaderboardPage(BaseModel):
+    track: str = Field(examples=["language-core@1.2"])
+    total: int = Field(description="rows matching the filters")
+    ranked: int
+    limit: int
+    offset: int
+    normalised: bool
+    capabilities: list[str]
+    tasks: list[str]
+    rows: list[BoardRow]
+
+
+class TrackSummary(_Open):
+    """A track's rules as its suite file states them (see GET /aggregation), with its row counts."""
+    id: str
+    suite: str
+    version: str
+    family: str
+    default_for_family: bool
+    required_tasks: list[str]
+    ranked: int
+    unranked: int
+
+
+class BoardFacets(_Open):
+    track: str
+    tracks: list[dict]
+    total: int
+    ranked: int
+    families: list[str]
+    precisions: list[str]
+    hardware_classes: list[str]
+    licenses: list[str]
+    capabilities: list[str]
+    tasks: list[str]
+    efficiency_metrics: list[str]
+    columns: list[str]
+    params_min: int | None
+    params_max: int | None
+    flagged: int
+
+
+class EfficiencyPoint(BaseModel):
+    model_id: int
+    model: str
+    overall: float | None = Field(description="the model's overall on its family's default track, if ranked")
+    hardware_class: str
+    precision: str
+    metric: str
+    value: float
+    stderr: float | None
+    n: int | None
+    unit: str | None
+    higher_is_better: bool
+    hardware_profile_id: int | None
+
+
+class EfficiencyView(BaseModel):
+    metrics: list[str]
+    points: list[EfficiencyPoint]
+
+
+class ModelDetail(_Open):
+    """One model: who made it, its rows on the board, each task's numbers with provenance, its submissions."""
+    model: dict
+    board: dict | None
+    tasks: list[dict]
+    submissions: list[dict]
+
+
+class Comparison(_Open):
+    """Rows side by side: deltas against the first row, and paired tests per task, capability and overall."""
+    track: str
+    models: list[dict]
+    aggregates: list[dict]
+    tasks: list[dict]
+    paired: list[dict]

@@ -13,6 +13,7 @@ from api.board import capability_sort_key, comparison, parse_compare_ids, privat
 from api.board_view import fast_json
 from api.deps import OptionalUser, SessionDep
 from api.http_cache import Encoded, cached
+from api.schemas import Comparison, ModelDetail
 from core import crud, visibility
 from core.aggregate import normalise
 from core.catalog import load_suites
@@ -122,8 +123,8 @@ def model_detail(session: Session, model_id: int, viewer: User | None = None) ->
     }
 
 
-@router.get("/models/{model_id}")
-def read_model(model_id: int, request: Request, session: SessionDep, viewer: OptionalUser) -> dict:
+@router.get("/models/{model_id}", response_model=ModelDetail)
+def read_model(model_id: int, request: Request, session: SessionDep, viewer: OptionalUser):
     """Per-task scores with stderr, capabilities with intervals, the provenance of every run and a
     command that reproduces each number. The ETag is the answer's own digest (its submissions change
     while they run, without the board changing): a client holding it gets 304."""
@@ -132,14 +133,14 @@ def read_model(model_id: int, request: Request, session: SessionDep, viewer: Opt
     return cached(request, etag, lambda: body, shared=False)
 
 
-@router.get("/compare")
+@router.get("/compare", response_model=Comparison)
 def compare(request: Request, session: SessionDep, viewer: OptionalUser,
             ids: Annotated[str, Query(max_length=200, description=(
                 "two to four rows: model ids, or `id:precision` for one precision of a model, comma-separated; "
                 "the first is the reference"))],
             track: Annotated[str | None, Query(max_length=128, description=(
                 "the track compared on (`suite@version`); default: the reference model's family's track"))] = None,
-            ) -> dict:
+            ):
     """Rows of one track side by side: each delta is a row's score minus the first (reference) row's, and
     `paired` gives per task, capability and overall the paired difference with its 95% interval, a test
     (McNemar for 0/1 items, paired bootstrap otherwise) and a verdict in words."""
