@@ -221,6 +221,7 @@ class _Submission:
     suite: str
     precision: str
     hardware_class: str
+    id: str = ""
     scores: dict[str, tuple] = field(default_factory=dict)
     """task → (run id, finished_at, value, stderr)"""
     contamination: dict[str, tuple[float, float | None]] = field(default_factory=dict)
@@ -286,7 +287,8 @@ def _load_rows(connection, sql, bind: dict, *, whole_board: bool = True) -> dict
         entry = by_submission.get(submission_id)
         if entry is None:
             entry = by_submission[submission_id] = _Submission(
-                (model_id, name, owner, family, params, license, flagged, flag_reason), suite, precision, hardware)
+                (model_id, name, owner, family, params, license, flagged, flag_reason), suite, precision, hardware,
+                submission_id)
         if primary:
             entry.scores[task] = (run_id, finished_at, value, stderr)
         elif task in track.contamination_tasks:
@@ -305,7 +307,7 @@ def _load_rows(connection, sql, bind: dict, *, whole_board: bool = True) -> dict
         model_id, name, owner, family, params, license, flagged, flag_reason = entry.model
         row = ModelRow(model_id, name, owner, family, params, precision, entry.hardware_class, license, flagged,
                        flag_reason, track=track.id, required=track.required,
-                       weights=dict(track.capability_weights), chat_template=chat)
+                       weights=dict(track.capability_weights), chat_template=chat, submission_id=entry.id)
         for task, (run_id, _, value, stderr) in entry.scores.items():
             spec = track.task(task)
             row.tasks[task] = TaskScore(task, spec.capability, value, stderr, spec.random_baseline, items.get(run_id))

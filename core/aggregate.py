@@ -148,7 +148,8 @@ class ModelRow:
     def as_dict(self, normalised: bool = True, sizes: dict[str, int] | None = None) -> dict:
         gap, gap_stderr = self.contamination or (None, None)
         return {
-            "row_id": self.row_id, "model_id": self.model_id, "model": self.model, "owner": self.owner,
+            "row_id": self.row_id, "submission_id": self.submission_id, "model_id": self.model_id,
+            "model": self.model, "owner": self.owner,
             "family": self.family, "params": self.params, "precision": self.precision,
             "hardware_class": self.hardware_class, "chat_template": self.chat_template, "license": self.license,
             "flagged": self.flagged,

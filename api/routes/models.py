@@ -24,7 +24,7 @@ from core.tracks import get_track
 router = APIRouter(tags=["models"])
 
 BOARD_FIELDS = ("rank", "rank_range", "band", "overall", "overall_ci", "capabilities", "capabilities_ci", "efficiency",
-                "track", "precision", "coverage", "missing_tasks", "ranked")
+                "track", "precision", "coverage", "missing_tasks", "ranked", "submission_id")
 
 
 def reproduce_command(model: Model, submission: Submission, checkpoint: Checkpoint, provenance: dict) -> str:
@@ -55,12 +55,16 @@ def _board_row(session: Session, model: Model) -> dict | None:
     return {k: rows[0][k] for k in BOARD_FIELDS} if rows else None
 
 
-def _latest_runs(session: Session, model_id: int) -> list[tuple[Run, Submission]]:
-    """Each task's latest finished run: the one behind the number the board shows."""
+def _shown_runs(session: Session, model_id: int, board_submission: str | None) -> list[tuple[Run, Submission]]:
+    """Each task's run behind the number shown: for the tasks of the board row's submission, that submission's
+    run (a board row never mixes submissions: api/board.py chooses one per row), so the page and the board
+    agree; for any other task, its latest finished run."""
     pairs = session.exec(select(Run, Submission).join(Submission, Submission.id == Run.submission_id)
                          .where(Submission.model_id == model_id, Run.status == Status.finished)
                          .order_by(Run.finished_at)).all()
-    return list({run.task: (run, submission) for run, submission in pairs}.values())
+    shown = {run.task: (run, submission) for run, submission in pairs}
+    shown.update({run.task: (run, submission) for run, submission in pairs if str(submission.id) == board_submission})
+    return list(shown.values())
 
 
 def visible_model(session: Session, model_id: int, viewer: User | None) -> Model:
@@ -77,7 +81,8 @@ def model_detail(session: Session, model_id: int, viewer: User | None = None) ->
     model = visible_model(session, model_id, viewer)
     privileged = visibility.is_privileged(model, viewer)
     owner = session.get(User, model.owner_id)
-    pairs = _latest_runs(session, model_id)
+    board = _board_row(session, model)
+    pairs = _shown_runs(session, model_id, board["submission_id"] if board else None)
     scores: dict = {}
     for score in session.exec(select(Score).where(Score.run_id.in_([r.id for r, _ in pairs]))):
         scores.setdefault(score.run_id, []).append(score)
@@ -93,6 +98,7 @@ def model_detail(session: Session, model_id: int, viewer: User | None = None) ->
         tasks.append({
             "task": run.task, "capability": run.capability, "suite": submission.suite,
             "run_id": str(run.id), "submission_id": str(submission.id), "finished_at": run.finished_at,
+            "on_board": board is not None and str(submission.id) == board["submission_id"],
             "hardware_class": submission.hardware_class, "precision": submission.precision.value,
             "primary_metric": primary.metric if primary else None,
             "raw": primary.value if primary else None, "stderr": primary.stderr if primary else None,
@@ -112,7 +118,7 @@ def model_detail(session: Session, model_id: int, viewer: User | None = None) ->
                   "flag_reason": model.flag_reason, "created_at": model.created_at,
                   "visibility": visibility.visibility(model),
                   "hidden_reason": model.hidden_reason if privileged else None},
-        "board": _board_row(session, model),
+        "board": board,
         "tasks": tasks,
         "submissions": [{"id": str(s.id), "suite": s.suite, "status": s.status.value, "precision": s.precision.value,
                          "hardware_class": s.hardware_class, "submitted_at": s.submitted_at,

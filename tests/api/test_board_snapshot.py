@@ -237,3 +237,31 @@ def test_distinct_queries_cannot_make_the_answer_cache_hold_more_than_its_budget
     monkeypatch.setattr(http_cache, "LARGEST_CACHED", 100)
     assert client.get(f"{BOARD}?limit=10000&junk=big").status_code == 200
     assert (BOARD, "limit=10000&junk=big") not in {key[1:] for key in http_cache.responses._entries}
+
+
+def test_the_model_page_shows_the_runs_behind_the_boards_numbers(client):
+    # Two submissions of one model: a complete float32 one (its board row) and a later bfloat16 one of one
+    # task. The page's numbers for the row's tasks are the float32 submission's, as on the board.
+    from sqlmodel import select
+
+    from core.db import session_scope
+    from core.models import Model, Precision, Run, Score, Status, Submission, utcnow
+    model_id = seed_scored_model("twice", {"world_facts": 0.8, "arithmetic_mc": 0.7})
+    with session_scope() as s:
+        first = s.exec(select(Submission).where(Submission.model_id == model_id)).one()
+        later = Submission(model_id=model_id, checkpoint_id=first.checkpoint_id, submitted_by=first.submitted_by,
+                           suite=first.suite, hardware_class="cpu", precision=Precision.bfloat16,
+                           status=Status.finished, finished_at=utcnow())
+        s.add(later)
+        s.flush()
+        run = Run(submission_id=later.id, task="world_facts", capability="understanding", status=Status.finished,
+                  finished_at=utcnow(), started_at=utcnow(), progress=1.0)
+        s.add(run)
+        s.flush()
+        s.add(Score(run_id=run.id, metric="acc", value=0.1, stderr=0.03, n=200, primary=True))
+        assert s.get(Model, model_id) is not None
+    detail = client.get(f"/api/v1/models/{model_id}").json()
+    row = next(r for r in client.get(BOARD).json()["rows"] if r["model_id"] == model_id and r["precision"] == "float32")
+    assert detail["board"]["submission_id"] == row["submission_id"] == str(first.id)
+    world = next(t for t in detail["tasks"] if t["task"] == "world_facts")
+    assert world["raw"] == row["tasks"]["world_facts"]["raw"] == 0.8 and world["on_board"]
