@@ -17,13 +17,13 @@ signature query also returns the hidden models, and every view drops their rows 
 Trust: snapshots are pickled. Redis is inside the service's trust boundary (RQ pickles its jobs through
 it too); the evaluation child cannot reach it (no network), and nothing an author sends is unpickled.
 """
+import hashlib
 import json
 import logging
 import pickle
 import secrets
 import threading
 import time
-import zlib
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -75,7 +75,10 @@ class Served:
     @property
     def etag(self) -> str:
         """Changes with the published version and with the hidden set: a strong validator of every board view."""
-        return f'"{self.board.version}.{zlib.crc32(repr(sorted(self.hidden)).encode()):08x}"'
+        # 64 bits, not a CRC: an owner choosing which of their models are withdrawn could match a CRC-32 of an
+        # earlier hidden set, and clients holding that set's answers would get 304 for them.
+        hidden = hashlib.blake2b(repr(sorted(self.hidden)).encode(), digest_size=8).hexdigest()
+        return f'"{self.board.version}.{hidden}"'
 
 
 _state: dict = {"board": None, "checked_at": float("-inf"), "hidden": frozenset(), "invalidations": 0}

@@ -55,8 +55,9 @@ def leaderboard(
     params_max: int | None = Query(None, ge=0, le=MAX_PARAMS),
     include_flagged: bool = Query(False, description="also show models flagged by an admin"),
     # Bounded: each search word is a pass over every row (8,000 one-letter words took 7.5 s at 10,000 rows).
-    q: str | None = Query(None, max_length=MAX_SEARCH_CHARS, description="words match the model name; `family:clip`, `owner:alice`, "
-                                            "`license:`, `precision:`, `hardware:` match those fields"),
+    q: str | None = Query(None, max_length=MAX_SEARCH_CHARS, description=(
+        "words match the model name; `family:clip`, `owner:alice`, `license:`, `precision:`, `hardware:` "
+        "match those fields")),
     normalised: bool = Query(True, description="false: raw primary-metric means instead of normalised ones"),
     sort: str | None = Query(None, description="a column, `-column` for descending; default: rank"),
     format: Literal["csv", "json"] | None = Query(None, description="export the board's rows as shown"),
