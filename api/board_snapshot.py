@@ -46,6 +46,7 @@ SIGNATURE_SQL = text("""
                                            ',' ORDER BY id), '')) FROM model),
            (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM model WHERE hidden)
 """)
+HIDDEN_SQL = text("SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM model WHERE hidden")
 KEY_CURRENT = "evalboard:board:current"
 KEY_SNAPSHOT = "evalboard:board:snapshot:{version}"
 KEY_ROWS = "evalboard:board:rows:{version}"
@@ -105,6 +106,11 @@ def read_signature() -> tuple[str, frozenset[int]]:
     with get_engine().connect() as connection:
         count, latest, models, hidden = connection.execute(SIGNATURE_SQL).one()
     return f"{count}|{latest.isoformat() if latest else ''}|{models}", frozenset(hidden)
+
+
+def read_hidden() -> frozenset[int]:
+    with get_engine().connect() as connection:
+        return frozenset(connection.execute(HIDDEN_SQL).scalar_one())
 
 
 def published() -> dict | None:
@@ -228,15 +234,46 @@ def _builds_here() -> bool:
     return get_settings().board_builder != "external"
 
 
+def _newest(board: ServedBoard | None, meta: dict) -> ServedBoard | None:
+    """The published version: loaded now when this process has none or it is small, else in the background
+    (the current board answers until it is in)."""
+    if board is None or (board.version != meta["version"] and meta["build_s"] < FAST_BUILD_S):
+        return _load(meta["version"]) or board
+    if board.version != meta["version"]:
+        _load_in_background(meta["version"])
+    return board
+
+
+def _wait_for_publication(board: ServedBoard | None, signature: str | None) -> ServedBoard:
+    """Another builder is at work: wait for its publication (of this signature, or any when this process
+    has no board), building here if its lock goes while this process may build."""
+    deadline = time.monotonic() + WAIT_FOR_BUILDER_S
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        meta = published()
+        if meta and (board is None or meta["signature"] == signature):
+            loaded = _load(meta["version"])
+            if loaded is not None:
+                return loaded
+        if _builds_here() and not get_redis().exists(KEY_LOCK):
+            built = try_build(signature, meta)
+            if built is not None:
+                return built
+    if board is not None:
+        return board
+    raise BoardNotReadyError("the leaderboard is being built; try again in a minute")
+
+
 def _refresh(board: ServedBoard | None) -> tuple[ServedBoard, frozenset[int]]:
+    if not _builds_here():
+        # The builder watches the data; this process follows what it publishes, and the hidden models.
+        hidden, meta = read_hidden(), published()
+        board = _newest(board, meta) if meta else board
+        return (board if board is not None else _wait_for_publication(None, None)), hidden
     signature, hidden = read_signature()
     meta = published()
     if meta and meta["signature"] == signature:
-        if board is None or (board.version != meta["version"] and meta["build_s"] < FAST_BUILD_S):
-            board = _load(meta["version"]) or board
-        elif board.version != meta["version"]:
-            # A large board: loading it takes a moment, so the current one answers until it is in.
-            _load_in_background(meta["version"])
+        board = _newest(board, meta)
         if board is not None:
             return board, hidden
     slow = meta is not None and meta["build_s"] >= FAST_BUILD_S
@@ -244,29 +281,12 @@ def _refresh(board: ServedBoard | None) -> tuple[ServedBoard, frozenset[int]]:
         board = _load(meta["version"])
     if slow and board is not None:
         # Serve the previous version; the rebuild runs beside the requests.
-        if _builds_here():
-            threading.Thread(target=try_build, args=(signature, meta), daemon=True, name="board-build").start()
+        threading.Thread(target=try_build, args=(signature, meta), daemon=True, name="board-build").start()
         return board, hidden
-    if _builds_here():
-        built = try_build(signature, meta)
-        if built is not None:
-            return built, hidden
-    # Another builder is at work on it: wait for its publication.
-    deadline = time.monotonic() + WAIT_FOR_BUILDER_S
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        meta = published()
-        if meta and (meta["signature"] == signature or (board is None and _load(meta["version"]))):
-            loaded = _load(meta["version"])
-            if loaded is not None:
-                return loaded, hidden
-        if _builds_here() and not get_redis().exists(KEY_LOCK):
-            built = try_build(signature, meta)
-            if built is not None:
-                return built, hidden
-    if board is not None:
-        return board, hidden
-    raise BoardNotReadyError("the leaderboard is being built; try again in a minute")
+    built = try_build(signature, meta)
+    if built is not None:
+        return built, hidden
+    return _wait_for_publication(board, signature), hidden
 
 
 def current(session: Session | None = None) -> Served:
@@ -289,7 +309,7 @@ def current(session: Session | None = None) -> Served:
     return Served(board, hidden)
 
 
-def run_builder(stop: threading.Event | None = None, every_s: float = 0.5) -> None:
+def run_builder(stop: threading.Event | None = None, every_s: float = 1.0) -> None:
     """`evalboard board-builder`: rebuild and publish whenever the data changed (the only builder when
     BOARD_BUILDER=external, so API processes spend their CPU on requests only)."""
     stop = stop or threading.Event()

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, UniqueConstraint, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
@@ -174,7 +174,9 @@ class Rerun(SQLModel, table=True):
 
 class Run(SQLModel, table=True):
     """One job: one task of one submission."""
-    __table_args__ = (UniqueConstraint("submission_id", "task"),)
+    # The partial index serves the board's change check (migration 0008).
+    __table_args__ = (UniqueConstraint("submission_id", "task"),
+                      Index("ix_run_finished_at_finished", "finished_at", postgresql_where=text("status = 'finished'")))
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     submission_id: uuid.UUID = Field(foreign_key="submission.id", index=True)
     task: str = Field(max_length=128)

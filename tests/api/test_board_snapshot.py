@@ -265,3 +265,41 @@ def test_the_model_page_shows_the_runs_behind_the_boards_numbers(client):
     assert detail["board"]["submission_id"] == row["submission_id"] == str(first.id)
     world = next(t for t in detail["tasks"] if t["task"] == "world_facts")
     assert world["raw"] == row["tasks"]["world_facts"]["raw"] == 0.8 and world["on_board"]
+
+
+@pytest.fixture
+def external_builder(monkeypatch):
+    """BOARD_BUILDER=external, as compose runs the API, with `evalboard board-builder`'s loop in a thread."""
+    import threading
+
+    from core.config import get_settings
+    monkeypatch.setenv("BOARD_BUILDER", "external")
+    get_settings.cache_clear()
+    builders = []
+    real_build = board_snapshot.build_and_publish
+
+    def recorded(signature):
+        builders.append(threading.current_thread().name)
+        return real_build(signature)
+    monkeypatch.setattr(board_snapshot, "build_and_publish", recorded)
+    stop = threading.Event()
+    thread = threading.Thread(target=board_snapshot.run_builder, args=(stop, 0.1), name="board-builder")
+    thread.start()
+    yield builders
+    stop.set()
+    thread.join(10)
+    get_settings.cache_clear()
+
+
+def test_with_an_external_builder_requests_never_build_and_follow_its_publications(external_builder, client):
+    seed_scored_model("first", TASKS)
+    settle(client, ["first"])
+    seed_scored_model("second", {"world_facts": 0.95, "arithmetic_mc": 0.95})
+    settle(client, ["second", "first"])
+    assert external_builder and set(external_builder) == {"board-builder"}  # no request thread ever built
+    hidden = seed_scored_model("third", {"world_facts": 0.99, "arithmetic_mc": 0.99})
+    settle(client, ["third", "second", "first"])
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:  # as an admin in another process would
+        conn.execute("UPDATE model SET hidden = true WHERE id = %s", (hidden,))
+    board_snapshot.invalidate_signature()
+    assert names(client.get(BOARD)) == ["second", "first"]
