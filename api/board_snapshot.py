@@ -42,8 +42,8 @@ log = logging.getLogger("evalboard.board")
 SIGNATURE_SQL = text("""
     SELECT (SELECT count(*) FROM run WHERE status = 'finished'),
            (SELECT max(finished_at) FROM run WHERE status = 'finished'),
-           (SELECT md5(coalesce(string_agg(concat_ws('|', id, name, hidden, flagged, license, params, owner_id),
-                                           ',' ORDER BY id), '')) FROM model),
+           (SELECT md5(coalesce(string_agg(concat_ws('|', id, name, hidden, flagged, flag_reason, license, params,
+                                                     family, owner_id), ',' ORDER BY id), '')) FROM model),
            (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM model WHERE hidden)
 """)
 HIDDEN_SQL = text("SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM model WHERE hidden")

@@ -101,6 +101,20 @@ def test_with_the_external_builder_down_a_reader_is_answered_from_the_board_it_h
     assert time.monotonic() - started < 2.5
 
 
+def test_an_admins_new_flag_reason_reaches_the_board_and_changes_its_etag(client):
+    """Board rows carry the flag reason: an admin correcting it (say, a wrong accusation) must not leave
+    the old words on the board, nor let clients keep them by 304."""
+    flagged = seed_scored_model("flagged", TASKS, flagged=True)
+    first = client.get(f"{BOARD}?include_flagged=true")
+    assert "suspected contamination" in first.text
+    response = client.post(f"/api/v1/admin/models/{flagged}/flag", headers=admin_headers(),
+                           json={"reason": "benchmark items found in the training set"})
+    assert response.status_code == 200, response.text
+    again = client.get(f"{BOARD}?include_flagged=true", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 200 and "benchmark items found" in again.text
+    assert "suspected contamination" not in again.text
+
+
 # --- errors: odd query values answer 4xx --------------------------------------------------------------
 
 ODD_QUERIES = ["sort=-", "sort=--rank", "sort=", "sort=-%20", "columns=", "columns=,", "columns=%20,%20",
@@ -183,9 +197,12 @@ def test_made_up_http_methods_and_paths_add_no_metric_series(client):
         client.request(f"X{i}", f"/nowhere/{i}")
         client.get(f"/nowhere-{i}/deeper")
         client.get(f"/api/v1/docs-assets-{i}/x.js")
+        client.get(f"/docs/assets/made-up-{i}.js")  # under a mount (static files)
+        client.get(f"/api/v1/models/{i}/made-up-{i}")
     request_metrics.flush()
     fields = [f.decode() for f in redis.hkeys(request_metrics.KEY)]
-    assert not [f for f in fields if "PROBE" in f or f.startswith("X") or "nowhere" in f or "docs-assets-" in f]
+    assert not [f for f in fields if "PROBE" in f or f.startswith("X") or "nowhere" in f or "made-up" in f
+                or "docs-assets-" in f]
     assert any(f.startswith("OTHER /api/v1/leaderboard|") for f in fields)
     # At most: one unmatched series per known method, beside the board's own.
     assert redis.hlen(request_metrics.KEY) - known <= 2 * (len(request_metrics.BUCKETS) + 2)
