@@ -1,10 +1,12 @@
 """The shared board's read path as an outside attacker and a careful visitor try it: private models through
 cached answers, ETags and 304s, cache poisoning across viewers, cheap requests that cost the server much,
 stale data after a hide, and odd query values that must answer 4xx, never 500."""
+import httpx
 import pytest
 
 from api import board_snapshot, http_cache, request_metrics
-from tests.api.test_board_snapshot import BOARD, TASKS, admin_headers, names, settle, slow_board  # noqa: F401
+from tests.api.test_board_snapshot import (BOARD, TASKS, admin_headers, names, second_api, settle,  # noqa: F401
+                                           shown_within, slow_board)
 from tests.conftest import make_token
 from tests.seed import seed_scored_model
 
@@ -52,6 +54,17 @@ def test_a_token_changes_nothing_in_a_shared_board_answer(client):
         if as_admin.status_code == 200 and as_admin.headers["cache-control"].startswith("public"):
             assert anonymous.content == as_admin.content, path
             assert '"mine"' not in anonymous.text and "mine," not in anonymous.text, path
+
+
+def test_a_model_hidden_through_one_api_process_leaves_another_within_two_seconds(client, second_api):
+    hidden = seed_scored_model("to-hide", {"world_facts": 0.9, "arithmetic_mc": 0.9})
+    seed_scored_model("stays", TASKS)
+    there = shown_within(f"{second_api}{BOARD}", ["to-hide", "stays"])
+    hide(client, hidden)  # through this process: the other learns it from the database only
+    gone = shown_within(f"{second_api}{BOARD}", ["stays"])
+    assert gone.headers["etag"] != there.headers["etag"]
+    for path in (f"{BOARD}/facets", f"{BOARD}/efficiency", f"{BOARD}?format=csv", f"/api/v1/models/{hidden}"):
+        assert "to-hide" not in httpx.get(f"{second_api}{path}").text, path
 
 
 def test_facets_and_track_counts_drop_a_model_hidden_since_the_build(client, slow_board):
