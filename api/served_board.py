@@ -25,34 +25,97 @@ def _floats(values) -> np.ndarray:
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
+class Blob:
+    """Many byte strings kept as one, with their offsets: a published board loads as a few large objects
+    instead of tens of thousands of small ones (what loading costs, and how long it holds the GIL)."""
+
+    def __init__(self, parts: list[bytes]):
+        self.data = b"".join(parts)
+        self.offsets = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in parts], out=self.offsets[1:])
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, index: int) -> bytes:
+        return self.data[self.offsets[index]:self.offsets[index + 1]]
+
+
+class TrackRows:
+    """What a track's row is in every view alike, once per row id: its per-task cells (raw, normalised,
+    stderr, capability) as JSON, and the fields filters read. Views refer to rows by their index here."""
+
+    def __init__(self):
+        self._cells: list[bytes] = []
+        self.at: dict[str, int] = {}
+        self.model_ids_list: list[int] = []
+        self.text: dict[str, list[str]] = {key: [] for key in TEXT_FIELDS}
+        self.params_list: list = []
+
+    def index(self, row: dict) -> int:
+        if row["row_id"] not in self.at:
+            self.at[row["row_id"]] = len(self._cells)
+            self._cells.append(fast_json(row["tasks"]))
+            self.model_ids_list.append(row["model_id"])
+            for key in TEXT_FIELDS:
+                self.text[key].append(row[key] or "")
+            self.params_list.append(row["params"])
+        return self.at[row["row_id"]]
+
+    def finish(self) -> "TrackRows":
+        self.cells = Blob(self._cells)
+        self.model_ids = np.array(self.model_ids_list, dtype=np.int64)
+        self.params = _floats(self.params_list)
+        del self._cells, self.model_ids_list, self.params_list
+        self.at = {}  # needed only while the views are made
+        return self
+
+
 class ServedView:
     """One ranked view of a track, best first: rows as JSON bytes, and what filters and sorts need."""
 
-    def __init__(self, rows: list[dict], capabilities: list[str], normalised: bool, tasks: "TaskCells"):
+    def __init__(self, rows: list[dict], capabilities: list[str], normalised: bool, track_rows: TrackRows):
         self.normalised = normalised
         # A row's JSON is its head (every field but `tasks`, without the closing brace) and its task cells,
-        # which are the same in every view of the track and kept once, in `tasks` (most of a row's bytes).
-        self.heads = [fast_json({k: v for k, v in r.items() if k != "tasks"})[:-1] for r in rows]
-        self.tasks = tasks
-        self.task_cells = np.array([tasks.index(r) for r in rows], dtype=np.int64)
+        # which are the same in every view of the track and kept once, in `track_rows` (most of a row's bytes).
+        self.heads = Blob([fast_json({k: v for k, v in r.items() if k != "tasks"})[:-1] for r in rows])
+        self.track_rows = track_rows
+        self.rows_at = np.array([track_rows.index(r) for r in rows], dtype=np.int64)
         self.model_ids = np.array([r["model_id"] for r in rows], dtype=np.int64)
         self.ranked = np.array([r["ranked"] for r in rows], dtype=bool)
-        self.text = {key: [r[key] or "" for r in rows] for key in TEXT_FIELDS}
-        self.lowered = {key: [v.lower() for v in values] for key, values in self.text.items()}
-        self.params = _floats(r["params"] for r in rows)
         # The sorts a board page offers (rank, overall, capabilities, size); any other column decodes the rows.
         self.numbers = {column: _floats(column_value(r, column, normalised) for r in rows)
                         for column in ("rank", "overall", "params", *capabilities)}
         self._sort_keys: dict[str, list] = {}
+        self._text: dict | None = None
+        self._lowered: dict | None = None
 
     def __len__(self) -> int:
         return len(self.heads)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_sort_keys": {}}
+        return {**self.__dict__, "_sort_keys": {}, "_text": None, "_lowered": None}
+
+    @property
+    def text(self) -> dict[str, list[str]]:
+        """The filtered fields in this view's order (made on first use in each process)."""
+        if self._text is None:
+            at = self.rows_at.tolist()
+            self._text = {key: [values[i] for i in at] for key, values in self.track_rows.text.items()}
+        return self._text
+
+    @property
+    def lowered(self) -> dict[str, list[str]]:
+        if self._lowered is None:
+            self._lowered = {key: [v.lower() for v in values] for key, values in self.text.items()}
+        return self._lowered
+
+    @property
+    def params(self) -> np.ndarray:
+        return self.track_rows.params[self.rows_at]
 
     def row_json(self, position: int) -> bytes:
-        return b"".join((self.heads[position], b',"tasks":', self.tasks.cells[self.task_cells[position]], b"}"))
+        return b"".join((self.heads[position], b',"tasks":', self.track_rows.cells[self.rows_at[position]], b"}"))
 
     def row(self, position: int) -> dict:
         return json.loads(self.row_json(position))
@@ -114,24 +177,6 @@ class ServedView:
         start = fast_json(head)[:-1]
         return b"".join((start, b',"rows":[' if len(head) else b'"rows":[',
                          b",".join(self.row_json(p) for p in positions.tolist()), b"]}"))
-
-
-class TaskCells:
-    """A track's per-task cells (raw, normalised, stderr, capability) as JSON, once per row id: they are
-    the same in the normalised and raw views, with and without flagged rows."""
-
-    def __init__(self):
-        self.cells: list[bytes] = []
-        self.at: dict[str, int] = {}
-
-    def index(self, row: dict) -> int:
-        if row["row_id"] not in self.at:
-            self.at[row["row_id"]] = len(self.cells)
-            self.cells.append(fast_json(row["tasks"]))
-        return self.at[row["row_id"]]
-
-    def __getstate__(self) -> dict:
-        return {"cells": self.cells, "at": {}}  # `at` is needed only while the views are made
 
 
 @dataclass
@@ -239,12 +284,13 @@ def compile_board(board: Board, version: str, built_at: float) -> ServedBoard:
     for track in load_tracks().values():
         capabilities = sorted({t.capability for t in track.tasks}, key=capability_sort_key)
         flagged_models = frozenset(r.model_id for r in board.rows(track) if r.flagged)
-        views, cells = {}, TaskCells()
+        views, track_rows = {}, TrackRows()
         for normalised in (True, False):
-            plain = ServedView(board.view(track, normalised=normalised), capabilities, normalised, cells)
+            plain = ServedView(board.view(track, normalised=normalised), capabilities, normalised, track_rows)
             views[(normalised, False)] = plain
             views[(normalised, True)] = ServedView(board.view(track, normalised=normalised, include_flagged=True),
-                                                   capabilities, normalised, cells) if flagged_models else plain
+                                                   capabilities, normalised, track_rows) if flagged_models else plain
+        track_rows.finish()
         default = board.view(track)
         tracks[track.id] = ServedTrack(
             id=track.id, capabilities=capabilities, tasks=list(track.task_names),
