@@ -46,7 +46,7 @@ class Encoded:
 
 
 class ResponseCache:
-    """The last CACHED_RESPONSES encoded answers of this process, by (ETag, path, query), within CACHED_BYTES;
+    """The last CACHED_RESPONSES encoded answers of this process, by (ETag, path, its parameters), within CACHED_BYTES;
     an answer over LARGEST_CACHED (a whole-board export) is made per request and never kept."""
 
     def __init__(self, size: int = CACHED_RESPONSES, max_bytes: int = CACHED_BYTES):
@@ -108,6 +108,14 @@ def not_modified(etag: str, cache_control: str = PUBLIC) -> Response:
     return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control, "Vary": "Accept-Encoding"})
 
 
+def query_key(request: Request) -> tuple:
+    """The query as the route reads it: its own parameters only, in a fixed order. Junk parameters
+    (`&x=1`, `&x=2`, …) name the same answer, so they can neither fill the cache nor bypass it."""
+    route = request.scope.get("route")
+    known = {p.alias for p in getattr(getattr(route, "dependant", None), "query_params", [])}
+    return tuple(sorted((k, v) for k, v in request.query_params.multi_items() if k in known))
+
+
 def cached(request: Request, etag: str, make: Callable[[], Encoded], *, shared: bool = True) -> Response:
     """304 when the client holds this version; else the encoded answer for this version and query, made
     once per process. `shared=False`: the answer depends on the caller, so it is neither kept here nor
@@ -117,7 +125,7 @@ def cached(request: Request, etag: str, make: Callable[[], Encoded], *, shared: 
         return not_modified(etag, cache_control)
     if not shared:
         return respond(request, make(), etag, cache_control)
-    key = (etag, request.url.path, request.url.query)
+    key = (etag, request.url.path, query_key(request))
     entry = responses.get(key)
     if entry is None:
         entry = make()

@@ -48,12 +48,15 @@ def body_limit(method: str, path: str) -> int:
 
 def _authorized(authorization: str | None) -> str | None:
     """Why the request is not authenticated, in the words api.deps uses, or None when its token is valid."""
+    from sqlmodel import Session
+
     from core.crud import user_for_token
-    from core.db import session_scope
+    from core.db import get_engine
     if not authorization or not authorization.lower().startswith("bearer "):
         return ("an API token is required: send 'Authorization: Bearer <token>' "
                 "(create one with `evalboard token create --user NAME`)")
-    with session_scope() as session:
+    # A read: no commit (a commit would tell the board its data may have changed; see api/board_snapshot.py).
+    with Session(get_engine()) as session:
         if user_for_token(session=session, token=authorization.split(" ", 1)[1].strip()) is None:
             return "the API token is not valid (unknown or revoked)"
     return None

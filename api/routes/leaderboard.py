@@ -7,6 +7,7 @@ ETag: a client that sends it back gets 304, and a repeated query is served from 
 import csv
 import io
 import json
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -17,9 +18,10 @@ from api.deps import SessionDep
 from api.http_cache import Encoded, cached
 from api.schemas import BoardFacets, EfficiencyView, LeaderboardPage, TrackSummary
 from api.served_board import ServedTrack
-from core.errors import InvalidRequestError
+from core.errors import InvalidRequestError, RateLimitedError
 from core.results import csv_cell
 from core.tracks import Track, get_track, load_tracks
+from runners.dispatch import get_redis
 
 router = APIRouter(prefix="/leaderboard", tags=["leaderboard"])
 MAX_PARAMS = 10**15  # parameter counts filtered by: far above any model, exact as a float
@@ -87,6 +89,8 @@ def leaderboard(
     filters = Filters(family=filters_family, precision=_split(precision), hardware_class=_split(hardware_class),
                       license=_split(license), params_min=params_min, params_max=params_max, q=q)
     parse_search(q or "")  # a bad search is a 422 before anything is cached
+    if format is not None or limit > PAGE_WITHOUT_LIMIT:
+        limit_exports(request)
     view = board_track.view(normalised, include_flagged)
 
     def make() -> Encoded:
@@ -108,6 +112,26 @@ def leaderboard(
         writer.writerows({key: csv_cell(value) for key, value in record.items()} for record in records)
         return Encoded(out.getvalue().encode(), "text/csv; charset=utf-8", headers)
     return cached(request, served.etag, make)
+
+
+# Exports and pages larger than this are counted per client address (a whole-board export at 10,000
+# models costs about a second of CPU to make; the answer cache keeps none over 4 MB).
+PAGE_WITHOUT_LIMIT = 1000
+EXPORTS_PER_MINUTE = 30
+
+
+def limit_exports(request: Request) -> None:
+    """At most EXPORTS_PER_MINUTE large answers per client address and minute (429 with Retry-After)."""
+    address = request.client.host if request.client else "unknown"
+    minute = int(time.time() // 60)
+    key = f"evalboard:exports:{address}:{minute}"
+    pipe = get_redis().pipeline()
+    pipe.incr(key)
+    pipe.expire(key, 120)
+    count = pipe.execute()[0]
+    if count > EXPORTS_PER_MINUTE:
+        raise RateLimitedError(f"at most {EXPORTS_PER_MINUTE} exports or pages over {PAGE_WITHOUT_LIMIT} rows a "
+                               "minute from one address; try again in a minute", retry_after_s=60 - int(time.time() % 60))
 
 
 def _served_track(board, track: Track) -> ServedTrack:

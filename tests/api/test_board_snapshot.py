@@ -231,18 +231,38 @@ def test_gzip_of_a_cached_answer_is_made_once():
 
 
 def test_distinct_queries_cannot_make_the_answer_cache_hold_more_than_its_budget(client, monkeypatch):
-    # 1 KB requests with junk parameters are distinct cache keys: the cache keeps a byte budget.
     from api import http_cache
     monkeypatch.setattr(http_cache, "responses", http_cache.ResponseCache(max_bytes=50_000))
     for i in range(12):
         seed_scored_model(f"model-{i:02d}", {"world_facts": 0.3 + i / 100, "arithmetic_mc": 0.5})
     for i in range(200):
-        assert client.get(f"{BOARD}?limit=10000&junk={i}").status_code == 200
+        assert client.get(f"{BOARD}?limit=1000&offset={i % 12}&sort=-params&q=model-{i % 10}").status_code == 200
     assert http_cache.responses.bytes <= 50_000
     # An answer larger than any page (a whole-board export) is never kept.
     monkeypatch.setattr(http_cache, "LARGEST_CACHED", 100)
-    assert client.get(f"{BOARD}?limit=10000&junk=big").status_code == 200
-    assert (BOARD, "limit=10000&junk=big") not in {key[1:] for key in http_cache.responses._entries}
+    assert client.get(f"{BOARD}?limit=1000&q=model").status_code == 200
+    assert ("limit", "1000") not in {p for key in http_cache.responses._entries for p in key[2] if key[2] and
+                                      ("q", "model") in key[2]}
+
+
+def test_junk_parameters_name_the_same_cached_answer(client):
+    from api import http_cache
+    seed_scored_model("first", TASKS)
+    client.get(BOARD)
+    before = len(http_cache.responses._entries)
+    for i in range(50):
+        assert names(client.get(f"{BOARD}?junk={i}&x{i}=1")) == ["first"]
+    assert len(http_cache.responses._entries) == before
+
+
+def test_large_exports_are_limited_per_client_address(client):
+    from api.routes import leaderboard
+    seed_scored_model("first", TASKS)
+    answers = [client.get(f"{BOARD}?format=csv&offset={i}") for i in range(leaderboard.EXPORTS_PER_MINUTE + 1)]
+    assert all(a.status_code == 200 for a in answers[:-1])
+    assert answers[-1].status_code == 429 and int(answers[-1].headers["retry-after"]) <= 60
+    assert "exports" in answers[-1].json()["detail"]
+    assert client.get(BOARD).status_code == 200  # pages stay free
 
 
 def test_the_model_page_shows_the_runs_behind_the_boards_numbers(client):
