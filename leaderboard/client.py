@@ -26,12 +26,12 @@ KEPT_HEADERS = ("content-type", "etag", "x-total-count", "x-track", "content-dis
 
 
 class ConditionalCache:
-    """The last (ETag, answer) per URL, the least recently used dropped beyond `size` entries; answers over
-    `max_bytes` are not kept. Shared by every Streamlit session of the process (a lock, as each session
-    runs in its own thread)."""
+    """The last (ETag, answer) per URL, the least recently used dropped beyond `size` entries or `total_bytes`
+    in all; answers over `max_bytes` are not kept. Shared by every Streamlit session of the process (a lock,
+    as each session runs in its own thread)."""
 
-    def __init__(self, size: int = 256, max_bytes: int = 2_000_000):
-        self.size, self.max_bytes = size, max_bytes
+    def __init__(self, size: int = 256, max_bytes: int = 2_000_000, total_bytes: int = 64_000_000):
+        self.size, self.max_bytes, self.total_bytes, self.bytes = size, max_bytes, total_bytes, 0
         self._entries: OrderedDict[str, tuple[str, dict[str, str], bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -55,14 +55,15 @@ class ConditionalCache:
         with self._lock:
             # An answer without a validator cannot be revalidated; a large one (a whole-board export) is
             # not worth its memory: neither is kept.
+            previous = self._entries.pop(key, None)
+            self.bytes -= len(previous[2]) if previous else 0
             if not etag or len(response.content) > self.max_bytes:
-                self._entries.pop(key, None)
                 return
             headers = {h: response.headers[h] for h in KEPT_HEADERS if h in response.headers}
             self._entries[key] = (etag, headers, response.content)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+            self.bytes += len(response.content)
+            while len(self._entries) > self.size or self.bytes > self.total_bytes:
+                self.bytes -= len(self._entries.popitem(last=False)[1][2])
 
     def __len__(self) -> int:
         return len(self._entries)

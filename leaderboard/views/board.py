@@ -83,7 +83,7 @@ facets = default if track == default["track"] else fetch(lambda: api.facets(trac
 
 with st.sidebar:
     st.subheader("Filters")
-    query = st.text_input("Search", placeholder="gpt  owner:alice  precision:bfloat16",
+    query = st.text_input("Search", placeholder="gpt  owner:alice  precision:bfloat16", max_chars=200,
                           help="Words match model names; `field:value` matches family, owner, license, "
                                "precision or hardware.")
     precision = st.multiselect("Precision", facets["precisions"])

@@ -21,7 +21,7 @@ if linked not in tracks and linked_ids:
     linked = first["track"] if first else None
 track = st.selectbox("Track", tracks, index=tracks.index(linked if linked in tracks else facets["track"]),
                      help="Only rows of one track can be compared: the same tasks, suite version and items.")
-search = st.text_input("Find models", placeholder="name, or owner:alice precision:bfloat16")
+search = st.text_input("Find models", placeholder="name, or owner:alice precision:bfloat16", max_chars=200)
 candidates, _ = fetch(lambda: api.board_records(track=track, q=search, limit=200, include_flagged=True,
                                                 columns=["row_id", "model_id", "model", "owner", "precision",
                                                          "coverage"]), "model list")

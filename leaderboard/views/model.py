@@ -20,7 +20,7 @@ linked_track = None
 if wanted is not None:  # a link opens on the linked model's own track (a CLIP model on a CLIP track)
     linked_track = (fetch(lambda: api.model(wanted), "model")["board"] or {}).get("track")
 track = st.selectbox("Track", tracks, index=tracks.index(linked_track if linked_track in tracks else facets["track"]))
-search = st.text_input("Find a model", placeholder="name, or owner:alice")
+search = st.text_input("Find a model", placeholder="name, or owner:alice", max_chars=200)
 candidates, total = fetch(lambda: api.board_records(track=track, q=search, limit=50, include_flagged=True,
                                                     columns=["model_id", "model", "owner"]), "model list")
 if not candidates and not search and wanted is None:

@@ -116,3 +116,12 @@ def test_against_the_real_api_a_change_is_seen_at_once(api_url):
         assert client.model(first)["model"]["name"] == "first-model"
     seed_scored_model("second-model", {"world_facts": 0.95})
     assert read() == ["second-model", "first-model"]
+
+
+def test_the_cache_stays_within_its_byte_budget(fake_api):
+    # Many distinct searches, each answer under the per-answer cap: the total is capped too.
+    cache = ConditionalCache(total_bytes=3 * len(json.dumps(fake_api.body).encode()))
+    client = LeaderboardClient(base_url=fake_api.url, cache=cache)
+    for query in range(10):
+        client.board_records(q=str(query))
+    assert cache.bytes <= cache.total_bytes and len(cache) == 3
