@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import event, text
+from starlette.concurrency import run_in_threadpool
 from sqlmodel import Session
 
 from api.board import load_board
@@ -287,6 +288,22 @@ def _refresh(board: ServedBoard | None) -> tuple[ServedBoard, frozenset[int]]:
     if built is not None:
         return built, hidden
     return _wait_for_publication(board, signature), hidden
+
+
+def fresh() -> Served | None:
+    """The board this process holds, if checked within CHECK_EVERY_S: no I/O, so an async route can answer
+    from it without a thread (else it calls `current` in one)."""
+    with _lock:
+        board = _state["board"]
+        if board is not None and time.monotonic() - _state["checked_at"] < CHECK_EVERY_S:
+            return Served(board, _state["hidden"])
+    return None
+
+
+async def served() -> Served:
+    """For async routes: the fresh board at once, else `current` (which may read the database, or wait
+    for a builder) in the thread pool."""
+    return fresh() or await run_in_threadpool(current)
 
 
 def current(session: Session | None = None) -> Served:

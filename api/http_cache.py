@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 MAX_AGE_S = 5
 GZIP_MIN_BYTES = 1024
@@ -114,6 +115,19 @@ def query_key(request: Request) -> tuple:
     route = request.scope.get("route")
     known = {p.alias for p in getattr(getattr(route, "dependant", None), "query_params", [])}
     return tuple(sorted((k, v) for k, v in request.query_params.multi_items() if k in known))
+
+
+async def cached_async(request: Request, etag: str, make: Callable[[], Encoded]) -> Response:
+    """`cached` for async routes: a 304 or a kept answer at once; an answer to make in the thread pool (a
+    filter over 10,000 rows must not hold the event loop)."""
+    if etag_matches(request, etag):
+        return not_modified(etag, PUBLIC)
+    key = (etag, request.url.path, query_key(request))
+    entry = responses.get(key)
+    if entry is None:
+        entry = await run_in_threadpool(make)
+        responses.put(key, entry)
+    return respond(request, entry, etag, PUBLIC)
 
 
 def cached(request: Request, etag: str, make: Callable[[], Encoded], *, shared: bool = True) -> Response:

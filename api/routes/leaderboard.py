@@ -11,11 +11,11 @@ import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from api import board_snapshot
 from api.board_view import Filters, fast_json, flat_record, parse_search
-from api.deps import SessionDep
-from api.http_cache import Encoded, cached
+from api.http_cache import Encoded, cached_async
 from api.schemas import BoardFacets, EfficiencyView, LeaderboardPage, TrackSummary
 from api.served_board import ServedTrack
 from core.errors import InvalidRequestError, RateLimitedError
@@ -48,8 +48,8 @@ def chosen_track(track: str | None, family: list[str] | None) -> Track:
                                             "`format=csv`, the same as CSV)",
                              "content": {"application/json": {}, "text/csv": {}}},
                            304: {"description": "Not modified: the board version named by If-None-Match is current."}})
-def leaderboard(
-    request: Request, session: SessionDep, track: TrackParam = None,
+async def leaderboard(
+    request: Request, track: TrackParam = None,
     limit: int = Query(100, ge=1, le=10_000), offset: int = Query(0, ge=0),
     family: ListParam = None, precision: ListParam = None, hardware_class: ListParam = None, license: ListParam = None,
     # Bounded: a 400-digit count passed int parsing and then overflowed float comparison (a 500).
@@ -69,7 +69,7 @@ def leaderboard(
     95% intervals and rank bands from a bootstrap over items paired across models; then the partial
     ones, unranked (`rank` null), with their coverage and missing tasks (GET /aggregation and
     GET /leaderboard/tracks give the rules)."""
-    served = board_snapshot.current(session)
+    served = await board_snapshot.served()
     filters_family = _split(family)
     on_track = chosen_track(track, filters_family)
     board_track = _served_track(served.board, on_track)
@@ -90,7 +90,7 @@ def leaderboard(
                       license=_split(license), params_min=params_min, params_max=params_max, q=q)
     parse_search(q or "")  # a bad search is a 422 before anything is cached
     if format is not None or limit > PAGE_WITHOUT_LIMIT:
-        limit_exports(request)
+        await run_in_threadpool(limit_exports, request)
     view = board_track.view(normalised, include_flagged)
 
     def make() -> Encoded:
@@ -111,7 +111,7 @@ def leaderboard(
         writer.writeheader()
         writer.writerows({key: csv_cell(value) for key, value in record.items()} for record in records)
         return Encoded(out.getvalue().encode(), "text/csv; charset=utf-8", headers)
-    return cached(request, served.etag, make)
+    return await cached_async(request, served.etag, make)
 
 
 # Exports and pages larger than this are counted per client address (a whole-board export at 10,000
@@ -143,9 +143,9 @@ def _served_track(board, track: Track) -> ServedTrack:
 
 
 @router.get("/tracks", response_model=list[TrackSummary])
-def tracks(request: Request, session: SessionDep):
+async def tracks(request: Request):
     """Every track: its rules as the suite YAML states them, and how many rows it ranks and lists unranked."""
-    served = board_snapshot.current(session)
+    served = await board_snapshot.served()
 
     def make() -> Encoded:
         out = []
@@ -154,13 +154,13 @@ def tracks(request: Request, session: SessionDep):
             counts = counted.shown(served.hidden) if counted else {"ranked": 0, "unranked": 0}
             out.append({**t.describe(), "ranked": counts["ranked"], "unranked": counts["unranked"]})
         return Encoded(fast_json(out), "application/json")
-    return cached(request, served.etag, make)
+    return await cached_async(request, served.etag, make)
 
 
 @router.get("/facets", response_model=BoardFacets)
-def facets(request: Request, session: SessionDep, track: TrackParam = None, family: ListParam = None):
+async def facets(request: Request, track: TrackParam = None, family: ListParam = None):
     """What the track's filters can choose from, the columns it can show, and the tracks to choose from."""
-    served = board_snapshot.current(session)
+    served = await board_snapshot.served()
     chosen = chosen_track(track, _split(family))
     board_track = _served_track(served.board, chosen)
 
@@ -176,18 +176,18 @@ def facets(request: Request, session: SessionDep, track: TrackParam = None, fami
             "capabilities": board_track.capabilities, "tasks": board_track.tasks,
             "efficiency_metrics": served.board.efficiency_metrics, "columns": board_track.columns}),
             "application/json")
-    return cached(request, served.etag, make)
+    return await cached_async(request, served.etag, make)
 
 
 @router.get("/efficiency", response_model=EfficiencyView)
-def efficiency(request: Request, session: SessionDep, metric: str | None = Query(None, max_length=64)):
+async def efficiency(request: Request, metric: str | None = Query(None, max_length=64)):
     """Efficiency, its own view per hardware class: one point per (model, hardware class, metric), beside
     the model's overall on its family's default track (its row at the measured precision where there is one)."""
-    served = board_snapshot.current(session)
+    served = await board_snapshot.served()
 
     def make() -> Encoded:
         # A model measured for efficiency only still gets its points, with no overall score to plot against.
         points = [p for p in served.board.efficiency_points
                   if p["model_id"] not in served.hidden and (metric is None or p["metric"] == metric)]
         return Encoded(fast_json({"metrics": served.board.efficiency_metrics, "points": points}), "application/json")
-    return cached(request, served.etag, make)
+    return await cached_async(request, served.etag, make)
