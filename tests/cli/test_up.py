@@ -58,6 +58,7 @@ def up(demo_models_dir):
     if proc.poll() is None:  # the last test stops it with Ctrl-C; this is for when one before failed
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=60)
+    shutil.rmtree(data_dir, ignore_errors=True)  # its database, store, demo models and logs (about 170 MB)
 
 
 def test_up_serves_api_worker_and_board_with_scored_and_measured_demo_models(up):
