@@ -15,7 +15,7 @@ from core.catalog import Suite, TaskSpec, get_suite
 from core.config import Settings, get_settings
 from core.errors import InvalidRequestError, NotFoundError
 from core.licenses import check_license_link
-from core.models import Checkpoint, Family, Status, Submission, User
+from core.models import Checkpoint, Family, Run, Status, Submission, User
 from core.submission_options import chat_options
 from core.workers import live_worker_count
 
@@ -189,17 +189,28 @@ def pinned_hub_checkpoint(*, session: Session, user: User, source: str, settings
 
 
 def find_duplicate(*, session: Session, user: User, checkpoint: Checkpoint, suite: Suite, precision: str,
-                   hardware_class: str, chat: dict, base_model: str | None) -> Submission | None:
+                   hardware_class: str, chat: dict, base_model: str | None,
+                   tasks: list[TaskSpec] | None = None) -> Submission | None:
     """The user's own earlier submission of the same configuration (not cancelled), if any.
 
     Per owner: the same configuration submitted by someone else is theirs, never handed over. The
     prompts (chat template or not) are part of the configuration: the same weights with and without
-    the template are two submissions; the model type is a label and is not."""
-    return session.exec(select(Submission).where(
+    the template are two submissions; the model type is a label and is not. So are the suite's version
+    and the tasks asked for: a whole-suite submission after a one-task one is a new submission, not the
+    earlier one handed back."""
+    candidates = session.exec(select(Submission).where(
         Submission.submitted_by == user.id, Submission.checkpoint_id == checkpoint.id, Submission.suite == suite.name,
+        Submission.suite_version.is_not_distinct_from(suite.version),
         Submission.precision == precision, Submission.hardware_class == hardware_class,
         Submission.chat_options == chat, Submission.base_model.is_not_distinct_from(base_model),
-        Submission.status != Status.cancelled)).first()
+        Submission.status != Status.cancelled).order_by(Submission.submitted_at.desc())).all()
+    if tasks is None:
+        return candidates[0] if candidates else None
+    wanted = {t.name for t in tasks}
+    for candidate in candidates:
+        if set(session.exec(select(Run.task).where(Run.submission_id == candidate.id)).all()) == wanted:
+            return candidate
+    return None
 
 
 def check_rate_limit(*, session: Session, user: User) -> None:

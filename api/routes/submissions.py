@@ -41,7 +41,7 @@ def create_submission(body: SubmissionCreate, session: SessionDep, user: Current
     checks.check_param_cap(params=checkpoint.params, precision=precision)
     duplicate = checks.find_duplicate(session=session, user=user, checkpoint=checkpoint, suite=suite,
                                       precision=precision, hardware_class=body.hardware_class, chat=chat,
-                                      base_model=body.base_model)
+                                      base_model=body.base_model, tasks=common.tasks)
     if duplicate is not None:
         return JSONResponse(submission_public(session, duplicate, user).model_dump(mode="json"), status_code=200)
     checks.check_rate_limit(session=session, user=user)

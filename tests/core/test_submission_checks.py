@@ -157,6 +157,9 @@ def test_a_duplicate_is_the_same_users_same_configuration_only():
         assert checks.find_duplicate(user=bob, **same) is None  # never handed to someone else
         assert checks.find_duplicate(user=alice, **{**same, "precision": "bfloat16"}) is None
         assert checks.find_duplicate(user=alice, **{**same, "chat": {**chat, "apply_chat_template": True}}) is None
+        # The tasks are part of it: the whole suite after one task is a new submission.
+        assert checks.find_duplicate(user=alice, **same, tasks=list(suite.tasks)[:1]) == submission
+        assert checks.find_duplicate(user=alice, **same, tasks=list(suite.tasks)) is None
 
 
 def test_get_or_404_names_what_is_missing():
