@@ -329,7 +329,7 @@ def hostile(report: Report) -> None:
                        "weights, remote code, a trillion parameters, bad fields) and asserts a 4xx with the reason "
                        "and nothing written outside the store or the database.")
     pytest_counts(report, "Hostile input: checkpoints that try to choose code, and the evaluation child",
-                  ["tests/core/test_checkpoint_policy.py", "tests/evaluators/test_loaders.py",
+                  ["tests/core/test_checkpoint_policy.py", "tests/evaluators/loaders/test_loaders.py",
                    "tests/runners/test_eval_isolation.py"],
                   note="Each check builds a checkpoint that tries to run code (auto_map in config.json, "
                        "tokenizer_config.json or open_clip_config.json, a shipped .py, open_clip tokenizer_kwargs "
