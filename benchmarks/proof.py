@@ -188,14 +188,9 @@ def board_datasets(work: Path) -> Path:
     """The project's datasets with the load benchmark's 30-task track beside its suites (every process the
     proof starts reads DATASETS_DIR): the seeded models are ranked on a real track, not left off the board."""
     from benchmarks.leaderboard_load import write_suite
+    # A copy, not links: the evaluation child sees DATASETS_DIR alone (bubblewrap binds it), not where links lead.
     folder = work / "datasets"
-    folder.mkdir()
-    for child in (ROOT / "datasets").iterdir():
-        if child.name != "suites":
-            (folder / child.name).symlink_to(child)
-    (folder / "suites").mkdir()
-    for suite in (ROOT / "datasets" / "suites").iterdir():
-        (folder / "suites" / suite.name).symlink_to(suite)
+    shutil.copytree(ROOT / "datasets", folder)
     bench = write_suite(30, default_for_family=False)
     for suite in (bench / "suites").iterdir():
         shutil.copy(suite, folder / "suites" / suite.name)

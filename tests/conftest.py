@@ -103,7 +103,9 @@ def clean_tables(database, redis_conn):
     shutil.rmtree(DATA_DIR / "artifacts" / "uploads", ignore_errors=True)
     # TRUNCATE went around the ORM: tell this process's board cache its data changed.
     from api.board_snapshot import invalidate_signature
+    from api.routes.queue import forget_public
     invalidate_signature()
+    forget_public()
     yield
 
 

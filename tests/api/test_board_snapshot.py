@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from api import board_snapshot
+from core.models import Status
 from tests.conftest import DATABASE_URL
 from tests.seed import seed_scored_model
 
@@ -329,3 +330,17 @@ def test_with_an_external_builder_requests_never_build_and_follow_its_publicatio
         conn.execute("UPDATE model SET hidden = true WHERE id = %s", (hidden,))
     board_snapshot.invalidate_signature()
     assert names(client.get(BOARD)) == ["second", "first"]
+
+
+def test_the_anonymous_queue_is_made_once_a_second_and_anew_after_a_commit(client, monkeypatch):
+    from api.routes import queue
+    from tests.seed import seed_submission
+    made = []
+    real = queue.live_queue
+    monkeypatch.setattr(queue, "live_queue", lambda **kw: made.append(kw["viewer"]) or real(**kw))
+    for _ in range(5):
+        client.get("/api/v1/queue")
+    assert made == [None]
+    seed_submission("waiting", {"world_facts": Status.queued})  # a commit in this process
+    body = client.get("/api/v1/queue").json()
+    assert [s["model"] for s in body["submissions"]] == ["waiting"] and len(made) == 2
