@@ -15,8 +15,8 @@ datasets_app = typer.Typer(help="The dataset mirror for named lm-eval tasks (off
 
 
 def _mirror(option: Path | None) -> Path:
-    from core.dataset_mirror import mirror_dir
-    return option or mirror_dir()
+    from core.config import get_settings
+    return option or get_settings().mirror_folder
 
 
 def _tasks(suite: str | None, tasks: list[str] | None) -> list[str]:

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     eval_child_max_file_bytes: int = 8 * 1024**3
     eval_child_address_space_headroom_bytes: int = 16 * 1024**3  # CPU only: torch maps far more than it touches
 
+    @property
+    def mirror_folder(self) -> Path:
+        """The dataset mirror's folder (core/dataset_mirror.py): DATASET_MIRROR_DIR, else <data_dir>/dataset-mirror."""
+        return self.dataset_mirror_dir or self.data_dir / "dataset-mirror"
+
     def max_params(self, precision: str | None = None) -> int:
         if precision:
             return getattr(self, f"max_params_{precision}")

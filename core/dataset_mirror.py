@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.config import Settings, get_settings
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -30,11 +29,6 @@ _COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 class DatasetMirrorError(Exception):
     """The mirror cannot give a task its data. Deliberately not a ValueError/RuntimeError: the evaluation
     child reports it as an infrastructure fault (the worker's mirror is at fault, not the model)."""
-
-
-def mirror_dir(settings: Settings | None = None) -> Path:
-    settings = settings or get_settings()
-    return settings.dataset_mirror_dir or settings.data_dir / "dataset-mirror"
 
 
 def dataset_key(dataset_path: str, dataset_name: str | None) -> str:

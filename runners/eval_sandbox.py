@@ -32,7 +32,6 @@ import psutil
 
 from core.artifact_store import key_of
 from core.config import Settings, get_settings
-from core.dataset_mirror import mirror_dir
 from core.errors import ErrorKind, EvalFailed
 from evaluators.base import EvalOutcome, EvalSpec
 from runners import hub_fetch
@@ -82,7 +81,7 @@ def with_worker_folders(spec: EvalSpec, settings: Settings) -> EvalSpec:
     The evaluators read no settings: what they may read comes in the spec."""
     return dataclasses.replace(
         spec, datasets_dir=spec.datasets_dir or str(settings.datasets_dir),
-        dataset_mirror_dir=spec.dataset_mirror_dir or str(mirror_dir(settings)),
+        dataset_mirror_dir=spec.dataset_mirror_dir or str(settings.mirror_folder),
         clip_benchmark_dir=spec.clip_benchmark_dir or str(settings.data_dir / "clip_benchmark"))
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import PROJECT_ROOT, Settings
-from core.dataset_mirror import mirror_dir, nltk_dir
+from core.dataset_mirror import nltk_dir
 
 log = logging.getLogger("evalboard.isolation")
 
@@ -146,7 +146,7 @@ def child_environment(workdir: Path, settings: Settings) -> dict[str, str]:
         # Where evaluators find bundled data; not secret, and read-only inside the sandbox.
         "DATASETS_DIR": str(settings.datasets_dir), "DATA_DIR": str(settings.data_dir),
         # Named lm-eval tasks read their data here (core/dataset_mirror.py); read-only inside the sandbox.
-        "DATASET_MIRROR_DIR": str(mirror_dir(settings)), "NLTK_DATA": str(nltk_dir(mirror_dir(settings))),
+        "DATASET_MIRROR_DIR": str(settings.mirror_folder), "NLTK_DATA": str(nltk_dir(settings.mirror_folder)),
     })
     return env
 
@@ -197,7 +197,7 @@ def _ro_sources(settings: Settings) -> list[Path]:
     """What Python needs to run our evaluators, as read-only binds (deduplicated, nested ones dropped)."""
     wanted = [Path(sys.base_prefix), Path(sys.prefix), Path(sys.executable).resolve().parent,
               *(PROJECT_ROOT / name for name in CHILD_PACKAGES), settings.datasets_dir,
-              settings.data_dir / "clip_benchmark", mirror_dir(settings)]
+              settings.data_dir / "clip_benchmark", settings.mirror_folder]
     wanted += [Path(p) for p in sys.path if p and Path(p).is_dir() and "site-packages" in p]
     kept: list[Path] = []
     for path in sorted({p.resolve() for p in wanted if p.exists()}, key=lambda p: len(p.parts)):

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from core.config import get_settings
-from core.dataset_mirror import mirror_dir
 from core.errors import ErrorKind, EvalFailed
 from evaluators.base import BUNDLED_DATASETS_DIR, EvalSpec
 from runners.child_protocol import decode, encode, request_to_json, spec_from_json
@@ -22,7 +21,7 @@ def test_the_worker_fills_the_folders_its_child_is_shown():
     settings = get_settings()
     spec = with_worker_folders(SPEC, settings)
     assert spec.datasets_dir == str(settings.datasets_dir)
-    assert spec.dataset_mirror_dir == str(mirror_dir(settings))
+    assert spec.dataset_mirror_dir == str(settings.mirror_folder)
     assert spec.clip_benchmark_dir == str(settings.data_dir / "clip_benchmark")
     assert spec.datasets_folder == settings.datasets_dir
 
