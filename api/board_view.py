@@ -15,6 +15,7 @@ SEARCH_FIELDS = {"model": "model", "name": "model", "owner": "owner", "family": 
 
 @dataclass
 class Filters:
+    """What a board request narrows the rows to (applied by api/served_board.py's ServedView.select)."""
     family: list[str] | None = None
     params_min: int | None = None
     params_max: int | None = None
@@ -22,26 +23,6 @@ class Filters:
     hardware_class: list[str] | None = None
     license: list[str] | None = None
     q: str | None = None
-
-    @property
-    def active(self) -> bool:
-        return any(v is not None and v != [] and v != "" for v in (
-            self.family, self.params_min, self.params_max, self.precision, self.hardware_class, self.license, self.q))
-
-    def matcher(self):
-        terms = parse_search(self.q or "")
-
-        def keep(row: dict) -> bool:
-            for key, allowed in (("family", self.family), ("precision", self.precision),
-                                 ("hardware_class", self.hardware_class), ("license", self.license)):
-                if allowed and (row[key] or "") not in allowed:
-                    return False
-            if self.params_min is not None and (row["params"] is None or row["params"] < self.params_min):
-                return False
-            if self.params_max is not None and (row["params"] is None or row["params"] > self.params_max):
-                return False
-            return all(needle in (row[key] or "").lower() for key, needle in terms)
-        return keep
 
 
 def parse_search(query: str) -> list[tuple[str, str]]:
@@ -78,17 +59,6 @@ def column_value(row: dict, column: str, normalised: bool = True):
     if column.startswith("eff:"):
         return row["efficiency"].get(column[4:])
     return row["capabilities"].get(column)
-
-
-def sort_rows(rows: list[dict], sort: str | None, normalised: bool) -> list[dict]:
-    """`sort=params` ascending, `sort=-params` descending; models without the value go last."""
-    if not sort or sort == "rank":
-        return rows
-    descending, column = sort.startswith("-"), sort.lstrip("-")
-    present = [r for r in rows if column_value(r, column, normalised) is not None]
-    missing = [r for r in rows if column_value(r, column, normalised) is None]
-    present.sort(key=lambda r: column_value(r, column, normalised), reverse=descending)
-    return present + missing
 
 
 BASE_COLUMNS = ["rank", "rank_range", "band", "row_id", "model_id", "model", "owner", "family", "params",

@@ -9,7 +9,7 @@ the rows as dicts took seconds. The per-item results that /compare's paired test
 beside it, per row, and read only for the rows compared.
 """
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -233,8 +233,6 @@ class ServedBoard:
     tracks: dict[str, ServedTrack]
     efficiency_metrics: list[str]
     efficiency_points: list[dict]
-    row_ids: dict[str, list[str]] = field(default_factory=dict)
-    """track → the row ids whose per-item results were published (for /compare)."""
 
     def track(self, track_id: str) -> ServedTrack | None:
         return self.tracks.get(track_id)
