@@ -1,4 +1,5 @@
 """The lm-eval evaluator stores exactly what lm-eval's harness reports, with the record of how."""
+import dataclasses
 import math
 
 import pytest
@@ -95,7 +96,7 @@ def test_language_open_tasks_are_known_to_lm_eval_offline():
         assert manifest is None and name == task.args["lm_eval_task"] and name in known
 
 
-def test_a_named_lm_eval_task_is_called_by_name_and_recorded(monkeypatch):
+def test_a_named_lm_eval_task_is_called_by_name_and_recorded(monkeypatch, tmp_path):
     """The call the evaluator makes for gsm8k, and what it keeps of lm-eval's answer (canned here)."""
     from evaluators.language import lm_eval_evaluator
     calls = []
@@ -118,7 +119,9 @@ def test_a_named_lm_eval_task_is_called_by_name_and_recorded(monkeypatch):
 
     monkeypatch.setattr(lm_eval_evaluator, "run_simple_evaluate", fake_simple_evaluate)
     task = get_suite("language-open").task("gsm8k")
-    outcome = LmEvalEvaluator().evaluate(object(), _spec(task), lambda *a: None)
+    # The runner always names the worker's dataset mirror (a named task reads its data there; canned here).
+    spec = dataclasses.replace(_spec(task), dataset_mirror_dir=str(tmp_path))
+    outcome = LmEvalEvaluator().evaluate(object(), spec, lambda *a: None)
 
     (config, kwargs), = calls
     assert config == "gsm8k" and kwargs["num_fewshot"] == 5 and kwargs["batch_size"] == 8
