@@ -78,18 +78,12 @@ def capability_sort_key(capability: str) -> tuple:
 
 @dataclass
 class Board:
-    """Every track's rows, and the ranked views of them computed so far.
-
-    A board never changes once built; each track's default view is ranked when it is built, other
-    views (raw scores, flagged models shown) on first use."""
-    signature: str
+    """Every track's rows, and the ranked views of them computed so far (a track's four views together,
+    on first use). A board never changes once built."""
     tracks: dict[str, list[ModelRow]]
     efficiency: list[dict]
     views: dict[tuple[str, bool, bool], list[dict]] = field(default_factory=dict)
     derived: dict = field(default_factory=dict)
-    build_s: float = 0.0
-    built_at: float = 0.0
-    """time.monotonic() when the build finished."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def rows(self, track: Track) -> list[ModelRow]:
@@ -334,4 +328,4 @@ def load_board(session: Session) -> Board:
                    "hardware_profile_id": int(profile) if profile and profile.isdigit() else None}
                   for m, name, hw, p, metric, v, unit, hib, at, stderr, n, profile
                   in connection.execute(EFFICIENCY_SQL, {"efficiency": EFFICIENCY})]
-    return Board(signature="", tracks=rows, efficiency=efficiency)
+    return Board(tracks=rows, efficiency=efficiency)

@@ -148,19 +148,16 @@ def build_and_publish(signature: str) -> ServedBoard:
     started = time.perf_counter()
     with Session(get_engine()) as session:
         board = load_board(session)
-    board.signature = signature
     version = f"{int(time.time() * 1000):x}{secrets.token_hex(3)}"
     served = compile_board(board, version, time.time())
-    served.build_s = board.build_s = time.perf_counter() - started
     redis = get_redis()
     previous = published()
     pipe = redis.pipeline(transaction=False)
     pipe.set(KEY_SNAPSHOT.format(version=version), pickle.dumps(served, protocol=pickle.HIGHEST_PROTOCOL))
-    rows = {f"{track}|{row.row_id}": pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL)
-            for track, track_rows in board.tracks.items() for row in track_rows}
+    rows = [(f"{track}|{row.row_id}", pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL))
+            for track, track_rows in board.tracks.items() for row in track_rows]
     for start in range(0, len(rows), 5000):
-        chunk = dict(list(rows.items())[start:start + 5000])
-        pipe.hset(KEY_ROWS.format(version=version), mapping=chunk)
+        pipe.hset(KEY_ROWS.format(version=version), mapping=dict(rows[start:start + 5000]))
     pipe.execute()
     meta = {"version": version, "signature": signature, "built_at": served.built_at,
             "build_s": time.perf_counter() - started}
@@ -171,7 +168,6 @@ def build_and_publish(signature: str) -> ServedBoard:
         pipe.expire(KEY_SNAPSHOT.format(version=previous["version"]), REPLACED_KEPT_S)
         pipe.expire(KEY_ROWS.format(version=previous["version"]), REPLACED_KEPT_S)
     pipe.execute()
-    served.build_s = meta["build_s"]
     log.info("board %s published: built in %.2f s", version, meta["build_s"])
     return served
 
@@ -306,10 +302,10 @@ async def served() -> Served:
     return fresh() or await run_in_threadpool(current)
 
 
-def current(session: Session | None = None) -> Served:
+def current() -> Served:
     """The published board as this process last loaded it, checked against the data at most once per
-    CHECK_EVERY_S (and at once after a commit in this process). `session` is not used: the check reads
-    on a connection of its own (see read_signature)."""
+    CHECK_EVERY_S (and at once after a commit in this process); the check reads on a connection of its
+    own (see read_signature)."""
     with _lock:
         board = _state["board"]
         if board is not None and time.monotonic() - _state["checked_at"] < CHECK_EVERY_S:

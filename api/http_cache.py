@@ -117,31 +117,36 @@ def query_key(request: Request) -> tuple:
     return tuple(sorted((k, v) for k, v in request.query_params.multi_items() if k in known))
 
 
+def _kept(request: Request, etag: str) -> tuple[tuple, Response | Encoded | None]:
+    """(the cache key, then a 304 for a client holding this version, else the kept answer or None)."""
+    key = (etag, request.url.path, query_key(request))
+    return key, not_modified(etag, PUBLIC) if etag_matches(request, etag) else responses.get(key)
+
+
 async def cached_async(request: Request, etag: str, make: Callable[[], Encoded]) -> Response:
     """`cached` for async routes: a 304 or a kept answer at once; an answer to make in the thread pool (a
     filter over 10,000 rows must not hold the event loop)."""
-    if etag_matches(request, etag):
-        return not_modified(etag, PUBLIC)
-    key = (etag, request.url.path, query_key(request))
-    entry = responses.get(key)
-    if entry is None:
-        entry = await run_in_threadpool(make)
-        responses.put(key, entry)
-    return respond(request, entry, etag, PUBLIC)
+    key, kept = _kept(request, etag)
+    if isinstance(kept, Response):
+        return kept
+    if kept is None:
+        kept = await run_in_threadpool(make)
+        responses.put(key, kept)
+    return respond(request, kept, etag, PUBLIC)
 
 
 def cached(request: Request, etag: str, make: Callable[[], Encoded], *, shared: bool = True) -> Response:
     """304 when the client holds this version; else the encoded answer for this version and query, made
     once per process. `shared=False`: the answer depends on the caller, so it is neither kept here nor
     marked public."""
-    cache_control = PUBLIC if shared else PRIVATE
-    if etag_matches(request, etag):
-        return not_modified(etag, cache_control)
     if not shared:
-        return respond(request, make(), etag, cache_control)
-    key = (etag, request.url.path, query_key(request))
-    entry = responses.get(key)
-    if entry is None:
-        entry = make()
-        responses.put(key, entry)
-    return respond(request, entry, etag, cache_control)
+        if etag_matches(request, etag):
+            return not_modified(etag, PRIVATE)
+        return respond(request, make(), etag, PRIVATE)
+    key, kept = _kept(request, etag)
+    if isinstance(kept, Response):
+        return kept
+    if kept is None:
+        kept = make()
+        responses.put(key, kept)
+    return respond(request, kept, etag, PUBLIC)

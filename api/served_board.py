@@ -226,10 +226,8 @@ class ServedTrack:
 class ServedBoard:
     version: str
     """Changes with every publication: part of every ETag the board endpoints send."""
-    signature: tuple
     built_at: float
     """Wall-clock seconds (time.time()) when its build finished."""
-    build_s: float
     tracks: dict[str, ServedTrack]
     efficiency_metrics: list[str]
     efficiency_points: list[dict]
@@ -296,6 +294,5 @@ def compile_board(board: Board, version: str, built_at: float) -> ServedBoard:
             views=views, facets=_facets(board, track, default), ranked=sum(1 for r in default if r["ranked"]),
             unranked=sum(1 for r in default if not r["ranked"]), rows=len(board.rows(track)),
             flagged_models=flagged_models)
-    return ServedBoard(version=version, signature=board.signature, built_at=built_at, build_s=board.build_s,
-                       tracks=tracks, efficiency_metrics=board.efficiency_metrics,
+    return ServedBoard(version=version, built_at=built_at, tracks=tracks, efficiency_metrics=board.efficiency_metrics,
                        efficiency_points=_efficiency_points(board))

@@ -48,10 +48,9 @@ def reproduce_command(model: Model, submission: Submission, checkpoint: Checkpoi
     return f"{shlex.join(args)}  # {', '.join(pins)}"
 
 
-def _board_row(session: Session, model: Model) -> dict | None:
+def _board_row(model: Model) -> dict | None:
     """The model's row on its family's default track (else its first row on another track)."""
-    rows = board_snapshot.current(session).board.model_rows(model.id, model.family.value,
-                                                            include_flagged=model.flagged)
+    rows = board_snapshot.current().board.model_rows(model.id, model.family.value, include_flagged=model.flagged)
     return {k: rows[0][k] for k in BOARD_FIELDS} if rows else None
 
 
@@ -81,7 +80,7 @@ def model_detail(session: Session, model_id: int, viewer: User | None = None) ->
     model = visible_model(session, model_id, viewer)
     privileged = visibility.is_privileged(model, viewer)
     owner = session.get(User, model.owner_id)
-    board = _board_row(session, model)
+    board = _board_row(model)
     pairs = _shown_runs(session, model_id, board["submission_id"] if board else None)
     scores: dict = {}
     for score in session.exec(select(Score).where(Score.run_id.in_([r.id for r, _ in pairs]))):
@@ -157,7 +156,7 @@ def compare(request: Request, session: SessionDep, viewer: OptionalUser,
         family = family or model.family.value
         if model.hidden:  # off the board, but this viewer may see it (its owner, an admin)
             private.append(model_id)
-    served = board_snapshot.current(session)
+    served = board_snapshot.current()
     on_track = get_track(track, family)
     board_track = served.board.track(on_track.id)
 
